@@ -1,0 +1,48 @@
+// base/random.cc — xoshiro256** seeded per thread from std::random_device.
+#include "base/random.h"
+
+#include <random>
+
+namespace ap {
+namespace {
+struct Xoshiro {
+  uint64_t s[4];
+  Xoshiro() {
+    std::random_device rd;
+    for (auto& x : s) x = (uint64_t{rd()} << 32) ^ rd();
+  }
+  static uint64_t Rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+  uint64_t Next() {
+    uint64_t result = Rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = Rotl(s[3], 45);
+    return result;
+  }
+};
+thread_local Xoshiro g_rng;
+}  // namespace
+
+uint64_t RandomU64() { return g_rng.Next(); }
+double RandomUnit() { return static_cast<double>(RandomU64() >> 11) * 0x1.0p-53; }
+
+std::string RandomHexId(int bytes) {
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes * 2);
+  uint64_t r = 0;
+  for (int i = 0; i < bytes; ++i) {
+    if (i % 8 == 0) r = RandomU64();
+    uint8_t b = r & 0xff;
+    r >>= 8;
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 15]);
+  }
+  return out;
+}
+
+}  // namespace ap

@@ -1,0 +1,25 @@
+// base/strings.h — small string helpers shared by every module (case-insensitive compare,
+// trimming, splitting, duration parsing). Nothing here allocates on the hot path unless it
+// returns a std::string.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ap {
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b);
+std::string_view Trim(std::string_view s);
+std::vector<std::string_view> Split(std::string_view s, char sep);
+bool StartsWith(std::string_view s, std::string_view prefix);
+// Parses "250ms", "5s", "2m", "1h", "30d" or a bare number of seconds.
+std::optional<std::chrono::milliseconds> ParseDuration(std::string_view s);
+// Parses a whole non-negative decimal number; nullopt on anything else or overflow.
+std::optional<uint64_t> ParseUint(std::string_view s);
+// Parses "32MiB", "64KiB", "1GiB", "100KB" or bytes.
+std::optional<uint64_t> ParseByteSize(std::string_view s);
+
+}  // namespace ap

@@ -1,0 +1,46 @@
+#include "base/strings.h"
+
+#include <gtest/gtest.h>
+
+#include "base/random.h"
+
+namespace ap {
+
+TEST(Strings, Durations) {
+  EXPECT_EQ(ParseDuration("250ms")->count(), 250);
+  EXPECT_EQ(ParseDuration("5s")->count(), 5000);
+  EXPECT_EQ(ParseDuration("2m")->count(), 120000);
+  EXPECT_EQ(ParseDuration("1.5")->count(), 1500);
+  EXPECT_EQ(ParseDuration("30d")->count(), 30ll * 86400000);
+  EXPECT_FALSE(ParseDuration("5 parsecs"));
+  EXPECT_FALSE(ParseDuration(""));
+  EXPECT_FALSE(ParseDuration("-1s"));
+}
+
+TEST(Strings, ByteSizes) {
+  EXPECT_EQ(*ParseByteSize("32MiB"), 32u << 20);
+  EXPECT_EQ(*ParseByteSize("64KiB"), 64u << 10);
+  EXPECT_EQ(*ParseByteSize("100"), 100u);
+  EXPECT_FALSE(ParseByteSize("12XB"));
+  EXPECT_FALSE(ParseByteSize("99999999999999999999GiB"));
+}
+
+TEST(Strings, SplitTrimCase) {
+  auto parts = Split("a,b,,c", ',');
+  ASSERT_EQ(parts.size(), 4u);
+  EXPECT_EQ(parts[3], "c");
+  EXPECT_EQ(Trim("  x \t"), "x");
+  EXPECT_TRUE(EqualsIgnoreCase("X-Model-Id", "x-model-id"));
+}
+
+TEST(Random, HexIdShapeAndUniqueness) {
+  auto a = RandomHexId();
+  auto b = RandomHexId();
+  EXPECT_EQ(a.size(), 32u);
+  EXPECT_NE(a, b);
+  double u = RandomUnit();
+  EXPECT_GE(u, 0.0);
+  EXPECT_LT(u, 1.0);
+}
+
+}  // namespace ap

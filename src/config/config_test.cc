@@ -1,0 +1,166 @@
+#include "config/config.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+namespace ap::config {
+namespace {
+
+constexpr const char* kFull = R"(
+server:
+  port: 9000
+  max_body_size: 1MiB
+  read_timeout: 2s
+backends:
+  - name: vllm-gpt4
+    url: http://10.0.0.1:8000/v1/
+    model: meta-llama/Llama-3.1-8B
+    api_key: ${AP_TEST_KEY}
+    headers: {x-team: ml}
+    timeouts: {connect: 1s, first_byte: 10s, total: 60s}
+    retries: {attempts: 4, backoff: 50ms}
+    circuit_breaker: {failures: 3, cooldown: 5s}
+  - name: vllm-gpt4-canary
+    url: https://canary.example.com
+models:
+  - name: gpt-4
+    backends: [{name: vllm-gpt4, weight: 80}, {name: vllm-gpt4-canary, weight: 20}]
+    fallbacks: [vllm-gpt4-canary]
+routes:
+  - name: canary
+    matches:
+      - path: {type: PathPrefix, value: /v1/chat/completions}
+        headers: [{name: x-model-id, value: gpt-4}]
+    backendRefs:
+      - {name: vllm-gpt4, weight: 80}
+      - {name: vllm-gpt4-canary, weight: 20}
+)";
+
+TEST(Config, ParsesEveryField) {
+  setenv("AP_TEST_KEY", "sk-test", 1);
+  auto cfg = ParseConfig(kFull, "test.yaml");
+  ASSERT_TRUE(cfg) << cfg.error().ToString();
+  EXPECT_EQ(cfg->server.port, 9000);
+  EXPECT_EQ(cfg->server.max_body_bytes, 1u << 20);
+  EXPECT_EQ(cfg->server.read_timeout.count(), 2000);
+  ASSERT_EQ(cfg->backends.size(), 2u);
+  const auto& b = cfg->backends[0];
+  EXPECT_EQ(b.url.host, "10.0.0.1");
+  EXPECT_EQ(b.url.port, 8000);
+  EXPECT_EQ(b.url.base_path, "/v1");
+  EXPECT_EQ(b.api_key, "sk-test");
+  EXPECT_EQ(b.retry.max_attempts, 4);
+  EXPECT_EQ(b.breaker.failure_threshold, 3);
+  EXPECT_EQ(b.timeouts.first_byte.count(), 10000);
+  EXPECT_TRUE(cfg->backends[1].url.tls);
+  EXPECT_EQ(cfg->backends[1].url.port, 443);
+  ASSERT_EQ(cfg->routes.size(), 1u);
+  EXPECT_EQ(cfg->routes[0].matches[0].headers[0].name, "x-model-id");
+  EXPECT_EQ(cfg->routes[0].backends[1].weight, 20u);
+  EXPECT_EQ(cfg->FindModel("gpt-4")->fallbacks[0], "vllm-gpt4-canary");
+}
+
+TEST(Config, ErrorsNameFileLineAndField) {
+  auto cfg = ParseConfig("server:\n  port: 9000\n  read_timeout: soon\n", "bad.yaml");
+  ASSERT_FALSE(cfg);
+  EXPECT_EQ(cfg.error().line, 3);
+  EXPECT_EQ(cfg.error().field, "server.read_timeout");
+  EXPECT_EQ(cfg.error().ToString(), "bad.yaml:3: server.read_timeout: not a duration: 'soon'");
+}
+
+TEST(Config, UnknownFieldsAreErrors) {
+  auto cfg = ParseConfig("server:\n  prot: 9000\n", "typo.yaml");
+  ASSERT_FALSE(cfg);
+  EXPECT_EQ(cfg.error().field, "server.prot");
+  EXPECT_EQ(cfg.error().line, 2);
+}
+
+TEST(Config, UnknownBackendReference) {
+  auto cfg = ParseConfig("models:\n  - name: m\n    backends: [nope]\n", "ref.yaml");
+  ASSERT_FALSE(cfg);
+  EXPECT_NE(cfg.error().message.find("unknown backend 'nope'"), std::string::npos);
+  EXPECT_EQ(cfg.error().line, 2);
+}
+
+TEST(Config, MissingEnvVariableIsAnError) {
+  unsetenv("AP_DEFINITELY_UNSET");
+  auto cfg = ParseConfig("backends:\n  - name: a\n    url: http://h:1\n    api_key: ${AP_DEFINITELY_UNSET}\n", "env.yaml");
+  ASSERT_FALSE(cfg);
+  EXPECT_EQ(cfg.error().line, 4);
+  EXPECT_NE(cfg.error().message.find("AP_DEFINITELY_UNSET"), std::string::npos);
+}
+
+TEST(Config, EnvDefaults) {
+  unsetenv("AP_UNSET2");
+  EXPECT_EQ(*ExpandEnv("a${AP_UNSET2:-b}c", nullptr), "abc");
+  setenv("AP_SET2", "x", 1);
+  EXPECT_EQ(*ExpandEnv("${AP_SET2}/${AP_SET2}", nullptr), "x/x");
+}
+
+TEST(Config, YamlSyntaxErrorHasLine) {
+  auto cfg = ParseConfig("server:\n  port: [1, 2\n", "syntax.yaml");
+  ASSERT_FALSE(cfg);
+  EXPECT_GT(cfg.error().line, 0);
+}
+
+// The HTTPRoute from the reference document, as written there, is accepted.
+TEST(Config, AcceptsReferenceHttpRoute) {
+  constexpr const char* kYaml = R"(
+backends:
+  - {name: vllm-gpt4, url: "http://127.0.0.1:8000"}
+  - {name: vllm-gpt4-canary, url: "http://127.0.0.1:8001"}
+  - {name: vllm-claude, url: "http://127.0.0.1:8002"}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: ai-model-routing
+  namespace: ai-inference
+spec:
+  parentRefs:
+    - name: ai-gateway
+      namespace: ai-gateway
+  rules:
+    - matches:
+        - path:
+            type: PathPrefix
+            value: /v1/chat/completions
+          headers:
+            - name: x-model-id
+              value: "gpt-4"
+      backendRefs:
+        - name: vllm-gpt4
+          port: 8000
+          weight: 80
+        - name: vllm-gpt4-canary
+          port: 8000
+          weight: 20
+    - matches:
+        - path:
+            type: PathPrefix
+            value: /v1/chat/completions
+          headers:
+            - name: x-model-id
+              value: "claude-3"
+      backendRefs:
+        - name: vllm-claude
+          port: 8000
+)";
+  auto cfg = ParseConfig(kYaml, "route.yaml");
+  ASSERT_TRUE(cfg) << cfg.error().ToString();
+  ASSERT_EQ(cfg->routes.size(), 2u);
+  EXPECT_EQ(cfg->routes[0].name, "ai-model-routing/0");
+  EXPECT_EQ(cfg->routes[0].backends[0].weight, 80u);
+  EXPECT_EQ(cfg->routes[1].backends[0].backend, "vllm-claude");
+}
+
+TEST(Config, Urls) {
+  EXPECT_EQ(ParseUrl("http://[::1]:8080/v1")->host, "::1");
+  EXPECT_EQ(ParseUrl("https://api.openai.com/v1")->HostHeader(), "api.openai.com");
+  EXPECT_FALSE(ParseUrl("ftp://x"));
+  EXPECT_FALSE(ParseUrl("http://x:99999"));
+}
+
+}  // namespace
+}  // namespace ap::config

@@ -1,0 +1,242 @@
+// http/client.cc — connect (DNS, TCP, TLS with verification), pooling, and the exchange steps.
+#include "http/client.h"
+
+#include <openssl/ssl.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+
+namespace ap::http {
+namespace {
+constexpr auto kUse = net::as_tuple(net::use_awaitable);
+constexpr size_t kReadChunk = 16 * 1024;
+}  // namespace
+
+const char* ExchangeErrorName(ExchangeError e) {
+  switch (e) {
+    case ExchangeError::kNone: return "none";
+    case ExchangeError::kConnect: return "connect";
+    case ExchangeError::kFirstByteTimeout: return "first_byte_timeout";
+    case ExchangeError::kTotalTimeout: return "total_timeout";
+    case ExchangeError::kBroken: return "broken";
+    case ExchangeError::kBodyTooLarge: return "body_too_large";
+  }
+  return "unknown";
+}
+
+std::shared_ptr<net::ssl::context> MakeClientTlsContext(const std::string& ca_file, bool verify,
+                                                        std::string* error) {
+  auto ctx = std::make_shared<net::ssl::context>(net::ssl::context::tls_client);
+  boost::system::error_code ec;
+  ctx->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                   net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
+                   net::ssl::context::no_tlsv1_1);
+  ctx->set_default_verify_paths(ec);
+  if (ec) {
+    *error = "cannot load the system CA store: " + ec.message();
+    return nullptr;
+  }
+  if (!ca_file.empty()) {
+    ctx->load_verify_file(ca_file, ec);
+    if (ec) {
+      *error = "cannot load CA file " + ca_file + ": " + ec.message();
+      return nullptr;
+    }
+  }
+  ctx->set_verify_mode(verify ? net::ssl::verify_peer : net::ssl::verify_none);
+  return ctx;
+}
+
+UpstreamConnection::UpstreamConnection(net::any_io_executor ex, const Endpoint& ep) {
+  if (ep.tls) tls_stream_ = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(ex, *ep.tls);
+  else plain_ = std::make_unique<beast::tcp_stream>(ex);
+}
+
+beast::tcp_stream& UpstreamConnection::lowest() {
+  return tls_stream_ ? beast::get_lowest_layer(*tls_stream_) : *plain_;
+}
+
+net::awaitable<error_code> UpstreamConnection::Connect(const Endpoint& ep,
+                                                       std::chrono::milliseconds timeout) {
+  auto& tcp_stream = lowest();
+  tcp_stream.expires_after(timeout);
+  error_code ec;
+  auto address = net::ip::make_address(ep.host, ec);
+  if (!ec) {
+    std::tie(ec) = co_await tcp_stream.async_connect(tcp::endpoint(address, ep.port), kUse);
+  } else {
+    tcp::resolver resolver(tcp_stream.get_executor());
+    auto [rec, results] = co_await resolver.async_resolve(ep.host, std::to_string(ep.port), kUse);
+    if (rec) co_return rec;
+    tcp::endpoint connected;
+    std::tie(ec, connected) = co_await tcp_stream.async_connect(results, kUse);
+  }
+  if (ec) co_return ec;
+  tcp_stream.socket().set_option(tcp::no_delay(true), ec);
+  if (tls_stream_) {
+    if (!SSL_set_tlsext_host_name(tls_stream_->native_handle(), ep.host.c_str()))
+      co_return error_code(static_cast<int>(::ERR_get_error()), net::error::get_ssl_category());
+    tls_stream_->set_verify_callback(net::ssl::host_name_verification(ep.host));
+    std::tie(ec) = co_await tls_stream_->async_handshake(net::ssl::stream_base::client, kUse);
+  }
+  co_return ec;
+}
+
+ConnectionPool& ConnectionPool::Local() {
+  thread_local ConnectionPool pool;
+  return pool;
+}
+
+std::unique_ptr<UpstreamConnection> ConnectionPool::Take(const std::string& key) {
+  auto it = idle_.find(key);
+  if (it == idle_.end()) return nullptr;
+  auto& list = it->second;
+  auto now = std::chrono::steady_clock::now();
+  while (!list.empty()) {
+    auto conn = std::move(list.back());
+    list.pop_back();
+    if (now - conn->idle_since < kMaxIdleTime && conn->lowest().socket().is_open()) return conn;
+  }
+  return nullptr;
+}
+
+void ConnectionPool::Give(const std::string& key, std::unique_ptr<UpstreamConnection> conn) {
+  auto& list = idle_[key];
+  if (list.size() >= kMaxIdlePerEndpoint) return;  // closes it
+  conn->idle_since = std::chrono::steady_clock::now();
+  list.push_back(std::move(conn));
+}
+
+size_t ConnectionPool::idle_count() const {
+  size_t n = 0;
+  for (const auto& [k, v] : idle_) n += v.size();
+  return n;
+}
+
+Exchange::Exchange(const Endpoint& endpoint, ExchangeTimeouts timeouts)
+    : endpoint_(endpoint), timeouts_(timeouts) {
+  deadline_ = std::chrono::steady_clock::now() + timeouts_.total;
+}
+
+Exchange::~Exchange() = default;
+
+void Exchange::SetDeadline(std::chrono::milliseconds limit) {
+  auto at = std::min(std::chrono::steady_clock::now() + limit, deadline_);
+  conn_->lowest().expires_at(at);
+}
+
+void Exchange::Abort() {
+  if (conn_) {
+    error_code ec;
+    conn_->lowest().socket().close(ec);
+    conn_.reset();
+  }
+}
+
+net::awaitable<ExchangeError> Exchange::Start(bhttp::request<bhttp::string_body>& request) {
+  for (int attempt = 0;; ++attempt) {
+    bool reused = false;
+    auto e = co_await StartOnce(request, &reused);
+    // A pooled connection the peer closed while idle fails before any response byte: that says
+    // nothing about the backend, so try once more on a fresh connection.
+    if (e == ExchangeError::kBroken && reused && attempt == 0 && !parser_->got_some()) {
+      conn_.reset();
+      continue;
+    }
+    co_return e;
+  }
+}
+
+net::awaitable<ExchangeError> Exchange::StartOnce(bhttp::request<bhttp::string_body>& request,
+                                                  bool* reused) {
+  auto& pool = ConnectionPool::Local();
+  conn_ = pool.Take(endpoint_.key);
+  *reused = conn_ != nullptr;
+  parser_.emplace();
+  parser_->header_limit(64 * 1024);
+  parser_->body_limit(boost::none);
+  if (!conn_) {
+    auto ex = co_await net::this_coro::executor;
+    conn_ = std::make_unique<UpstreamConnection>(ex, endpoint_);
+    auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline_ - std::chrono::steady_clock::now());
+    auto ec = co_await conn_->Connect(endpoint_, std::min(timeouts_.connect, remaining));
+    if (ec) {
+      detail_ = "connect to " + endpoint_.key + ": " + ec.message();
+      conn_.reset();
+      co_return ExchangeError::kConnect;
+    }
+  }
+  conn_->uses++;
+  request.keep_alive(true);
+  request.prepare_payload();
+  SetDeadline(timeouts_.first_byte);
+  auto [wec, wn] = co_await conn_->WithStream(
+      [&](auto& s) { return bhttp::async_write(s, request, kUse); });
+  if (wec) {
+    detail_ = "write to " + endpoint_.key + ": " + wec.message();
+    conn_.reset();
+    co_return wec == beast::error::timeout ? ExchangeError::kFirstByteTimeout : ExchangeError::kBroken;
+  }
+  auto [rec, rn] = co_await conn_->WithStream(
+      [&](auto& s) { return bhttp::async_read_header(s, conn_->buffer, *parser_, kUse); });
+  if (rec) {
+    detail_ = "read from " + endpoint_.key + ": " + rec.message();
+    conn_.reset();
+    co_return rec == beast::error::timeout ? ExchangeError::kFirstByteTimeout : ExchangeError::kBroken;
+  }
+  keep_alive_ = parser_->get().keep_alive();
+  co_return ExchangeError::kNone;
+}
+
+net::awaitable<ExchangeError> Exchange::ReadSome(std::string& out) {
+  out.clear();
+  if (!parser_ || (!conn_ && !parser_->is_done())) co_return ExchangeError::kBroken;
+  while (conn_ && !parser_->is_done()) {
+    out.resize(kReadChunk);
+    parser_->get().body().data = out.data();
+    parser_->get().body().size = out.size();
+    parser_->get().body().more = true;
+    conn_->lowest().expires_at(deadline_);
+    auto [ec, n] = co_await conn_->WithStream(
+        [&](auto& s) { return bhttp::async_read_some(s, conn_->buffer, *parser_, kUse); });
+    if (ec == bhttp::error::need_buffer) ec = {};
+    out.resize(kReadChunk - parser_->get().body().size);
+    if (ec) {
+      detail_ = "read body from " + endpoint_.key + ": " + ec.message();
+      conn_.reset();
+      co_return ec == beast::error::timeout ? ExchangeError::kTotalTimeout : ExchangeError::kBroken;
+    }
+    if (!out.empty()) co_return ExchangeError::kNone;
+  }
+  if (conn_ && parser_->is_done()) {
+    if (keep_alive_ && conn_->buffer.size() == 0) ConnectionPool::Local().Give(endpoint_.key, std::move(conn_));
+    conn_.reset();
+  }
+  co_return ExchangeError::kNone;
+}
+
+net::awaitable<ExchangeError> Exchange::ReadAll(std::string& out, uint64_t limit) {
+  out.clear();
+  std::string piece;
+  while (true) {
+    auto e = co_await ReadSome(piece);
+    if (e != ExchangeError::kNone) co_return e;
+    if (piece.empty()) co_return ExchangeError::kNone;
+    if (out.size() + piece.size() > limit) {
+      detail_ = "response body exceeds " + std::to_string(limit) + " bytes";
+      Abort();
+      co_return ExchangeError::kBodyTooLarge;
+    }
+    out.append(piece);
+  }
+}
+
+}  // namespace ap::http

@@ -1,0 +1,272 @@
+// http/server.cc — workers, the accept loop and the per-connection coroutine.
+#include "http/server.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <unordered_set>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/chunk_encode.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include "base/log.h"
+
+namespace ap::http {
+namespace {
+constexpr auto kUse = net::as_tuple(net::use_awaitable);
+
+// One connection's answer to one request.
+class ConnectionResponder final : public Responder {
+ public:
+  ConnectionResponder(beast::tcp_stream& stream, const tcp::endpoint& peer, bool keep_alive,
+                      std::chrono::milliseconds write_timeout)
+      : stream_(stream), peer_(peer), keep_alive_(keep_alive), write_timeout_(write_timeout) {}
+
+  net::awaitable<bool> Send(Response response) override {
+    if (started_) co_return false;
+    started_ = true;
+    response.keep_alive(keep_alive_);
+    response.prepare_payload();
+    stream_.expires_after(write_timeout_);
+    auto [ec, n] = co_await bhttp::async_write(stream_, response, kUse);
+    if (ec) keep_alive_ = false;
+    completed_ = !ec;
+    co_return !ec;
+  }
+
+  net::awaitable<bool> StartStream(bhttp::response_header<> header) override {
+    if (started_) co_return false;
+    started_ = true;
+    bhttp::response<bhttp::empty_body> res(std::move(header));
+    res.keep_alive(keep_alive_);
+    res.chunked(true);
+    bhttp::response_serializer<bhttp::empty_body> sr(res);
+    stream_.expires_after(write_timeout_);
+    auto [ec, n] = co_await bhttp::async_write_header(stream_, sr, kUse);
+    if (ec) failed_ = true;
+    co_return !ec;
+  }
+
+  net::awaitable<bool> SendChunk(std::string_view data) override {
+    if (failed_ || !started_) co_return false;
+    if (data.empty()) co_return true;  // an empty chunk would end the stream
+    stream_.expires_after(write_timeout_);
+    auto [ec, n] = co_await net::async_write(stream_, bhttp::make_chunk(net::buffer(data)), kUse);
+    if (ec) failed_ = true;
+    co_return !ec;
+  }
+
+  net::awaitable<bool> EndStream() override {
+    if (failed_ || !started_) co_return false;
+    stream_.expires_after(write_timeout_);
+    auto [ec, n] = co_await net::async_write(stream_, bhttp::make_chunk_last(), kUse);
+    if (ec) failed_ = true;
+    completed_ = !ec;
+    co_return !ec;
+  }
+
+  bool started() const override { return started_; }
+  const tcp::endpoint& peer() const override { return peer_; }
+  bool completed() const { return completed_; }
+  bool keep_alive() const { return keep_alive_ && completed_; }
+
+ private:
+  beast::tcp_stream& stream_;
+  const tcp::endpoint& peer_;
+  bool keep_alive_;
+  std::chrono::milliseconds write_timeout_;
+  bool started_ = false;
+  bool completed_ = false;
+  bool failed_ = false;
+};
+
+}  // namespace
+
+struct Server::Worker {
+  net::io_context ioc{1};
+  std::unique_ptr<tcp::acceptor> acceptor;
+  std::unordered_set<beast::tcp_stream*> idle;  // touched only on this worker's thread
+};
+
+bool IsLoopback(const tcp::endpoint& endpoint) {
+  auto a = endpoint.address();
+  if (a.is_loopback()) return true;
+  if (a.is_v6() && a.to_v6().is_v4_mapped())
+    return net::ip::make_address_v4(net::ip::v4_mapped, a.to_v6()).is_loopback();
+  return false;
+}
+
+Server::Server(ServerOptions options, std::shared_ptr<Handler> handler)
+    : options_(std::move(options)), handler_(std::move(handler)) {}
+
+Server::~Server() {
+  if (!threads_.empty() && !stopped_) Shutdown(std::chrono::milliseconds(0));
+}
+
+bool Server::Start() {
+  boost::system::error_code ec;
+  auto address = net::ip::make_address(options_.host, ec);
+  if (ec) {
+    log::Error("http", "invalid listen address", {{"host", options_.host}});
+    return false;
+  }
+  int n = std::max(1, options_.threads);
+  uint16_t port = options_.port;
+  for (int i = 0; i < n; ++i) {
+    auto w = std::make_unique<Worker>();
+    auto acc = std::make_unique<tcp::acceptor>(w->ioc);
+    tcp::endpoint ep(address, port);
+    acc->open(ep.protocol(), ec);
+    if (!ec) acc->set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) {
+      int one = 1;
+      if (setsockopt(acc->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
+        ec = boost::system::error_code(errno, boost::system::system_category());
+    }
+    if (!ec) acc->bind(ep, ec);
+    if (!ec) acc->listen(net::socket_base::max_listen_connections, ec);
+    if (ec) {
+      log::Error("http", "cannot listen", {{"address", options_.host + ":" + std::to_string(port)},
+                                           {"error", ec.message()}});
+      return false;
+    }
+    port = acc->local_endpoint().port();
+    w->acceptor = std::move(acc);
+    workers_.push_back(std::move(w));
+  }
+  port_ = port;
+  for (auto& w : workers_) {
+    net::co_spawn(w->ioc, AcceptLoop(*w), net::detached);
+    threads_.emplace_back([w = w.get()] { w->ioc.run(); });
+  }
+  return true;
+}
+
+net::awaitable<void> Server::AcceptLoop(Worker& worker) {
+  while (!draining_) {
+    auto [ec, socket] = co_await worker.acceptor->async_accept(kUse);
+    if (ec == net::error::operation_aborted || !worker.acceptor->is_open()) co_return;
+    if (ec) {
+      // Out of descriptors and the like: back off briefly instead of spinning.
+      log::Warn("http", "accept failed", {{"error", ec.message()}});
+      net::steady_timer t(worker.ioc, std::chrono::milliseconds(20));
+      co_await t.async_wait(kUse);
+      continue;
+    }
+    socket.set_option(tcp::no_delay(true), ec);
+    net::co_spawn(worker.ioc, ServeConnection(worker, std::move(socket)), net::detached);
+  }
+}
+
+net::awaitable<void> Server::ServeConnection(Worker& worker, tcp::socket socket) {
+  ++open_connections_;
+  boost::system::error_code peer_ec;
+  tcp::endpoint peer = socket.remote_endpoint(peer_ec);
+  beast::tcp_stream stream(std::move(socket));
+  beast::flat_buffer buffer;
+  while (true) {
+    if (buffer.size() == 0) {  // idle between requests: the only state Shutdown may interrupt
+      if (draining_) break;
+      worker.idle.insert(&stream);
+      stream.expires_after(options_.idle_timeout);
+      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), kUse);
+      worker.idle.erase(&stream);
+      if (ec) break;
+      buffer.commit(n);
+    }
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.header_limit(static_cast<uint32_t>(std::min<uint64_t>(options_.max_header_bytes, UINT32_MAX)));
+    parser.body_limit(options_.max_body_bytes);
+    stream.expires_after(options_.read_timeout);
+    auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kUse);
+    if (!ec && !parser.is_done()) {
+      if (bhttp::token_list(parser.get()[bhttp::field::expect]).exists("100-continue")) {
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        co_await net::async_write(stream, net::buffer(kContinue), kUse);
+      }
+      std::tie(ec, n) = co_await bhttp::async_read(stream, buffer, parser, kUse);
+    }
+    if (ec) {
+      Status status;
+      std::string message;
+      if (ec == beast::error::timeout) {
+        if (parser.got_some() || buffer.size() > 0) {
+          status = Status::request_timeout;
+          message = "the request was not received within " +
+                    std::to_string(options_.read_timeout.count()) + " ms";
+        } else {
+          break;
+        }
+      } else if (ec == bhttp::error::header_limit) {
+        status = Status::request_header_fields_too_large;
+        message = "request headers exceed " + std::to_string(options_.max_header_bytes) + " bytes";
+      } else if (ec == bhttp::error::body_limit) {
+        status = Status::payload_too_large;
+        message = "request body exceeds " + std::to_string(options_.max_body_bytes) + " bytes";
+      } else if (ec == bhttp::error::end_of_stream || ec == net::error::eof ||
+                 ec == net::error::connection_reset || ec == net::error::operation_aborted ||
+                 ec == bhttp::error::partial_message) {
+        break;
+      } else {
+        status = Status::bad_request;
+        message = "malformed HTTP request: " + ec.message();
+      }
+      ConnectionResponder r(stream, peer, false, options_.write_timeout);
+      co_await r.Send(handler_->ProtocolError(status, message));
+      break;
+    }
+    Request request = parser.release();
+    bool keep_alive = request.keep_alive() && !draining_;
+    ConnectionResponder responder(stream, peer, keep_alive, options_.write_timeout);
+    ++active_requests_;
+    co_await handler_->Handle(request, responder);
+    --active_requests_;
+    if (!responder.started()) {
+      co_await responder.Send(handler_->ProtocolError(Status::internal_server_error,
+                                                      "the handler produced no response"));
+    }
+    if (!responder.keep_alive() || draining_) break;
+  }
+  boost::system::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream.close();
+  --open_connections_;
+}
+
+void Server::Shutdown(std::chrono::milliseconds drain) {
+  if (stopped_.exchange(true)) return;
+  draining_ = true;
+  for (auto& w : workers_) {
+    net::post(w->ioc, [w = w.get()] {
+      boost::system::error_code ec;
+      w->acceptor->close(ec);
+      for (auto* s : w->idle) s->socket().cancel(ec);
+    });
+  }
+  auto deadline = std::chrono::steady_clock::now() + drain;
+  while (open_connections_ > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  for (auto& w : workers_) w->ioc.stop();
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+}
+
+void Server::Wait() {
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+}
+
+}  // namespace ap::http

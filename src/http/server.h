@@ -1,0 +1,112 @@
+// http/server.h — the HTTP/1.1 keep-alive server every agentplane listener runs on.
+//
+// One io_context and one thread per worker; every worker accepts on the same port through
+// SO_REUSEPORT, so a connection lives its whole life on one thread and per-thread state needs no
+// locks. Each connection is one C++20 coroutine: read a request (header and body limits, an idle
+// timeout between requests and a read timeout for the request itself), hand it to the Handler,
+// loop. The Handler answers through a Responder, whole or as a chunked stream.
+//
+// It knows HTTP, not OpenAI: protocol errors (413, 431, 408, 400) are rendered by the Handler so
+// that each API keeps its own error shape. Shutdown() stops accepting, closes idle keep-alive
+// connections and lets in-flight exchanges finish until the drain timeout.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+namespace ap::http {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
+using Request = bhttp::request<bhttp::string_body>;
+using Response = bhttp::response<bhttp::string_body>;
+using Status = bhttp::status;
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;  // 0: any free port (see Server::port())
+  int threads = 1;
+  uint64_t max_body_bytes = 32ull << 20;
+  uint64_t max_header_bytes = 64ull << 10;
+  std::chrono::milliseconds read_timeout{30'000};
+  std::chrono::milliseconds idle_timeout{60'000};
+  std::chrono::milliseconds write_timeout{60'000};
+};
+
+// How a handler answers one request. Every method is called on the connection's own thread.
+class Responder {
+ public:
+  virtual ~Responder() = default;
+  // Sends a whole response. Returns false when the client is gone.
+  virtual net::awaitable<bool> Send(Response response) = 0;
+  // Starts a chunked response (headers only); then SendChunk… and EndStream.
+  virtual net::awaitable<bool> StartStream(bhttp::response_header<> header) = 0;
+  virtual net::awaitable<bool> SendChunk(std::string_view data) = 0;
+  virtual net::awaitable<bool> EndStream() = 0;
+  // True once any byte of the response has been written.
+  virtual bool started() const = 0;
+  // The peer address, for logs and loopback checks.
+  virtual const tcp::endpoint& peer() const = 0;
+};
+
+class Handler {
+ public:
+  virtual ~Handler() = default;
+  virtual net::awaitable<void> Handle(Request& request, Responder& responder) = 0;
+  // The response for a request that could not be read: 400, 408, 413 or 431.
+  virtual Response ProtocolError(Status status, std::string_view message) = 0;
+};
+
+class Server {
+ public:
+  Server(ServerOptions options, std::shared_ptr<Handler> handler);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and starts the worker threads; returns false (and logs) when the port cannot be bound.
+  bool Start();
+  uint16_t port() const { return port_; }
+  // Stops accepting, closes idle connections, waits up to `drain` for in-flight ones, then stops.
+  void Shutdown(std::chrono::milliseconds drain);
+  // Connections currently open, over all workers.
+  int64_t open_connections() const { return open_connections_.load(); }
+  int64_t active_requests() const { return active_requests_.load(); }
+  // Blocks until Shutdown() has finished.
+  void Wait();
+
+ private:
+  struct Worker;
+  net::awaitable<void> AcceptLoop(Worker& worker);
+  net::awaitable<void> ServeConnection(Worker& worker, tcp::socket socket);
+
+  ServerOptions options_;
+  std::shared_ptr<Handler> handler_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::thread> threads_;
+  uint16_t port_ = 0;
+  std::atomic<bool> draining_{false};
+  std::atomic<int64_t> open_connections_{0};
+  std::atomic<int64_t> active_requests_{0};
+  std::atomic<bool> stopped_{false};
+};
+
+// True for 127.0.0.0/8 and ::1 (and IPv4-mapped loopback).
+bool IsLoopback(const tcp::endpoint& endpoint);
+
+}  // namespace ap::http
