@@ -1,0 +1,217 @@
+// api/openai.cc — request validation, byte-splicing edits, usage extraction.
+#include "api/openai.h"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+namespace ap::api {
+namespace json = boost::json;
+namespace {
+
+size_t SkipWs(std::string_view s, size_t i) {
+  while (i < s.size() && (s[i] == ' ' || s[i] == '\n' || s[i] == '\r' || s[i] == '\t')) ++i;
+  return i;
+}
+
+// `i` at an opening quote; returns the index after the closing quote.
+size_t SkipString(std::string_view s, size_t i) {
+  for (++i; i < s.size(); ++i) {
+    if (s[i] == '\\') ++i;
+    else if (s[i] == '"') return i + 1;
+  }
+  return s.size();
+}
+
+size_t SkipValue(std::string_view s, size_t i) {
+  if (i >= s.size()) return i;
+  if (s[i] == '"') return SkipString(s, i);
+  if (s[i] == '{' || s[i] == '[') {
+    int depth = 0;
+    while (i < s.size()) {
+      char c = s[i];
+      if (c == '"') {
+        i = SkipString(s, i);
+        continue;
+      }
+      if (c == '{' || c == '[') ++depth;
+      else if (c == '}' || c == ']') {
+        if (--depth == 0) return i + 1;
+      }
+      ++i;
+    }
+    return i;
+  }
+  while (i < s.size() && s[i] != ',' && s[i] != '}' && s[i] != ']' && s[i] != ' ' &&
+         s[i] != '\n' && s[i] != '\r' && s[i] != '\t')
+    ++i;
+  return i;
+}
+
+struct Span {
+  size_t begin, end;
+};
+
+// The value span of top-level `key` in a valid JSON object text (the last one if repeated).
+std::optional<Span> FindTopLevelValue(std::string_view s, std::string_view key, size_t* open) {
+  size_t i = SkipWs(s, 0);
+  if (i >= s.size() || s[i] != '{') return std::nullopt;
+  *open = i;
+  ++i;
+  std::optional<Span> found;
+  while (true) {
+    i = SkipWs(s, i);
+    if (i >= s.size() || s[i] != '"') break;
+    size_t key_end = SkipString(s, i);
+    std::string_view k = s.substr(i + 1, key_end - i - 2);
+    i = SkipWs(s, key_end);
+    if (i >= s.size() || s[i] != ':') break;
+    i = SkipWs(s, i + 1);
+    size_t vb = i;
+    i = SkipValue(s, i);
+    if (k == key) found = Span{vb, i};
+    i = SkipWs(s, i);
+    if (i < s.size() && s[i] == ',') {
+      ++i;
+      continue;
+    }
+    break;
+  }
+  return found;
+}
+
+ApiError Invalid(std::string message, std::string param, std::string code = "invalid_value") {
+  return ApiError{ErrorKind::kInvalidRequest, std::move(message), std::move(param), std::move(code)};
+}
+
+}  // namespace
+
+boost::system::result<InferenceRequest, ApiError> ParseInferenceRequest(std::string body) {
+  boost::system::error_code ec;
+  json::parse_options opts;
+  opts.max_depth = 256;
+  json::value v = json::parse(body, ec, {}, opts);
+  if (ec) return Invalid("request body is not valid JSON: " + ec.message(), "", "invalid_json");
+  if (!v.is_object()) return Invalid("request body must be a JSON object", "", "invalid_json");
+  const auto& o = v.get_object();
+  InferenceRequest r;
+  auto* model = o.if_contains("model");
+  if (!model || model->is_null()) return Invalid("you must provide a model parameter", "model", "missing_required_parameter");
+  if (!model->is_string() || model->get_string().empty())
+    return Invalid("model must be a non-empty string", "model");
+  r.model = std::string(model->get_string());
+  if (auto* stream = o.if_contains("stream"); stream && !stream->is_null()) {
+    if (!stream->is_bool()) return Invalid("stream must be a boolean", "stream");
+    r.stream = stream->get_bool();
+  }
+  if (auto* so = o.if_contains("stream_options"); so && !so->is_null()) {
+    if (!so->is_object()) return Invalid("stream_options must be an object", "stream_options");
+    if (auto* iu = so->get_object().if_contains("include_usage"); iu && !iu->is_null()) {
+      if (!iu->is_bool()) return Invalid("stream_options.include_usage must be a boolean", "stream_options.include_usage");
+      r.client_wants_usage = iu->get_bool();
+    }
+  }
+  if (auto* user = o.if_contains("user"); user && user->is_string()) r.user = std::string(user->get_string());
+  r.body = std::move(body);
+  return r;
+}
+
+std::string SetTopLevelField(std::string_view s, std::string_view key, std::string_view value_json) {
+  size_t open = 0;
+  auto span = FindTopLevelValue(s, key, &open);
+  std::string out;
+  out.reserve(s.size() + key.size() + value_json.size() + 8);
+  if (span) {
+    out.append(s.substr(0, span->begin));
+    out.append(value_json);
+    out.append(s.substr(span->end));
+    return out;
+  }
+  size_t after = SkipWs(s, open + 1);
+  bool empty = after < s.size() && s[after] == '}';
+  out.append(s.substr(0, open + 1));
+  out.push_back('"');
+  out.append(key);
+  out.append("\":");
+  out.append(value_json);
+  if (!empty) out.push_back(',');
+  out.append(s.substr(open + 1));
+  return out;
+}
+
+std::string BodyForBackend(const InferenceRequest& request, std::string_view backend_model) {
+  std::string body;
+  const std::string* current = &request.body;
+  if (!backend_model.empty() && backend_model != request.model) {
+    body = SetTopLevelField(*current, "model", json::serialize(json::value(json::string_view(backend_model.data(), backend_model.size()))));
+    current = &body;
+  }
+  if (request.stream && !request.client_wants_usage) {
+    size_t open = 0;
+    auto span = FindTopLevelValue(*current, "stream_options", &open);
+    std::string options = "{\"include_usage\":true}";
+    if (span) {
+      boost::system::error_code ec;
+      auto v = json::parse(std::string_view(*current).substr(span->begin, span->end - span->begin), ec);
+      if (!ec && v.is_object()) {
+        v.get_object()["include_usage"] = true;
+        options = json::serialize(v);
+      }
+    }
+    body = SetTopLevelField(*current, "stream_options", options);
+    current = &body;
+  }
+  return current == &request.body ? request.body : body;
+}
+
+Usage ExtractUsage(const json::value& v) {
+  Usage u;
+  if (!v.is_object()) return u;
+  auto* usage = v.get_object().if_contains("usage");
+  if (!usage || !usage->is_object()) return u;
+  const auto& uo = usage->get_object();
+  auto num = [&](const json::object& o, std::string_view k) -> int64_t {
+    auto* x = o.if_contains(k);
+    if (!x) return 0;
+    if (x->is_int64()) return x->get_int64();
+    if (x->is_uint64()) return static_cast<int64_t>(x->get_uint64());
+    if (x->is_double()) return static_cast<int64_t>(x->get_double());
+    return 0;
+  };
+  u.prompt_tokens = num(uo, "prompt_tokens");
+  u.completion_tokens = num(uo, "completion_tokens");
+  u.total_tokens = num(uo, "total_tokens");
+  if (u.total_tokens == 0) u.total_tokens = u.prompt_tokens + u.completion_tokens;
+  if (auto* d = uo.if_contains("prompt_tokens_details"); d && d->is_object())
+    u.cached_tokens = num(d->get_object(), "cached_tokens");
+  u.known = true;
+  return u;
+}
+
+std::optional<ChunkUsage> InspectStreamChunk(std::string_view data) {
+  // Cheap pre-check so ordinary token chunks are never parsed: a "usage" key with an object value.
+  size_t pos = 0;
+  bool has_object = false;
+  while ((pos = data.find("\"usage\"", pos)) != std::string_view::npos) {
+    size_t i = SkipWs(data, pos + 7);
+    if (i < data.size() && data[i] == ':') {
+      i = SkipWs(data, i + 1);
+      if (i < data.size() && data[i] == '{') {
+        has_object = true;
+        break;
+      }
+    }
+    pos += 7;
+  }
+  if (!has_object) return std::nullopt;
+  boost::system::error_code ec;
+  auto v = json::parse(data, ec);
+  if (ec || !v.is_object()) return std::nullopt;
+  ChunkUsage c;
+  c.usage = ExtractUsage(v);
+  if (!c.usage.known) return std::nullopt;
+  auto* choices = v.get_object().if_contains("choices");
+  c.usage_only = !choices || (choices->is_array() && choices->get_array().empty());
+  return c;
+}
+
+}  // namespace ap::api

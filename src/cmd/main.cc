@@ -1,0 +1,25 @@
+// cmd/main.cc — the agentplane binary: one program, many subcommands.
+#include <cstdio>
+
+#include "cmd/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "agentplane — one program for an agentic AI platform: gateway, scheduler, telemetry, "
+      "simulated GPU fleet.\n\n"
+      "Examples:\n"
+      "  agentplane up                                   # gateway + simulated fleet, local mode\n"
+      "  agentplane gateway --port 8080 --backend http://127.0.0.1:8000/v1\n"
+      "  agentplane gateway --config examples/gateway.yaml\n",
+      "agentplane"};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "Show help for every subcommand");
+  int exit_code = 0;
+  ap::cmd::AddGatewayCommand(app, &exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return exit_code;
+}

@@ -1,0 +1,54 @@
+// gateway/completion.h — the one record every gateway request ends in.
+//
+// Built on the request's coroutine and handed to a CompletionSink when the exchange is over
+// (after the last byte went to the client). Sinks must not block: the access log writes one
+// line; the telemetry store (a later module) queues the record for its writer thread.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "api/openai.h"
+
+namespace ap::gateway {
+
+struct CompletionRecord {
+  std::string request_id;
+  std::string method;
+  std::string path;
+  std::string route;          // route or "model:<name>"; empty when nothing matched
+  std::string model;          // the public model the client asked for
+  std::string backend;        // the backend that answered (the last one tried)
+  std::string backend_model;  // the model name sent upstream
+  std::string user;
+  int status = 0;             // what the client got (499: the client went away first)
+  bool stream = false;
+  int attempts = 0;           // upstream attempts over all backends
+  std::string error;          // short reason when not 2xx
+  std::chrono::system_clock::time_point start;
+  std::chrono::microseconds first_byte{-1};  // to the first byte sent to the client
+  std::chrono::microseconds duration{0};
+  api::Usage usage;
+};
+
+class CompletionSink {
+ public:
+  virtual ~CompletionSink() = default;
+  virtual void Record(const CompletionRecord& record) = 0;
+};
+
+// Fans a record out to several sinks.
+class MultiSink : public CompletionSink {
+ public:
+  void Add(std::shared_ptr<CompletionSink> sink) { sinks_.push_back(std::move(sink)); }
+  void Record(const CompletionRecord& record) override {
+    for (auto& s : sinks_) s->Record(record);
+  }
+
+ private:
+  std::vector<std::shared_ptr<CompletionSink>> sinks_;
+};
+
+}  // namespace ap::gateway

@@ -1,0 +1,189 @@
+// gateway/gateway.cc — endpoint dispatch, auth and request ids; inference goes to proxy.cc.
+#include "gateway/gateway.h"
+
+#include <openssl/crypto.h>
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "base/random.h"
+#include "base/strings.h"
+#include "gateway/proxy.h"
+
+namespace ap::gateway {
+namespace net = boost::asio;
+namespace bhttp = boost::beast::http;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+bool IsInferencePath(std::string_view path) {
+  return path == "/v1/chat/completions" || path == "/v1/completions" || path == "/v1/embeddings" ||
+         path == "/chat/completions" || path == "/completions" || path == "/embeddings";
+}
+
+std::string_view BearerToken(const http::Request& req) {
+  if (auto it = req.find(bhttp::field::authorization); it != req.end()) {
+    std::string_view v = it->value();
+    if (v.size() > 7 && EqualsIgnoreCase(v.substr(0, 7), "Bearer ")) return Trim(v.substr(7));
+    return {};
+  }
+  if (auto it = req.find("x-api-key"); it != req.end()) return Trim(it->value());
+  return {};
+}
+
+http::Response JsonResponse(http::Status status, std::string body, const std::string& request_id) {
+  http::Response res{status, 11};
+  res.set(bhttp::field::content_type, "application/json");
+  res.set("x-request-id", request_id);
+  res.body() = std::move(body);
+  return res;
+}
+
+}  // namespace
+
+std::string RequestIdFor(std::string_view incoming) {
+  if (!incoming.empty() && incoming.size() <= 128) {
+    bool ok = true;
+    for (char c : incoming)
+      ok &= std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == ':';
+    if (ok) return std::string(incoming);
+  }
+  return RandomHexId(16);
+}
+
+Gateway::Gateway(std::shared_ptr<const RouteTable> table, std::shared_ptr<CompletionSink> sink,
+                 GatewayOptions options)
+    : table_(std::move(table)), sink_(std::move(sink)), options_(options) {}
+
+bool Gateway::Reload(const config::Config& config, std::string* error) {
+  auto old = table_.load();
+  auto built = RouteTable::Build(config, old.get());
+  if (!built) {
+    *error = built.error();
+    return false;
+  }
+  table_.store(*built);
+  return true;
+}
+
+bool Gateway::Authorized(const http::Request& request, const http::Responder& responder,
+                         const RouteTable& table) const {
+  const auto& keys = table.config().api_keys;
+  if (keys.empty()) return true;
+  if (options_.loopback_without_key && http::IsLoopback(responder.peer())) return true;
+  std::string_view token = BearerToken(request);
+  if (token.empty()) return false;
+  bool match = false;
+  for (const auto& k : keys)  // constant-time per key: no early exit on the first differing byte
+    match |= k.size() == token.size() && CRYPTO_memcmp(k.data(), token.data(), k.size()) == 0;
+  return match;
+}
+
+http::Response Gateway::ProtocolError(http::Status status, std::string_view message) {
+  api::ApiError e{api::KindForStatus(static_cast<int>(status)), std::string(message), "", ""};
+  auto res = JsonResponse(status, api::ErrorBody(e), RandomHexId(16));
+  return res;
+}
+
+net::awaitable<void> Gateway::Handle(http::Request& request, http::Responder& responder) {
+  auto start = Clock::now();
+  auto table = table_.load();
+  CompletionRecord rec;
+  rec.start = std::chrono::system_clock::now();
+  rec.method = std::string(request.method_string());
+  std::string_view target = request.target();
+  std::string_view path = target.substr(0, target.find('?'));
+  rec.path = std::string(path);
+  auto rid = request.find("x-request-id");
+  rec.request_id = RequestIdFor(rid == request.end() ? std::string_view() : std::string_view(rid->value()));
+
+  if (path == "/healthz" || path == "/readyz") {
+    bool ready = path == "/healthz" || !draining_;
+    co_await responder.Send(JsonResponse(ready ? http::Status::ok : http::Status::service_unavailable,
+                                         ready ? R"({"status":"ok"})" : R"({"status":"draining"})",
+                                         rec.request_id));
+    co_return;
+  }
+
+  auto finish = [&] {
+    rec.duration = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
+    if (sink_) sink_->Record(rec);
+  };
+
+  bool inference = IsInferencePath(path);
+  bool models = path == "/v1/models" || path == "/models";
+  if (!inference && !models) {
+    co_await SendApiError(responder, rec, {api::ErrorKind::kNotFound, "unknown path " + rec.path, "", "unknown_url"});
+    finish();
+    co_return;
+  }
+  if ((inference && request.method() != bhttp::verb::post) || (models && request.method() != bhttp::verb::get)) {
+    http::Response res = JsonResponse(http::Status::method_not_allowed,
+                                      api::ErrorBody({api::ErrorKind::kInvalidRequest,
+                                                      "method " + rec.method + " is not allowed on " + rec.path, "", "method_not_allowed"}),
+                                      rec.request_id);
+    res.set(bhttp::field::allow, inference ? "POST" : "GET");
+    rec.status = 405;
+    co_await responder.Send(std::move(res));
+    finish();
+    co_return;
+  }
+  if (!Authorized(request, responder, *table)) {
+    co_await SendApiError(responder, rec, {api::ErrorKind::kAuthentication,
+                                           "invalid or missing API key (send Authorization: Bearer <key>)", "", "invalid_api_key"});
+    finish();
+    co_return;
+  }
+
+  if (models) {
+    auto names = table->ModelNames();
+    if (names.empty() && table->catch_all()) {
+      // Quick-start mode: the backend knows its models; ask it.
+      co_await ForwardModels(*table->catch_all(), request, table->config().api_keys.empty(), responder, rec);
+      finish();
+      co_return;
+    }
+    boost::json::array data;
+    for (const auto& n : names) {
+      boost::json::object m;
+      m["id"] = n;
+      m["object"] = "model";
+      m["created"] = 0;
+      m["owned_by"] = "agentplane";
+      data.push_back(std::move(m));
+    }
+    boost::json::object list;
+    list["object"] = "list";
+    list["data"] = std::move(data);
+    rec.status = 200;
+    co_await responder.Send(JsonResponse(http::Status::ok, boost::json::serialize(list), rec.request_id));
+    finish();
+    co_return;
+  }
+
+  auto parsed = api::ParseInferenceRequest(std::move(request.body()));
+  if (!parsed) {
+    co_await SendApiError(responder, rec, parsed.error());
+    finish();
+    co_return;
+  }
+  rec.model = parsed->model;
+  rec.stream = parsed->stream;
+  rec.user = parsed->user;
+  const Target* t = table->Resolve(request, parsed->model);
+  if (!t) {
+    co_await SendApiError(responder, rec, {api::ErrorKind::kNotFound,
+                                           "the model '" + parsed->model + "' does not exist", "model", "model_not_found"});
+    finish();
+    co_return;
+  }
+  rec.route = t->route;
+  ProxyRequest pr{t, &*parsed, &request, std::string(StartsWith(path, "/v1/") ? path.substr(3) : path),
+                  table->config().api_keys.empty(), options_.max_response_bytes};
+  co_await ProxyInference(pr, responder, rec);
+  finish();
+}
+
+}  // namespace ap::gateway

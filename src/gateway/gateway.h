@@ -1,0 +1,51 @@
+// gateway/gateway.h — the gateway's http::Handler: endpoints, auth, request ids, hand-off to the
+// proxy, and the completion record at the end of every request.
+//
+// Runs on the server's worker threads and never blocks them: everything slow is awaited. The
+// routing state is an immutable RouteTable behind an atomic shared_ptr: Reload() swaps it (SIGHUP)
+// while requests in flight finish on the table they started with.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "gateway/completion.h"
+#include "gateway/route_table.h"
+#include "http/server.h"
+
+namespace ap::gateway {
+
+struct GatewayOptions {
+  // Local mode (`agentplane up`): clients on loopback need no key even when keys are configured.
+  bool loopback_without_key = false;
+  uint64_t max_response_bytes = 64ull << 20;  // non-streaming upstream bodies
+};
+
+class Gateway : public http::Handler {
+ public:
+  Gateway(std::shared_ptr<const RouteTable> table, std::shared_ptr<CompletionSink> sink,
+          GatewayOptions options = {});
+
+  // Builds a new table from `config` and swaps it in; on error keeps the old one.
+  bool Reload(const config::Config& config, std::string* error);
+  void SetDraining(bool draining) { draining_ = draining; }
+  std::shared_ptr<const RouteTable> table() const { return table_.load(); }
+
+  http::net::awaitable<void> Handle(http::Request& request, http::Responder& responder) override;
+  http::Response ProtocolError(http::Status status, std::string_view message) override;
+
+ private:
+  bool Authorized(const http::Request& request, const http::Responder& responder,
+                  const RouteTable& table) const;
+
+  std::atomic<std::shared_ptr<const RouteTable>> table_;
+  std::shared_ptr<CompletionSink> sink_;
+  GatewayOptions options_;
+  std::atomic<bool> draining_{false};
+};
+
+// Accepts a client's x-request-id when it is 1–128 characters of [A-Za-z0-9._:-]; else mints one.
+std::string RequestIdFor(std::string_view incoming);
+
+}  // namespace ap::gateway

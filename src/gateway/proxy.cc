@@ -1,0 +1,328 @@
+// gateway/proxy.cc — attempts, retries, fallbacks and the relay of one inference request.
+#include "gateway/proxy.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/parse.hpp>
+
+#include "base/log.h"
+#include "base/random.h"
+#include "gateway/retry.h"
+#include "http/client.h"
+#include "http/sse.h"
+
+namespace ap::gateway {
+namespace net = boost::asio;
+namespace bhttp = boost::beast::http;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr uint64_t kMaxErrorBody = 64 * 1024;
+
+// Why the last attempt failed, kept to answer the client when every backend has failed.
+struct Failure {
+  AttemptOutcome outcome = AttemptOutcome::kSuccess;
+  int status = 0;
+  std::string body;
+  std::string content_type;
+  std::string retry_after;
+  std::string detail;
+};
+
+struct AttemptResult {
+  bool delivered = false;  // a response (or part of one) reached the client: no more attempts
+  Failure failure;
+  std::optional<std::chrono::milliseconds> retry_after;
+};
+
+std::chrono::microseconds Since(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t);
+}
+
+bhttp::request<bhttp::string_body> BuildUpstreamRequest(const ProxyRequest& pr, const BackendState& b,
+                                                         std::string body, const std::string& request_id) {
+  bhttp::request<bhttp::string_body> req{bhttp::verb::post, b.config.url.base_path + pr.upstream_path, 11};
+  req.set(bhttp::field::host, b.config.url.HostHeader());
+  req.set(bhttp::field::content_type, "application/json");
+  req.set(bhttp::field::accept, pr.body->stream ? "text/event-stream" : "application/json");
+  req.set(bhttp::field::user_agent, "agentplane/0.1");
+  if (!b.config.api_key.empty()) {
+    req.set(bhttp::field::authorization, "Bearer " + b.config.api_key);
+  } else if (pr.forward_client_auth) {
+    if (auto it = pr.incoming->find(bhttp::field::authorization); it != pr.incoming->end())
+      req.set(bhttp::field::authorization, it->value());
+  }
+  for (const auto& [name, value] : b.config.headers) req.set(name, value);
+  req.set("x-request-id", request_id);
+  for (auto name : {"traceparent", "tracestate"})
+    if (auto it = pr.incoming->find(name); it != pr.incoming->end()) req.set(name, it->value());
+  req.body() = std::move(body);
+  return req;
+}
+
+AttemptOutcome OutcomeForExchangeError(http::ExchangeError e) {
+  switch (e) {
+    case http::ExchangeError::kConnect: return AttemptOutcome::kConnectError;
+    case http::ExchangeError::kFirstByteTimeout:
+    case http::ExchangeError::kTotalTimeout: return AttemptOutcome::kTimeout;
+    default: return AttemptOutcome::kBroken;
+  }
+}
+
+bhttp::response_header<> ClientHeader(int status, std::string_view content_type, const CompletionRecord& rec) {
+  bhttp::response_header<> h;
+  h.result(static_cast<unsigned>(status));
+  h.version(11);
+  h.set(bhttp::field::content_type, content_type.empty() ? "application/json" : content_type);
+  h.set("x-request-id", rec.request_id);
+  return h;
+}
+
+// Relays an SSE stream event by event. The first piece of body has been read already (so a
+// backend that fails before sending anything can still be retried).
+net::awaitable<void> RelayStream(const ProxyRequest& pr, http::Exchange& ex, std::string first,
+                                 http::Responder& res, CompletionRecord& rec, Clock::time_point start) {
+  auto header = ClientHeader(ex.status(), ex.header()[bhttp::field::content_type], rec);
+  header.set(bhttp::field::cache_control, "no-cache");
+  if (!co_await res.StartStream(std::move(header))) {
+    ex.Abort();
+    rec.status = 499;
+    rec.error = "client disconnected";
+    co_return;
+  }
+  rec.first_byte = Since(start);
+  rec.status = ex.status();
+  http::SseSplitter splitter;
+  std::string out, piece = std::move(first);
+  bool drop_usage = !pr.body->client_wants_usage;
+  while (true) {
+    out.clear();
+    bool within_limit = splitter.Feed(piece, [&](const http::SseEvent& ev) {
+      if (auto usage = api::InspectStreamChunk(ev.data)) {
+        rec.usage = usage->usage;
+        if (usage->usage_only && drop_usage) return;
+      }
+      out.append(ev.raw);
+    });
+    if (!within_limit) {
+      ex.Abort();
+      rec.status = 502;
+      rec.error = "upstream sent an SSE event over the size limit";
+      api::ApiError e{api::ErrorKind::kBadGateway, rec.error, "", "upstream_stream_broken"};
+      co_await res.SendChunk(out + http::SseData(api::ErrorBody(e)));
+      co_await res.EndStream();
+      co_return;
+    }
+    if (!out.empty() && !co_await res.SendChunk(out)) {
+      ex.Abort();  // the client is gone: cancel the upstream request
+      rec.status = 499;
+      rec.error = "client disconnected";
+      co_return;
+    }
+    auto e = co_await ex.ReadSome(piece);
+    if (e != http::ExchangeError::kNone) {
+      rec.status = 502;
+      rec.error = "upstream stream broke: " + std::string(ex.error_detail());
+      log::Warn("gateway", "upstream died mid-stream", {{"request_id", rec.request_id}, {"backend", rec.backend}});
+      api::ApiError err{api::ErrorKind::kBadGateway, "the backend's stream ended abruptly", "", "upstream_stream_broken"};
+      co_await res.SendChunk(http::SseData(api::ErrorBody(err)));
+      co_await res.EndStream();
+      co_return;
+    }
+    if (piece.empty()) break;
+  }
+  if (!splitter.pending().empty()) co_await res.SendChunk(splitter.pending());
+  co_await res.EndStream();
+}
+
+net::awaitable<AttemptResult> Attempt(const ProxyRequest& pr, const BackendState& b, const std::string& body,
+                                      http::Responder& res, CompletionRecord& rec, Clock::time_point start) {
+  AttemptResult result;
+  const auto& t = b.config.timeouts;
+  http::Exchange ex(b.endpoint, http::ExchangeTimeouts{t.connect, t.first_byte, t.total});
+  auto upstream = BuildUpstreamRequest(pr, b, body, rec.request_id);
+  auto e = co_await ex.Start(upstream);
+  if (e != http::ExchangeError::kNone) {
+    result.failure.outcome = OutcomeForExchangeError(e);
+    result.failure.detail = std::string(ex.error_detail());
+    co_return result;
+  }
+  int status = ex.status();
+  AttemptOutcome outcome = OutcomeForStatus(status);
+  if (outcome != AttemptOutcome::kSuccess && IsRetryable(outcome, b.config.retry)) {
+    result.failure.outcome = outcome;
+    result.failure.status = status;
+    result.failure.content_type = std::string(ex.header()[bhttp::field::content_type]);
+    result.failure.retry_after = std::string(ex.header()[bhttp::field::retry_after]);
+    if (!result.failure.retry_after.empty())
+      result.retry_after = ParseRetryAfter(result.failure.retry_after, std::chrono::system_clock::now());
+    co_await ex.ReadAll(result.failure.body, kMaxErrorBody);
+    result.failure.detail = "backend answered " + std::to_string(status);
+    co_return result;
+  }
+  std::string content_type(ex.header()[bhttp::field::content_type]);
+  bool is_sse = content_type.find("text/event-stream") != std::string::npos;
+  if (pr.body->stream && status == 200 && is_sse) {
+    std::string first;
+    auto re = co_await ex.ReadSome(first);
+    if (re != http::ExchangeError::kNone || (first.empty() && !ex.done())) {
+      result.failure.outcome = OutcomeForExchangeError(re);
+      result.failure.detail = std::string(ex.error_detail());
+      co_return result;  // nothing reached the client yet: retryable
+    }
+    result.delivered = true;
+    co_await RelayStream(pr, ex, std::move(first), res, rec, start);
+    co_return result;
+  }
+  std::string response_body;
+  auto re = co_await ex.ReadAll(response_body, pr.max_response_bytes);
+  if (re != http::ExchangeError::kNone) {
+    result.failure.outcome = re == http::ExchangeError::kBodyTooLarge ? AttemptOutcome::kBroken : OutcomeForExchangeError(re);
+    result.failure.detail = std::string(ex.error_detail());
+    co_return result;
+  }
+  if (status == 200 && content_type.find("json") != std::string::npos) {
+    boost::system::error_code ec;
+    auto v = boost::json::parse(response_body, ec);
+    if (!ec) rec.usage = api::ExtractUsage(v);
+  }
+  http::Response out{static_cast<http::Status>(status), 11};
+  out.base() = ClientHeader(status, content_type, rec);
+  if (auto ra = ex.header()[bhttp::field::retry_after]; !ra.empty()) out.set(bhttp::field::retry_after, ra);
+  out.body() = std::move(response_body);
+  result.delivered = true;
+  rec.status = status;
+  rec.first_byte = Since(start);
+  if (!co_await res.Send(std::move(out))) {
+    rec.status = 499;
+    rec.error = "client disconnected";
+  }
+  co_return result;
+}
+
+net::awaitable<void> Sleep(std::chrono::milliseconds d) {
+  net::steady_timer timer(co_await net::this_coro::executor, d);
+  co_await timer.async_wait(net::as_tuple(net::use_awaitable));
+}
+
+// The client's answer when no backend delivered.
+api::ApiError FinalError(const Failure& f, int attempts, bool any_backend) {
+  using api::ErrorKind;
+  if (!any_backend)
+    return {ErrorKind::kUnavailable, "no backend is available for this model (all are ejected by their circuit breakers)", "", "no_backend_available"};
+  std::string after = " after " + std::to_string(attempts) + " attempt" + (attempts == 1 ? "" : "s");
+  switch (f.outcome) {
+    case AttemptOutcome::kRateLimited:
+      return {ErrorKind::kRateLimited, "the backend is rate limiting requests" + after, "", "upstream_rate_limited"};
+    case AttemptOutcome::kServerError:
+      return {ErrorKind::kBadGateway, "the backend failed with status " + std::to_string(f.status) + after, "", "upstream_error"};
+    case AttemptOutcome::kTimeout:
+      return {ErrorKind::kGatewayTimeout, "the backend did not answer in time" + after, "", "upstream_timeout"};
+    case AttemptOutcome::kConnectError:
+      return {ErrorKind::kBadGateway, "could not connect to the backend" + after, "", "upstream_connect_error"};
+    default:
+      return {ErrorKind::kBadGateway, "the backend connection failed" + after, "", "upstream_error"};
+  }
+}
+
+}  // namespace
+
+net::awaitable<void> SendApiError(http::Responder& responder, CompletionRecord& record,
+                                  const api::ApiError& error) {
+  int status = api::HttpStatus(error.kind);
+  http::Response res{static_cast<http::Status>(status), 11};
+  res.set(bhttp::field::content_type, "application/json");
+  res.set("x-request-id", record.request_id);
+  res.body() = api::ErrorBody(error);
+  record.status = status;
+  record.error = error.message;
+  co_await responder.Send(std::move(res));
+}
+
+net::awaitable<void> ForwardModels(const BackendGroup& group, const http::Request& incoming,
+                                   bool forward_client_auth, http::Responder& res, CompletionRecord& rec) {
+  const BackendState* b = group.Pick(RandomUnit, {}, Clock::now());
+  if (!b) {
+    co_await SendApiError(res, rec, FinalError({}, 0, false));
+    co_return;
+  }
+  rec.backend = b->config.name;
+  api::InferenceRequest none;
+  ProxyRequest pr{nullptr, &none, &incoming, "/models", forward_client_auth, kMaxErrorBody * 16};
+  auto req = BuildUpstreamRequest(pr, *b, "", rec.request_id);
+  req.method(bhttp::verb::get);
+  req.erase(bhttp::field::content_type);
+  const auto& t = b->config.timeouts;
+  http::Exchange ex(b->endpoint, http::ExchangeTimeouts{t.connect, t.first_byte, t.total});
+  std::string body;
+  rec.attempts = 1;
+  auto e = co_await ex.Start(req);
+  if (e == http::ExchangeError::kNone) e = co_await ex.ReadAll(body, pr.max_response_bytes);
+  if (e != http::ExchangeError::kNone) {
+    Failure f;
+    f.outcome = OutcomeForExchangeError(e);
+    co_await SendApiError(res, rec, FinalError(f, 1, true));
+    co_return;
+  }
+  http::Response out{static_cast<http::Status>(ex.status()), 11};
+  out.base() = ClientHeader(ex.status(), ex.header()[bhttp::field::content_type], rec);
+  out.body() = std::move(body);
+  rec.status = ex.status();
+  co_await res.Send(std::move(out));
+}
+
+net::awaitable<void> ProxyInference(const ProxyRequest& pr, http::Responder& res, CompletionRecord& rec) {
+  auto start = Clock::now();
+  std::vector<const BackendGroup*> groups{pr.target->group};
+  groups.insert(groups.end(), pr.target->fallbacks.begin(), pr.target->fallbacks.end());
+  std::vector<const BackendState*> tried;
+  Failure last;
+  for (const auto* group : groups) {
+    while (const BackendState* b = group->Pick(RandomUnit, tried, Clock::now())) {
+      tried.push_back(b);
+      rec.backend = b->config.name;
+      rec.backend_model = b->config.model.empty() ? pr.body->model : b->config.model;
+      std::string body = api::BodyForBackend(*pr.body, b->config.model);
+      const auto& policy = b->config.retry;
+      for (int attempt = 1; attempt <= policy.max_attempts; ++attempt) {
+        ++rec.attempts;
+        auto result = co_await Attempt(pr, *b, body, res, rec, start);
+        if (result.delivered) {
+          if (rec.status < 500) b->breaker->RecordSuccess();
+          else b->breaker->RecordFailure(Clock::now());
+          co_return;
+        }
+        last = std::move(result.failure);
+        if (last.outcome != AttemptOutcome::kRateLimited) b->breaker->RecordFailure(Clock::now());
+        log::Debug("gateway", "attempt failed", {{"request_id", rec.request_id}, {"backend", b->config.name},
+                                                 {"attempt", attempt}, {"detail", last.detail}});
+        if (attempt == policy.max_attempts || !IsRetryable(last.outcome, policy)) break;
+        if (!b->breaker->Allow(Clock::now())) break;  // ejected meanwhile: move on
+        auto delay = BackoffDelay(policy, attempt + 1, RandomUnit(), result.retry_after);
+        if (!delay) break;  // Retry-After longer than we may wait: fall back instead
+        co_await Sleep(*delay);
+      }
+    }
+  }
+  auto error = FinalError(last, rec.attempts, !tried.empty());
+  if (last.outcome == AttemptOutcome::kRateLimited && !last.retry_after.empty()) {
+    int status = api::HttpStatus(error.kind);
+    http::Response out{static_cast<http::Status>(status), 11};
+    out.set(bhttp::field::content_type, "application/json");
+    out.set("x-request-id", rec.request_id);
+    out.set(bhttp::field::retry_after, last.retry_after);
+    out.body() = api::ErrorBody(error);
+    rec.status = status;
+    rec.error = error.message;
+    co_await res.Send(std::move(out));
+    co_return;
+  }
+  if (!last.detail.empty()) rec.error = last.detail;
+  co_await SendApiError(res, rec, error);
+  rec.error = last.detail.empty() ? error.message : error.message + " (" + last.detail + ")";
+}
+
+}  // namespace ap::gateway
