@@ -8,5 +8,6 @@
 namespace ap::cmd {
 
 void AddGatewayCommand(CLI::App& app, int* exit_code);
+void AddSimCommand(CLI::App& app, int* exit_code);
 
 }  // namespace ap::cmd

@@ -69,6 +69,10 @@ int RunGateway(const GatewayFlags& flags) {
   so.max_header_bytes = cfg.server.max_header_bytes;
   so.read_timeout = cfg.server.read_timeout;
   so.idle_timeout = cfg.server.idle_timeout;
+  // Signals are blocked into the signal_set before "listening on" is printed, so a SIGTERM that
+  // arrives right after readiness drains instead of killing the process.
+  boost::asio::io_context signals_ctx;
+  boost::asio::signal_set signals(signals_ctx, SIGINT, SIGTERM, SIGHUP);
   http::Server server(so, gw);
   if (!server.Start()) return 1;
   std::string host = so.host.find(':') != std::string::npos ? "[" + so.host + "]" : so.host;
@@ -77,8 +81,6 @@ int RunGateway(const GatewayFlags& flags) {
   log::Info("gateway", "started", {{"port", server.port()}, {"threads", so.threads},
                                    {"backends", cfg.backends.size()}, {"config", cfg.source}});
 
-  boost::asio::io_context signals_ctx;
-  boost::asio::signal_set signals(signals_ctx, SIGINT, SIGTERM, SIGHUP);
   std::function<void(const boost::system::error_code&, int)> on_signal =
       [&](const boost::system::error_code& ec, int sig) {
         if (ec) return;

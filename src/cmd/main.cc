@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   app.set_help_all_flag("--help-all", "Show help for every subcommand");
   int exit_code = 0;
   ap::cmd::AddGatewayCommand(app, &exit_code);
+  ap::cmd::AddSimCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -115,7 +115,10 @@ net::awaitable<void> Gateway::Handle(http::Request& request, http::Responder& re
   bool inference = IsInferencePath(path);
   bool models = path == "/v1/models" || path == "/models";
   if (!inference && !models) {
-    co_await SendApiError(responder, rec, {api::ErrorKind::kNotFound, "unknown path " + rec.path, "", "unknown_url"});
+    // Named, not a braced temporary: GCC 12 destroys braced temporaries in co_await
+    // arguments twice.
+    api::ApiError error{api::ErrorKind::kNotFound, "unknown path " + rec.path, "", "unknown_url"};
+    co_await SendApiError(responder, rec, error);
     finish();
     co_return;
   }
@@ -131,8 +134,9 @@ net::awaitable<void> Gateway::Handle(http::Request& request, http::Responder& re
     co_return;
   }
   if (!Authorized(request, responder, *table)) {
-    co_await SendApiError(responder, rec, {api::ErrorKind::kAuthentication,
-                                           "invalid or missing API key (send Authorization: Bearer <key>)", "", "invalid_api_key"});
+    api::ApiError error{api::ErrorKind::kAuthentication,
+                        "invalid or missing API key (send Authorization: Bearer <key>)", "", "invalid_api_key"};
+    co_await SendApiError(responder, rec, error);
     finish();
     co_return;
   }
@@ -174,8 +178,9 @@ net::awaitable<void> Gateway::Handle(http::Request& request, http::Responder& re
   rec.user = parsed->user;
   const Target* t = table->Resolve(request, parsed->model);
   if (!t) {
-    co_await SendApiError(responder, rec, {api::ErrorKind::kNotFound,
-                                           "the model '" + parsed->model + "' does not exist", "model", "model_not_found"});
+    api::ApiError error{api::ErrorKind::kNotFound, "the model '" + parsed->model + "' does not exist",
+                        "model", "model_not_found"};
+    co_await SendApiError(responder, rec, error);
     finish();
     co_return;
   }

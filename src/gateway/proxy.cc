@@ -112,7 +112,8 @@ net::awaitable<void> RelayStream(const ProxyRequest& pr, http::Exchange& ex, std
       rec.status = 502;
       rec.error = "upstream sent an SSE event over the size limit";
       api::ApiError e{api::ErrorKind::kBadGateway, rec.error, "", "upstream_stream_broken"};
-      co_await res.SendChunk(out + http::SseData(api::ErrorBody(e)));
+      std::string tail = out + http::SseData(api::ErrorBody(e));
+      co_await res.SendChunk(tail);
       co_await res.EndStream();
       co_return;
     }
@@ -128,7 +129,8 @@ net::awaitable<void> RelayStream(const ProxyRequest& pr, http::Exchange& ex, std
       rec.error = "upstream stream broke: " + std::string(ex.error_detail());
       log::Warn("gateway", "upstream died mid-stream", {{"request_id", rec.request_id}, {"backend", rec.backend}});
       api::ApiError err{api::ErrorKind::kBadGateway, "the backend's stream ended abruptly", "", "upstream_stream_broken"};
-      co_await res.SendChunk(http::SseData(api::ErrorBody(err)));
+      std::string event = http::SseData(api::ErrorBody(err));
+      co_await res.SendChunk(event);
       co_await res.EndStream();
       co_return;
     }
@@ -246,7 +248,8 @@ net::awaitable<void> ForwardModels(const BackendGroup& group, const http::Reques
                                    bool forward_client_auth, http::Responder& res, CompletionRecord& rec) {
   const BackendState* b = group.Pick(RandomUnit, {}, Clock::now());
   if (!b) {
-    co_await SendApiError(res, rec, FinalError({}, 0, false));
+    auto error = FinalError({}, 0, false);
+    co_await SendApiError(res, rec, error);
     co_return;
   }
   rec.backend = b->config.name;
@@ -264,7 +267,8 @@ net::awaitable<void> ForwardModels(const BackendGroup& group, const http::Reques
   if (e != http::ExchangeError::kNone) {
     Failure f;
     f.outcome = OutcomeForExchangeError(e);
-    co_await SendApiError(res, rec, FinalError(f, 1, true));
+    auto error = FinalError(f, 1, true);
+    co_await SendApiError(res, rec, error);
     co_return;
   }
   http::Response out{static_cast<http::Status>(ex.status()), 11};

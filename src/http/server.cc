@@ -190,7 +190,17 @@ net::awaitable<void> Server::ServeConnection(Worker& worker, tcp::socket socket)
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(static_cast<uint32_t>(std::min<uint64_t>(options_.max_header_bytes, UINT32_MAX)));
     parser.body_limit(options_.max_body_bytes);
-    stream.expires_after(options_.read_timeout);
+    // The read timeout is a separate timer that cancels (not closes, as tcp_stream's own expiry
+    // would) the socket, so a slow client can still be told 408.
+    stream.expires_never();
+    bool timed_out = false;
+    net::steady_timer read_timer(worker.ioc, options_.read_timeout);
+    read_timer.async_wait([&stream, &timed_out](boost::system::error_code tec) {
+      if (tec) return;
+      timed_out = true;
+      boost::system::error_code ignored;
+      stream.socket().cancel(ignored);
+    });
     auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kUse);
     if (!ec && !parser.is_done()) {
       if (bhttp::token_list(parser.get()[bhttp::field::expect]).exists("100-continue")) {
@@ -199,10 +209,11 @@ net::awaitable<void> Server::ServeConnection(Worker& worker, tcp::socket socket)
       }
       std::tie(ec, n) = co_await bhttp::async_read(stream, buffer, parser, kUse);
     }
+    read_timer.cancel();
     if (ec) {
       Status status;
       std::string message;
-      if (ec == beast::error::timeout) {
+      if (timed_out) {
         if (parser.got_some() || buffer.size() > 0) {
           status = Status::request_timeout;
           message = "the request was not received within " +
@@ -225,7 +236,8 @@ net::awaitable<void> Server::ServeConnection(Worker& worker, tcp::socket socket)
         message = "malformed HTTP request: " + ec.message();
       }
       ConnectionResponder r(stream, peer, false, options_.write_timeout);
-      co_await r.Send(handler_->ProtocolError(status, message));
+      Response error = handler_->ProtocolError(status, message);
+      co_await r.Send(std::move(error));
       break;
     }
     Request request = parser.release();
@@ -235,8 +247,8 @@ net::awaitable<void> Server::ServeConnection(Worker& worker, tcp::socket socket)
     co_await handler_->Handle(request, responder);
     --active_requests_;
     if (!responder.started()) {
-      co_await responder.Send(handler_->ProtocolError(Status::internal_server_error,
-                                                      "the handler produced no response"));
+      Response error = handler_->ProtocolError(Status::internal_server_error, "the handler produced no response");
+      co_await responder.Send(std::move(error));
     }
     if (!responder.keep_alive() || draining_) break;
   }

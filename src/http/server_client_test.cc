@@ -21,7 +21,10 @@ class EchoHandler : public Handler {
       h.result(Status::ok);
       h.set(bhttp::field::content_type, "text/event-stream");
       co_await res.StartStream(std::move(h));
-      for (int i = 0; i < 5; ++i) co_await res.SendChunk("data: " + std::to_string(i) + "\n\n");
+      for (int i = 0; i < 5; ++i) {
+        std::string event = "data: " + std::to_string(i) + "\n\n";
+        co_await res.SendChunk(event);
+      }
       co_await res.EndStream();
       co_return;
     }
