@@ -18,7 +18,7 @@ build: deps $(BUILD_DIR)/build.ninja
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
 run: build
-	$(BUILD_DIR)/agentplane up
+	$(BUILD_DIR)/agentplane up --config examples/local.yaml
 
 test: build
 	@scripts/install-deps.sh npm tests/sdk

@@ -8,6 +8,7 @@
 namespace ap::cmd {
 
 void AddGatewayCommand(CLI::App& app, int* exit_code);
+void AddUpCommand(CLI::App& app, int* exit_code);
 void AddSimCommand(CLI::App& app, int* exit_code);
 
 }  // namespace ap::cmd

@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Show help for every subcommand");
   int exit_code = 0;
+  ap::cmd::AddUpCommand(app, &exit_code);
   ap::cmd::AddGatewayCommand(app, &exit_code);
   ap::cmd::AddSimCommand(app, &exit_code);
   try {

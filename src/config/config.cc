@@ -314,7 +314,7 @@ void ParseHttpRoute(Reader& r, const YAML::Node& doc, Config* cfg) {
 }
 
 void ParseMain(Reader& r, const YAML::Node& root, Config* cfg) {
-  r.CheckKeys(root, "", {"server", "auth", "backends", "models", "routes"});
+  r.CheckKeys(root, "", {"server", "auth", "backends", "models", "routes", "fleet"});
   if (r.failed()) return;
   if (auto s = root["server"]; s.IsDefined()) ParseServer(r, s, &cfg->server);
   if (auto a = root["auth"]; a.IsDefined()) {
@@ -342,6 +342,29 @@ void ParseMain(Reader& r, const YAML::Node& root, Config* cfg) {
         mc.backends = ParseRefs(r, m[i]["backends"], p + ".backends");
         mc.fallbacks = r.StringList(m[i], "fallbacks", p);
         cfg->models.push_back(std::move(mc));
+      }
+  }
+  if (auto f = root["fleet"]; f.IsDefined()) {
+    if (!f.IsSequence()) r.Fail(f, "fleet", "must be a list");
+    else
+      for (size_t i = 0; i < f.size(); ++i) {
+        auto p = Idx("fleet", i);
+        r.CheckKeys(f[i], p, {"model", "served_model", "gpu", "replicas", "tensor_parallel", "time_scale"});
+        FleetEntry e;
+        if (auto v = r.OptString(f[i], "model", p)) e.model = *v;
+        else r.Fail(f[i], p + ".model", "is required");
+        if (auto v = r.OptString(f[i], "served_model", p)) e.served_model = *v;
+        if (auto v = r.OptString(f[i], "gpu", p)) e.gpu = *v;
+        r.Int(f[i], "replicas", p, 256, &e.replicas);
+        if (e.replicas < 1) r.Fail(f[i]["replicas"], p + ".replicas", "must be at least 1");
+        r.Int(f[i], "tensor_parallel", p, 16, &e.tensor_parallel);
+        if (auto v = r.OptString(f[i], "time_scale", p)) {
+          char* end = nullptr;
+          e.time_scale = std::strtod(v->c_str(), &end);
+          if (!end || *end != '\0' || e.time_scale <= 0)
+            r.Fail(f[i]["time_scale"], p + ".time_scale", "must be a positive number");
+        }
+        cfg->fleet.push_back(std::move(e));
       }
   }
   if (auto rt = root["routes"]; rt.IsDefined()) {

@@ -113,9 +113,22 @@ struct ServerConfig {
   std::string access_log = "text";  // text | json | off
 };
 
+// A simulated model deployment that `agentplane up` starts in-process (see docs/sim.md): each
+// replica is a vLLM-compatible simulator on its own loopback port, added as a backend of the
+// public model `model`.
+struct FleetEntry {
+  std::string model;         // the public model name
+  std::string served_model;  // the name the replicas serve; empty: `model`
+  std::string gpu = "H100";
+  int replicas = 1;
+  int tensor_parallel = 0;   // 0: the usual degree for the model on this GPU
+  double time_scale = 1.0;   // real seconds per simulated second
+};
+
 struct Config {
   std::string source;  // the file it came from, or "<flags>"
   ServerConfig server;
+  std::vector<FleetEntry> fleet;  // used by `agentplane up` only
   std::vector<std::string> api_keys;  // static client keys; empty: no auth
   std::vector<BackendConfig> backends;
   std::vector<ModelConfig> models;

@@ -155,6 +155,26 @@ spec:
   EXPECT_EQ(cfg->routes[1].backends[0].backend, "vllm-claude");
 }
 
+// The examples shipped in the repository stay valid.
+TEST(Config, ExamplesParse) {
+  setenv("OPENAI_API_KEY", "sk-example", 1);
+  for (const char* name : {"examples/gateway.yaml", "examples/local.yaml"}) {
+    auto cfg = LoadConfigFile(std::string(AP_SOURCE_DIR) + "/" + name);
+    EXPECT_TRUE(cfg) << cfg.error().ToString();
+  }
+  auto local = LoadConfigFile(std::string(AP_SOURCE_DIR) + "/examples/local.yaml");
+  ASSERT_TRUE(local);
+  ASSERT_EQ(local->fleet.size(), 2u);
+  EXPECT_EQ(local->fleet[1].gpu, "A100-80GB");
+  EXPECT_EQ(local->fleet[0].replicas, 2);
+}
+
+TEST(Config, FleetValidation) {
+  auto bad = ParseConfig("fleet:\n  - {model: m, replicas: 0}\n", "f.yaml");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().field, "fleet[0].replicas");
+}
+
 TEST(Config, Urls) {
   EXPECT_EQ(ParseUrl("http://[::1]:8080/v1")->host, "::1");
   EXPECT_EQ(ParseUrl("https://api.openai.com/v1")->HostHeader(), "api.openai.com");

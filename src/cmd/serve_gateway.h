@@ -1,0 +1,30 @@
+// cmd/serve_gateway.h — runs a gateway until SIGINT/SIGTERM: shared by `agentplane gateway` and
+// `agentplane up`, so start-up, readiness output, SIGHUP reload and draining behave the same in
+// both. Blocks the calling thread; signals are caught before readiness is announced.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "config/config.h"
+#include "gateway/gateway.h"
+
+namespace ap::cmd {
+
+struct ServeOptions {
+  std::string config_path;  // reloaded on SIGHUP; empty: SIGHUP is ignored
+  gateway::GatewayOptions gateway;
+  // Called once the gateway listens (after `listening on` is printed), with the bound port.
+  std::function<void(uint16_t port)> on_ready;
+  // Applied to every config loaded on SIGHUP before it is swapped in (for example to add the
+  // backends of a simulated fleet that the file does not list).
+  std::function<void(config::Config&)> complete_config;
+};
+
+// Returns the process exit code.
+int ServeGateway(config::Config config, const ServeOptions& options);
+
+// Sets the log level and format from flag values ("debug", …; "text" or "json").
+void ConfigureLogging(const std::string& level, const std::string& format);
+
+}  // namespace ap::cmd
