@@ -21,7 +21,7 @@ void ConfigureLogging(const std::string& level, const std::string& format) {
 }
 
 int ServeGateway(config::Config cfg, const ServeOptions& options) {
-  auto table = gateway::RouteTable::Build(cfg, nullptr);
+  auto table = gateway::RouteTable::Build(cfg, nullptr, options.gateway.pickers.get());
   if (!table) {
     std::fprintf(stderr, "error: %s\n", table.error().c_str());
     return 2;

@@ -59,7 +59,7 @@ Gateway::Gateway(std::shared_ptr<const RouteTable> table, std::shared_ptr<Comple
 
 bool Gateway::Reload(const config::Config& config, std::string* error) {
   auto old = table_.load();
-  auto built = RouteTable::Build(config, old.get());
+  auto built = RouteTable::Build(config, old.get(), options_.pickers.get());
   if (!built) {
     *error = built.error();
     return false;
@@ -105,6 +105,13 @@ net::awaitable<void> Gateway::Handle(http::Request& request, http::Responder& re
                                          ready ? R"({"status":"ok"})" : R"({"status":"draining"})",
                                          rec.request_id));
     co_return;
+  }
+
+  for (const auto& mount : options_.mounts) {
+    if (StartsWith(path, mount.path_prefix)) {
+      co_await mount.handler->Handle(request, responder);
+      co_return;
+    }
   }
 
   auto finish = [&] {

@@ -16,10 +16,19 @@
 
 namespace ap::gateway {
 
+// Another module's endpoints served on the gateway's port: telemetry's ingestion and query APIs,
+// /metrics, the dashboard. The mounted handler does its own authentication.
+struct Mount {
+  std::string path_prefix;  // e.g. "/api/public/"
+  std::shared_ptr<http::Handler> handler;
+};
+
 struct GatewayOptions {
   // Local mode (`agentplane up`): clients on loopback need no key even when keys are configured.
   bool loopback_without_key = false;
   uint64_t max_response_bytes = 64ull << 20;  // non-streaming upstream bodies
+  std::vector<Mount> mounts;                  // matched by path prefix before the OpenAI API
+  std::shared_ptr<PickerFactory> pickers;     // schedulers for models; used again on Reload
 };
 
 class Gateway : public http::Handler {

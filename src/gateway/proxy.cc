@@ -285,7 +285,21 @@ net::awaitable<void> ProxyInference(const ProxyRequest& pr, http::Responder& res
   std::vector<const BackendState*> tried;
   Failure last;
   for (const auto* group : groups) {
-    while (const BackendState* b = group->Pick(RandomUnit, tried, Clock::now())) {
+    PickContext pick_ctx{*pr.body, *pr.incoming, tried};
+    while (true) {
+      PickResult pick;
+      if (group->picker) {
+        pick = co_await group->picker->Pick(*group, pick_ctx);
+      } else {
+        pick.backend = group->Pick(RandomUnit, tried, Clock::now());
+      }
+      if (pick.error) {
+        api::ApiError refusal = *pick.error;
+        co_await SendApiError(res, rec, refusal);
+        co_return;
+      }
+      const BackendState* b = pick.backend;
+      if (!b) break;
       tried.push_back(b);
       rec.backend = b->config.name;
       rec.backend_model = b->config.model.empty() ? pr.body->model : b->config.model;
@@ -293,7 +307,10 @@ net::awaitable<void> ProxyInference(const ProxyRequest& pr, http::Responder& res
       const auto& policy = b->config.retry;
       for (int attempt = 1; attempt <= policy.max_attempts; ++attempt) {
         ++rec.attempts;
+        if (group->picker) group->picker->OnStart(*b, pick_ctx);
         auto result = co_await Attempt(pr, *b, body, res, rec, start);
+        if (group->picker)
+          group->picker->OnFinish(*b, pick_ctx, result.delivered ? rec.status : result.failure.status);
         if (result.delivered) {
           if (rec.status < 500) b->breaker->RecordSuccess();
           else b->breaker->RecordFailure(Clock::now());

@@ -6,7 +6,7 @@
 namespace ap::gateway {
 
 boost::system::result<std::shared_ptr<const RouteTable>, std::string> RouteTable::Build(
-    const config::Config& config, const RouteTable* previous) {
+    const config::Config& config, const RouteTable* previous, PickerFactory* pickers) {
   auto table = std::make_shared<RouteTable>();
   table->config_ = config;
   std::map<std::string, const BackendState*, std::less<>> by_name;
@@ -41,7 +41,15 @@ boost::system::result<std::shared_ptr<const RouteTable>, std::string> RouteTable
     return table->groups_.back().get();
   };
   std::map<std::string, const BackendGroup*, std::less<>> model_groups, single_groups;
-  for (const auto& m : table->config_.models) model_groups[m.name] = make_group("model:" + m.name, m.backends);
+  for (const auto& m : table->config_.models) {
+    auto* group = make_group("model:" + m.name, m.backends);
+    if (pickers) {
+      std::vector<const BackendState*> members;
+      for (const auto& member : group->members) members.push_back(member.backend);
+      group->picker = pickers->ForModel(m, members);
+    }
+    model_groups[m.name] = group;
+  }
   for (const auto& b : table->config_.backends) single_groups[b.name] = make_group("backend:" + b.name, {{b.name, 1}});
   auto fallbacks = [&](const std::vector<std::string>& names) {
     std::vector<const BackendGroup*> out;

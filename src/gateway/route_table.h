@@ -18,6 +18,7 @@
 
 #include "config/config.h"
 #include "gateway/circuit_breaker.h"
+#include "gateway/picker.h"
 #include "http/client.h"
 #include "http/server.h"
 
@@ -37,6 +38,7 @@ class BackendGroup {
   };
   std::string name;
   std::vector<Member> members;
+  std::shared_ptr<ReplicaPicker> picker;  // null: weighted random balancing (Pick below)
 
   // A weighted random pick among members not in `exclude` whose breaker lets a request through;
   // null when none can take it. `unit` draws in [0,1) supply the randomness.
@@ -54,8 +56,9 @@ struct Target {
 class RouteTable {
  public:
   // Builds the table; `previous` lends its circuit breakers. Errors name what is wrong.
+  // `pickers` (optional) supplies a scheduler for each model's group.
   static boost::system::result<std::shared_ptr<const RouteTable>, std::string> Build(
-      const config::Config& config, const RouteTable* previous);
+      const config::Config& config, const RouteTable* previous, PickerFactory* pickers = nullptr);
 
   // nullptr: no route matches and no model of that name exists.
   const Target* Resolve(const http::Request& request, std::string_view model) const;

@@ -253,3 +253,38 @@ TEST(Proxy, QuickStartForwardsModelsListToTheBackend) {
 
 }  // namespace
 }  // namespace ap::testing
+
+namespace ap::testing {
+namespace {
+
+class FixedHandler : public http::Handler {
+ public:
+  http::net::awaitable<void> Handle(http::Request& req, http::Responder& res) override {
+    http::Response r{http::Status::ok, 11};
+    r.body() = "mounted:" + std::string(req.target());
+    co_await res.Send(std::move(r));
+  }
+  http::Response ProtocolError(http::Status s, std::string_view) override { return http::Response{s, 11}; }
+};
+
+// Other modules serve their endpoints on the gateway's port through mounts.
+TEST(Proxy, MountedHandlersTakeTheirPrefix) {
+  MockUpstream up;
+  auto cfg = config::SingleBackendConfig(up.url(), "");
+  auto table = gateway::RouteTable::Build(*cfg, nullptr);
+  gateway::GatewayOptions options;
+  options.mounts.push_back({"/api/public/", std::make_shared<FixedHandler>()});
+  auto gw = std::make_shared<gateway::Gateway>(*table, nullptr, options);
+  http::Server server(http::ServerOptions{}, gw);
+  ASSERT_TRUE(server.Start());
+  TestClient c(server.port());
+  auto r = c.Get("/api/public/traces?limit=1");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "mounted:/api/public/traces?limit=1");
+  EXPECT_EQ(c.Post("/v1/chat/completions", R"({"model":"x"})").status, 200);
+  EXPECT_EQ(up.calls(), 1);
+  server.Shutdown(std::chrono::milliseconds(100));
+}
+
+}  // namespace
+}  // namespace ap::testing
