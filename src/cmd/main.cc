@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   ap::cmd::AddUpCommand(app, &exit_code);
   ap::cmd::AddGatewayCommand(app, &exit_code);
   ap::cmd::AddSimCommand(app, &exit_code);
+  ap::cmd::AddBenchCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
