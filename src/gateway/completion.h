@@ -22,7 +22,19 @@ struct CompletionRecord {
   std::string model;          // the public model the client asked for
   std::string backend;        // the backend that answered (the last one tried)
   std::string backend_model;  // the model name sent upstream
-  std::string user;
+  std::string user;           // the body's `user`, else the x-user-id header
+  std::string session_id;     // x-session-id
+  std::string trace_id;       // 32 hex: from W3C traceparent or x-trace-id, else minted
+  std::string parent_span_id; // 16 hex: the caller's span from traceparent, if any
+  std::string span_id;        // 16 hex: this request's own span
+  std::vector<std::string> tags;  // x-tags: comma-separated
+  std::string scheduler_pick; // why the scheduler chose the backend (when it explains itself)
+  // Payloads, captured only when GatewayOptions::capture_bytes > 0, each cut at that many bytes:
+  // the request body as sent by the client, and the response body (for streams, the `data:`
+  // payloads joined by '\n').
+  std::string request_body;
+  std::string response_body;
+  bool payload_truncated = false;
   int status = 0;             // what the client got (499: the client went away first)
   bool stream = false;
   int attempts = 0;           // upstream attempts over all backends

@@ -43,6 +43,45 @@ http::Response JsonResponse(http::Status status, std::string body, const std::st
 
 }  // namespace
 
+bool ParseTraceparent(std::string_view v, std::string* trace_id, std::string* span_id) {
+  v = Trim(v);
+  if (v.size() < 55 || v[2] != '-' || v[35] != '-' || v[52] != '-') return false;
+  auto hex = [](std::string_view s) {
+    for (char c : s)
+      if (!std::isxdigit(static_cast<unsigned char>(c)) || std::isupper(static_cast<unsigned char>(c))) return false;
+    return true;
+  };
+  std::string_view version = v.substr(0, 2), trace = v.substr(3, 32), span = v.substr(36, 16);
+  if (!hex(version) || version == "ff" || !hex(trace) || !hex(span)) return false;
+  if (trace == std::string(32, '0') || span == std::string(16, '0')) return false;
+  *trace_id = std::string(trace);
+  *span_id = std::string(span);
+  return true;
+}
+
+namespace {
+std::string_view Header(const http::Request& req, std::string_view name) {
+  auto it = req.find(name);
+  return it == req.end() ? std::string_view() : std::string_view(it->value());
+}
+
+// Trace, session, user and tags from the request's headers (W3C traceparent first).
+void ReadTraceContext(const http::Request& req, CompletionRecord& rec) {
+  if (auto tp = Header(req, "traceparent"); tp.empty() || !ParseTraceparent(tp, &rec.trace_id, &rec.parent_span_id)) {
+    auto t = Trim(Header(req, "x-trace-id"));
+    rec.trace_id = !t.empty() && t.size() <= 128 ? RequestIdFor(t) : RandomHexId(16);
+  }
+  rec.span_id = RandomHexId(8);
+  auto session = Trim(Header(req, "x-session-id"));
+  if (session.size() <= 256) rec.session_id = std::string(session);
+  auto user = Trim(Header(req, "x-user-id"));
+  if (user.size() <= 256) rec.user = std::string(user);
+  if (auto tags = Header(req, "x-tags"); !tags.empty() && tags.size() <= 1024)
+    for (auto t : Split(tags, ','))
+      if (auto tag = Trim(t); !tag.empty()) rec.tags.emplace_back(tag);
+}
+}  // namespace
+
 std::string RequestIdFor(std::string_view incoming) {
   if (!incoming.empty() && incoming.size() <= 128) {
     bool ok = true;
@@ -98,6 +137,7 @@ net::awaitable<void> Gateway::Handle(http::Request& request, http::Responder& re
   rec.path = std::string(path);
   auto rid = request.find("x-request-id");
   rec.request_id = RequestIdFor(rid == request.end() ? std::string_view() : std::string_view(rid->value()));
+  ReadTraceContext(request, rec);
 
   if (path == "/healthz" || path == "/readyz") {
     bool ready = path == "/healthz" || !draining_;
@@ -174,6 +214,10 @@ net::awaitable<void> Gateway::Handle(http::Request& request, http::Responder& re
     co_return;
   }
 
+  if (options_.capture_bytes > 0) {
+    rec.request_body = request.body().substr(0, options_.capture_bytes);
+    rec.payload_truncated = request.body().size() > options_.capture_bytes;
+  }
   auto parsed = api::ParseInferenceRequest(std::move(request.body()));
   if (!parsed) {
     co_await SendApiError(responder, rec, parsed.error());
@@ -182,7 +226,7 @@ net::awaitable<void> Gateway::Handle(http::Request& request, http::Responder& re
   }
   rec.model = parsed->model;
   rec.stream = parsed->stream;
-  rec.user = parsed->user;
+  if (!parsed->user.empty()) rec.user = parsed->user;
   const Target* t = table->Resolve(request, parsed->model);
   if (!t) {
     api::ApiError error{api::ErrorKind::kNotFound, "the model '" + parsed->model + "' does not exist",
@@ -193,7 +237,7 @@ net::awaitable<void> Gateway::Handle(http::Request& request, http::Responder& re
   }
   rec.route = t->route;
   ProxyRequest pr{t, &*parsed, &request, std::string(StartsWith(path, "/v1/") ? path.substr(3) : path),
-                  table->config().api_keys.empty(), options_.max_response_bytes};
+                  table->config().api_keys.empty(), options_.max_response_bytes, options_.capture_bytes};
   co_await ProxyInference(pr, responder, rec);
   finish();
 }

@@ -27,6 +27,7 @@ struct GatewayOptions {
   // Local mode (`agentplane up`): clients on loopback need no key even when keys are configured.
   bool loopback_without_key = false;
   uint64_t max_response_bytes = 64ull << 20;  // non-streaming upstream bodies
+  uint64_t capture_bytes = 0;  // payload capture into the completion record; 0: off
   std::vector<Mount> mounts;                  // matched by path prefix before the OpenAI API
   std::shared_ptr<PickerFactory> pickers;     // schedulers for models; used again on Reload
 };
@@ -53,6 +54,9 @@ class Gateway : public http::Handler {
   GatewayOptions options_;
   std::atomic<bool> draining_{false};
 };
+
+// Reads the W3C traceparent ("00-<32 hex trace>-<16 hex span>-<2 hex flags>"); false if malformed.
+bool ParseTraceparent(std::string_view value, std::string* trace_id, std::string* span_id);
 
 // Accepts a client's x-request-id when it is 1–128 characters of [A-Za-z0-9._:-]; else mints one.
 std::string RequestIdFor(std::string_view incoming);

@@ -38,6 +38,18 @@ struct AttemptResult {
   std::optional<std::chrono::milliseconds> retry_after;
 };
 
+// Appends one stream payload to the captured response, up to `limit` bytes in all.
+void CaptureAppend(CompletionRecord& rec, uint64_t limit, std::string_view data) {
+  if (rec.response_body.size() >= limit) {
+    rec.payload_truncated = true;
+    return;
+  }
+  if (!rec.response_body.empty()) rec.response_body.push_back('\n');
+  size_t room = limit - rec.response_body.size();
+  if (data.size() > room) rec.payload_truncated = true;
+  rec.response_body.append(data.substr(0, room));
+}
+
 std::chrono::microseconds Since(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t);
 }
@@ -78,6 +90,7 @@ bhttp::response_header<> ClientHeader(int status, std::string_view content_type,
   h.version(11);
   h.set(bhttp::field::content_type, content_type.empty() ? "application/json" : content_type);
   h.set("x-request-id", rec.request_id);
+  if (!rec.scheduler_pick.empty()) h.set("x-agentplane-pick", rec.scheduler_pick);
   return h;
 }
 
@@ -101,6 +114,7 @@ net::awaitable<void> RelayStream(const ProxyRequest& pr, http::Exchange& ex, std
   while (true) {
     out.clear();
     bool within_limit = splitter.Feed(piece, [&](const http::SseEvent& ev) {
+      if (pr.capture_bytes > 0) CaptureAppend(rec, pr.capture_bytes, ev.data);
       if (auto usage = api::InspectStreamChunk(ev.data)) {
         rec.usage = usage->usage;
         if (usage->usage_only && drop_usage) return;
@@ -191,6 +205,7 @@ net::awaitable<AttemptResult> Attempt(const ProxyRequest& pr, const BackendState
     auto v = boost::json::parse(response_body, ec);
     if (!ec) rec.usage = api::ExtractUsage(v);
   }
+  if (pr.capture_bytes > 0) CaptureAppend(rec, pr.capture_bytes, response_body);
   http::Response out{static_cast<http::Status>(status), 11};
   out.base() = ClientHeader(status, content_type, rec);
   if (auto ra = ex.header()[bhttp::field::retry_after]; !ra.empty()) out.set(bhttp::field::retry_after, ra);
@@ -300,6 +315,7 @@ net::awaitable<void> ProxyInference(const ProxyRequest& pr, http::Responder& res
       }
       const BackendState* b = pick.backend;
       if (!b) break;
+      rec.scheduler_pick = std::move(pick.debug);
       tried.push_back(b);
       rec.backend = b->config.name;
       rec.backend_model = b->config.model.empty() ? pr.body->model : b->config.model;

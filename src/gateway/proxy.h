@@ -22,6 +22,7 @@ struct ProxyRequest {
   std::string upstream_path;      // appended to the backend's base path, e.g. "/chat/completions"
   bool forward_client_auth;       // pass the client's Authorization on (no gateway keys configured)
   uint64_t max_response_bytes;
+  uint64_t capture_bytes = 0;     // copy payloads into the record up to this size; 0: off
 };
 
 boost::asio::awaitable<void> ProxyInference(const ProxyRequest& request, http::Responder& responder,

@@ -15,7 +15,7 @@ namespace ap::testing {
 namespace net = boost::asio;
 namespace bhttp = boost::beast::http;
 
-TestGateway::TestGateway(const std::string& yaml, int threads) {
+TestGateway::TestGateway(const std::string& yaml, int threads, gateway::GatewayOptions options) {
   auto cfg = config::ParseConfig(yaml, "test.yaml");
   if (!cfg) {
     ADD_FAILURE() << cfg.error().ToString();
@@ -27,7 +27,7 @@ TestGateway::TestGateway(const std::string& yaml, int threads) {
     ADD_FAILURE() << table.error();
     return;
   }
-  gw = std::make_shared<gateway::Gateway>(*table, sink);
+  gw = std::make_shared<gateway::Gateway>(*table, sink, options);
   http::ServerOptions o;
   o.threads = threads;
   o.max_body_bytes = config.server.max_body_bytes;

@@ -45,7 +45,7 @@ class CapturingSink : public gateway::CompletionSink {
 
 struct TestGateway {
   // `yaml` may refer to environment variables set by the test (for example ${AP_UP1}).
-  explicit TestGateway(const std::string& yaml, int threads = 2);
+  explicit TestGateway(const std::string& yaml, int threads = 2, gateway::GatewayOptions options = {});
   ~TestGateway();
   uint16_t port() const { return server->port(); }
   std::shared_ptr<CapturingSink> sink = std::make_shared<CapturingSink>();

@@ -288,3 +288,55 @@ TEST(Proxy, MountedHandlersTakeTheirPrefix) {
 
 }  // namespace
 }  // namespace ap::testing
+
+namespace ap::testing {
+namespace {
+
+TEST(Proxy, TraceContextSessionUserAndTagsReachTheRecord) {
+  MockUpstream up;
+  setenv("AP_UP1", up.url().c_str(), 1);
+  TestGateway g("backends: [{name: b, url: '${AP_UP1}'}]\nmodels: [{name: m, backends: [b]}]\n");
+  TestClient c(g.port());
+  ASSERT_EQ(c.Post("/v1/chat/completions", R"({"model":"m","user":"alice"})",
+                   {{"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+                    {"x-session-id", "sess-1"}, {"x-tags", "prod, canary"}}).status, 200);
+  auto r = g.sink->records()[0];
+  EXPECT_EQ(r.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+  EXPECT_EQ(r.parent_span_id, "00f067aa0ba902b7");
+  EXPECT_EQ(r.span_id.size(), 16u);
+  EXPECT_EQ(r.session_id, "sess-1");
+  EXPECT_EQ(r.user, "alice");
+  ASSERT_EQ(r.tags.size(), 2u);
+  EXPECT_EQ(r.tags[1], "canary");
+  EXPECT_EQ(up.received()[0].headers["traceparent"], "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  // A malformed traceparent is ignored: a fresh trace id is minted.
+  ASSERT_EQ(c.Post("/v1/chat/completions", R"({"model":"m"})", {{"traceparent", "00-zz-00-01"}, {"x-user-id", "bob"}}).status, 200);
+  auto r2 = g.sink->records(2)[1];
+  EXPECT_EQ(r2.trace_id.size(), 32u);
+  EXPECT_TRUE(r2.parent_span_id.empty());
+  EXPECT_EQ(r2.user, "bob");
+  EXPECT_TRUE(r2.request_body.empty());  // capture is off by default
+}
+
+TEST(Proxy, PayloadCaptureIsBounded) {
+  MockUpstream up;
+  up.SetScript([](int call) { MockAction a; a.stream = call == 1; a.chunks = 3; return a; });
+  setenv("AP_UP1", up.url().c_str(), 1);
+  gateway::GatewayOptions options;
+  options.capture_bytes = 200;
+  TestGateway g("backends: [{name: b, url: '${AP_UP1}'}]\nmodels: [{name: m, backends: [b]}]\n", 2, options);
+  TestClient c(g.port());
+  std::string body = R"({"model":"m","messages":[{"role":"user","content":")" + std::string(300, 'x') + R"("}]})";
+  ASSERT_EQ(c.Post("/v1/chat/completions", body).status, 200);
+  auto r = g.sink->records()[0];
+  EXPECT_EQ(r.request_body, body.substr(0, 200));
+  EXPECT_TRUE(r.payload_truncated);
+  EXPECT_NE(r.response_body.find("\"hello\""), std::string::npos);
+  ASSERT_EQ(c.Post("/v1/chat/completions", R"({"model":"m","stream":true})").status, 200);
+  auto s = g.sink->records(2)[1];
+  EXPECT_NE(s.response_body.find("\"t0\""), std::string::npos);
+  EXPECT_LE(s.response_body.size(), 200u);
+}
+
+}  // namespace
+}  // namespace ap::testing
