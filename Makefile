@@ -28,8 +28,11 @@ bench: build
 	@scripts/install-deps.sh npm bench/gateway
 	bench/gateway/run.sh
 
+fuzz: deps
+	fuzz/run.sh
+
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) build-fuzz
 
 format:
 	clang-format -i $$(git ls-files 'src/*.cc' 'src/*.h' 'tests/*.cc' 'tests/*.h')
