@@ -26,20 +26,29 @@ const char* LevelName(Level l) {
   return "info";
 }
 
-std::string Timestamp() {
-  auto now = std::chrono::system_clock::now();
-  auto secs = std::chrono::system_clock::to_time_t(now);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[40];
-  size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(ms));
-  return buf;
-}
 }  // namespace
 
+std::string Iso8601(std::chrono::system_clock::time_point t, int fraction_digits) {
+  auto secs = std::chrono::system_clock::to_time_t(t);
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count() % 1000000;
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[48];
+  size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  if (fraction_digits == 6) snprintf(buf + n, sizeof buf - n, ".%06dZ", static_cast<int>(us));
+  else snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(us / 1000));
+  return buf;
+}
+
 void SetLevel(Level level) { g_level = static_cast<int>(level); }
+
+void Configure(std::string_view level, std::string_view format) {
+  SetJson(format == "json");
+  if (level == "debug") SetLevel(Level::kDebug);
+  else if (level == "warn") SetLevel(Level::kWarn);
+  else if (level == "error") SetLevel(Level::kError);
+  else SetLevel(Level::kInfo);
+}
 void SetJson(bool json) { g_json = json; }
 bool Enabled(Level level) { return static_cast<int>(level) >= g_level.load(std::memory_order_relaxed); }
 
@@ -55,14 +64,14 @@ void Write(Level level, std::string_view module, std::string_view message,
   std::string line;
   if (g_json.load(std::memory_order_relaxed)) {
     boost::json::object o;
-    o["ts"] = Timestamp();
+    o["ts"] = Iso8601(std::chrono::system_clock::now());
     o["level"] = LevelName(level);
     o["module"] = module;
     o["msg"] = message;
     for (const auto& f : fields) o[f.key] = f.value;
     line = boost::json::serialize(o);
   } else {
-    line = Timestamp() + " " + LevelName(level) + " [" + std::string(module) + "] " +
+    line = Iso8601(std::chrono::system_clock::now()) + " " + LevelName(level) + " [" + std::string(module) + "] " +
            std::string(message);
     for (const auto& f : fields) {
       line += ' ';

@@ -6,6 +6,7 @@
 // fields: nothing here can tell a secret from any other string.
 #pragma once
 
+#include <chrono>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -25,11 +26,15 @@ struct Field {
 };
 
 void SetLevel(Level level);
+// From flag values: level "debug" | "info" | "warn" | "error", format "text" | "json".
+void Configure(std::string_view level, std::string_view format);
 void SetJson(bool json);
 bool Enabled(Level level);
 // Writes one line: `module` names the emitting module (for example "gateway").
 void Write(Level level, std::string_view module, std::string_view message,
            std::initializer_list<Field> fields = {});
+// "2026-11-30T11:04:59.123Z" with `fraction_digits` (3 or 6) digits of the second.
+std::string Iso8601(std::chrono::system_clock::time_point t, int fraction_digits = 3);
 // Writes a preformatted line (used by the access log, which builds its own JSON).
 void WriteRaw(std::string_view line);
 

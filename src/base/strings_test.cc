@@ -44,3 +44,13 @@ TEST(Random, HexIdShapeAndUniqueness) {
 }
 
 }  // namespace ap
+
+#include "base/log.h"
+
+namespace ap {
+TEST(Log, Iso8601) {
+  auto t = std::chrono::system_clock::from_time_t(1445412480) + std::chrono::microseconds(123456);
+  EXPECT_EQ(log::Iso8601(t), "2015-10-21T07:28:00.123Z");
+  EXPECT_EQ(log::Iso8601(t, 6), "2015-10-21T07:28:00.123456Z");
+}
+}  // namespace ap

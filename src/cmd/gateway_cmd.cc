@@ -5,6 +5,7 @@
 // new file is bad, drain on SIGTERM/SIGINT).
 #include <cstdio>
 
+#include "base/log.h"
 #include "cmd/commands.h"
 #include "cmd/serve_gateway.h"
 #include "config/config.h"
@@ -25,7 +26,7 @@ struct GatewayFlags {
 };
 
 int RunGateway(const GatewayFlags& flags) {
-  ConfigureLogging(flags.log_level, flags.log_format);
+  log::Configure(flags.log_level, flags.log_format);
   config::ConfigResult loaded = [&]() -> config::ConfigResult {
     if (!flags.config_path.empty()) return config::LoadConfigFile(flags.config_path);
     if (!flags.backend_url.empty()) return config::SingleBackendConfig(flags.backend_url, flags.backend_key_env);

@@ -13,13 +13,6 @@
 
 namespace ap::cmd {
 
-void ConfigureLogging(const std::string& level, const std::string& format) {
-  log::SetJson(format == "json");
-  if (level == "debug") log::SetLevel(log::Level::kDebug);
-  else if (level == "warn") log::SetLevel(log::Level::kWarn);
-  else if (level == "error") log::SetLevel(log::Level::kError);
-}
-
 int ServeGateway(config::Config cfg, const ServeOptions& options) {
   auto table = gateway::RouteTable::Build(cfg, nullptr, options.gateway.pickers.get());
   if (!table) {

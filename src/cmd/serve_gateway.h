@@ -24,7 +24,4 @@ struct ServeOptions {
 // Returns the process exit code.
 int ServeGateway(config::Config config, const ServeOptions& options);
 
-// Sets the log level and format from flag values ("debug", …; "text" or "json").
-void ConfigureLogging(const std::string& level, const std::string& format);
-
 }  // namespace ap::cmd

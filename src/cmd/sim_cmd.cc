@@ -27,10 +27,7 @@ struct SimFlags {
 };
 
 int RunSim(SimFlags flags) {
-  log::SetJson(flags.log_format == "json");
-  if (flags.log_level == "debug") log::SetLevel(log::Level::kDebug);
-  else if (flags.log_level == "warn") log::SetLevel(log::Level::kWarn);
-  else if (flags.log_level == "error") log::SetLevel(log::Level::kError);
+  log::Configure(flags.log_level, flags.log_format);
   auto spike = ParseDuration(flags.latency_spike);
   if (!spike) {
     std::fprintf(stderr, "error: --latency-spike: not a duration: %s\n", flags.latency_spike.c_str());

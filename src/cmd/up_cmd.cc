@@ -82,7 +82,7 @@ void WriteState(const std::string& dir, uint16_t port, const std::vector<Running
 }
 
 int RunUp(const UpFlags& flags) {
-  ConfigureLogging(flags.log_level, flags.log_format);
+  log::Configure(flags.log_level, flags.log_format);
   std::string path = flags.config_path;
   if (path.empty() && std::filesystem::exists("examples/local.yaml")) path = "examples/local.yaml";
   auto loaded = path.empty() ? config::ParseConfig(kDefaultConfig, "<built-in default>")

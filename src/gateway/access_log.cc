@@ -1,8 +1,6 @@
 // gateway/access_log.cc
 #include "gateway/access_log.h"
 
-#include <ctime>
-
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -10,22 +8,12 @@
 
 namespace ap::gateway {
 namespace {
-std::string Iso8601(std::chrono::system_clock::time_point t) {
-  auto secs = std::chrono::system_clock::to_time_t(t);
-  auto us = std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count() % 1000000;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[48];
-  size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf(buf + n, sizeof buf - n, ".%06dZ", static_cast<int>(us));
-  return buf;
-}
 double Ms(std::chrono::microseconds d) { return static_cast<double>(d.count()) / 1000.0; }
 }  // namespace
 
 std::string AccessLog::FormatJson(const CompletionRecord& r) {
   boost::json::object o;
-  o["ts"] = Iso8601(r.start);
+  o["ts"] = log::Iso8601(r.start, 6);
   o["request_id"] = r.request_id;
   o["method"] = r.method;
   o["path"] = r.path;
@@ -55,7 +43,7 @@ std::string AccessLog::FormatText(const CompletionRecord& r) {
   char timing[96];
   snprintf(timing, sizeof timing, "ttfb=%.1fms dur=%.1fms", r.first_byte.count() >= 0 ? Ms(r.first_byte) : -1.0,
            Ms(r.duration));
-  std::string line = Iso8601(r.start) + " " + r.method + " " + r.path + " " + std::to_string(r.status) +
+  std::string line = log::Iso8601(r.start, 6) + " " + r.method + " " + r.path + " " + std::to_string(r.status) +
                      " id=" + r.request_id + " model=" + (r.model.empty() ? "-" : r.model) +
                      " route=" + (r.route.empty() ? "-" : r.route) +
                      " backend=" + (r.backend.empty() ? "-" : r.backend) +
