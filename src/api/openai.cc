@@ -1,6 +1,9 @@
 // api/openai.cc — request validation, byte-splicing edits, usage extraction.
 #include "api/openai.h"
 
+#include <string.h>
+
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -89,7 +92,11 @@ boost::system::result<InferenceRequest, ApiError> ParseInferenceRequest(std::str
   boost::system::error_code ec;
   json::parse_options opts;
   opts.max_depth = 256;
-  json::value v = json::parse(body, ec, {}, opts);
+  // The DOM lives only for this function: a monotonic arena (first 4 KiB on the stack) replaces
+  // one malloc per JSON node.
+  unsigned char arena[4096];
+  json::monotonic_resource mr(arena, sizeof arena);
+  json::value v = json::parse(body, ec, &mr, opts);
   if (ec) return Invalid("request body is not valid JSON: " + ec.message(), "", "invalid_json");
   if (!v.is_object()) return Invalid("request body must be a JSON object", "", "invalid_json");
   const auto& o = v.get_object();
@@ -191,7 +198,13 @@ std::optional<ChunkUsage> InspectStreamChunk(std::string_view data) {
   // Cheap pre-check so ordinary token chunks are never parsed: a "usage" key with an object value.
   size_t pos = 0;
   bool has_object = false;
-  while ((pos = data.find("\"usage\"", pos)) != std::string_view::npos) {
+  // memmem, not string_view::find: find stops at every '"' of the JSON (one memchr each).
+  auto find_usage = [&](size_t from) -> size_t {
+    if (from >= data.size()) return std::string_view::npos;
+    const void* p = memmem(data.data() + from, data.size() - from, "\"usage\"", 7);
+    return p ? static_cast<size_t>(static_cast<const char*>(p) - data.data()) : std::string_view::npos;
+  };
+  while ((pos = find_usage(pos)) != std::string_view::npos) {
     size_t i = SkipWs(data, pos + 7);
     if (i < data.size() && data[i] == ':') {
       i = SkipWs(data, i + 1);
@@ -204,7 +217,9 @@ std::optional<ChunkUsage> InspectStreamChunk(std::string_view data) {
   }
   if (!has_object) return std::nullopt;
   boost::system::error_code ec;
-  auto v = json::parse(data, ec);
+  unsigned char arena[2048];
+  json::monotonic_resource mr(arena, sizeof arena);
+  auto v = json::parse(data, ec, &mr);
   if (ec || !v.is_object()) return std::nullopt;
   ChunkUsage c;
   c.usage = ExtractUsage(v);

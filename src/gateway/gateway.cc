@@ -237,7 +237,8 @@ net::awaitable<void> Gateway::Handle(http::Request& request, http::Responder& re
   }
   rec.route = t->route;
   ProxyRequest pr{t, &*parsed, &request, std::string(StartsWith(path, "/v1/") ? path.substr(3) : path),
-                  table->config().api_keys.empty(), options_.max_response_bytes, options_.capture_bytes};
+                  table->config().api_keys.empty(), options_.max_response_bytes, options_.capture_bytes,
+                  options_.cost_estimator ? &options_.cost_estimator : nullptr};
   co_await ProxyInference(pr, responder, rec);
   finish();
 }

@@ -7,6 +7,8 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
+#include <optional>
 #include <memory>
 #include <string>
 
@@ -30,6 +32,9 @@ struct GatewayOptions {
   uint64_t capture_bytes = 0;  // payload capture into the completion record; 0: off
   std::vector<Mount> mounts;                  // matched by path prefix before the OpenAI API
   std::shared_ptr<PickerFactory> pickers;     // schedulers for models; used again on Reload
+  // The request's cost in USD once its usage is known (telemetry's price table); when it returns
+  // a value, non-streaming replies carry it as `x-agentplane-cost-usd`.
+  std::function<std::optional<double>(const CompletionRecord&)> cost_estimator;
 };
 
 class Gateway : public http::Handler {

@@ -1,10 +1,13 @@
 // gateway/proxy.cc — attempts, retries, fallbacks and the relay of one inference request.
 #include "gateway/proxy.h"
 
+#include <cstdio>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 
 #include "base/log.h"
@@ -109,26 +112,53 @@ net::awaitable<void> RelayStream(const ProxyRequest& pr, http::Exchange& ex, std
   rec.first_byte = Since(start);
   rec.status = ex.status();
   http::SseSplitter splitter;
-  std::string out, piece = std::move(first);
+  std::string kept, joined, piece = std::move(first);
   bool drop_usage = !pr.body->client_wants_usage;
   while (true) {
-    out.clear();
-    bool within_limit = splitter.Feed(piece, [&](const http::SseEvent& ev) {
+    // Events go out as the backend sent them (a view of the splitter's buffer, no copy); only
+    // after a dropped event (the usage-only chunk the client did not ask for) are the events
+    // behind it copied.
+    splitter.Append(piece);
+    const char* base = splitter.completed(0).data();
+    size_t prefix_end = 0;
+    bool dropped = false;
+    kept.clear();
+    size_t scanned = splitter.Scan([&](const http::SseEvent& ev) {
       if (pr.capture_bytes > 0) CaptureAppend(rec, pr.capture_bytes, ev.data);
       if (auto usage = api::InspectStreamChunk(ev.data)) {
         rec.usage = usage->usage;
-        if (usage->usage_only && drop_usage) return;
+        if (usage->usage_only && drop_usage) {
+          dropped = true;
+          return;
+        }
       }
-      out.append(ev.raw);
+      if (!dropped) prefix_end = static_cast<size_t>(ev.raw.data() - base) + ev.raw.size();
+      else kept.append(ev.raw);
     });
-    if (!within_limit) {
+    std::string_view out = splitter.completed(prefix_end);
+    if (!kept.empty()) {
+      joined.assign(out);
+      joined.append(kept);
+      out = joined;
+    }
+    if (!splitter.within_limit()) {
       ex.Abort();
       rec.status = 502;
       rec.error = "upstream sent an SSE event over the size limit";
       api::ApiError e{api::ErrorKind::kBadGateway, rec.error, "", "upstream_stream_broken"};
-      std::string tail = out + http::SseData(api::ErrorBody(e));
+      std::string tail = std::string(out) + http::SseData(api::ErrorBody(e));
       co_await res.SendChunk(tail);
       co_await res.EndStream();
+      co_return;
+    }
+    if (ex.done()) {  // the body is complete: last events (and any unterminated tail) and the end in one write
+      std::string_view rest = splitter.completed(splitter.pending().size()).substr(scanned);
+      if (rest.empty()) {
+        co_await res.SendFinalChunk(out);
+      } else {
+        std::string last = std::string(out) + std::string(rest);
+        co_await res.SendFinalChunk(last);
+      }
       co_return;
     }
     if (!out.empty() && !co_await res.SendChunk(out)) {
@@ -137,6 +167,7 @@ net::awaitable<void> RelayStream(const ProxyRequest& pr, http::Exchange& ex, std
       rec.error = "client disconnected";
       co_return;
     }
+    splitter.Consume(scanned);
     auto e = co_await ex.ReadSome(piece);
     if (e != http::ExchangeError::kNone) {
       rec.status = 502;
@@ -150,8 +181,8 @@ net::awaitable<void> RelayStream(const ProxyRequest& pr, http::Exchange& ex, std
     }
     if (piece.empty()) break;
   }
-  if (!splitter.pending().empty()) co_await res.SendChunk(splitter.pending());
-  co_await res.EndStream();
+  std::string tail(splitter.pending());
+  co_await res.SendFinalChunk(tail);
 }
 
 net::awaitable<AttemptResult> Attempt(const ProxyRequest& pr, const BackendState& b, const std::string& body,
@@ -202,12 +233,20 @@ net::awaitable<AttemptResult> Attempt(const ProxyRequest& pr, const BackendState
   }
   if (status == 200 && content_type.find("json") != std::string::npos) {
     boost::system::error_code ec;
-    auto v = boost::json::parse(response_body, ec);
+    unsigned char arena[4096];
+    boost::json::monotonic_resource mr(arena, sizeof arena);
+    auto v = boost::json::parse(response_body, ec, &mr);
     if (!ec) rec.usage = api::ExtractUsage(v);
   }
   if (pr.capture_bytes > 0) CaptureAppend(rec, pr.capture_bytes, response_body);
   http::Response out{static_cast<http::Status>(status), 11};
   out.base() = ClientHeader(status, content_type, rec);
+  if (pr.cost_estimator && rec.usage.known)
+    if (auto cost = (*pr.cost_estimator)(rec)) {
+      char text[32];
+      std::snprintf(text, sizeof text, "%.10g", *cost);
+      out.set("x-agentplane-cost-usd", text);
+    }
   if (auto ra = ex.header()[bhttp::field::retry_after]; !ra.empty()) out.set(bhttp::field::retry_after, ra);
   out.body() = std::move(response_body);
   result.delivered = true;

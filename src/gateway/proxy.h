@@ -6,6 +6,9 @@
 // circuit breaker is open. Retries and fallbacks happen only while nothing has reached the client.
 #pragma once
 
+#include <functional>
+#include <optional>
+
 #include <boost/asio/awaitable.hpp>
 
 #include "api/openai.h"
@@ -23,6 +26,8 @@ struct ProxyRequest {
   bool forward_client_auth;       // pass the client's Authorization on (no gateway keys configured)
   uint64_t max_response_bytes;
   uint64_t capture_bytes = 0;     // copy payloads into the record up to this size; 0: off
+  // Sets x-agentplane-cost-usd on non-streaming replies (GatewayOptions::cost_estimator).
+  const std::function<std::optional<double>(const CompletionRecord&)>* cost_estimator = nullptr;
 };
 
 boost::asio::awaitable<void> ProxyInference(const ProxyRequest& request, http::Responder& responder,

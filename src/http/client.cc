@@ -3,6 +3,8 @@
 
 #include <openssl/ssl.h>
 
+#include <array>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -11,7 +13,9 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/write.hpp>
+#include <boost/asio/write.hpp>
+
+#include "http/wire.h"
 
 namespace ap::http {
 namespace {
@@ -55,6 +59,8 @@ std::shared_ptr<net::ssl::context> MakeClientTlsContext(const std::string& ca_fi
 }
 
 UpstreamConnection::UpstreamConnection(net::any_io_executor ex, const Endpoint& ep) {
+  // Without a reservation Beast reads a response 512 bytes at a time (one recvmsg each).
+  buffer.reserve(16 * 1024);
   if (ep.tls) tls_stream_ = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(ex, *ep.tls);
   else plain_ = std::make_unique<beast::tcp_stream>(ex);
 }
@@ -175,46 +181,99 @@ net::awaitable<ExchangeError> Exchange::StartOnce(bhttp::request<bhttp::string_b
     }
   }
   conn_->uses++;
-  request.keep_alive(true);
-  request.prepare_payload();
+  head_.clear();
+  AppendRequestHead(head_, request.base(), request.body().size());
+  std::array<net::const_buffer, 2> buffers{net::buffer(head_), net::buffer(request.body())};
   SetDeadline(timeouts_.first_byte);
   auto [wec, wn] = co_await conn_->WithStream(
-      [&](auto& s) { return bhttp::async_write(s, request, kUse); });
+      [&](auto& s) { return net::async_write(s, buffers, kUse); });
   if (wec) {
     detail_ = "write to " + endpoint_.key + ": " + wec.message();
     conn_.reset();
     co_return wec == beast::error::timeout ? ExchangeError::kFirstByteTimeout : ExchangeError::kBroken;
   }
-  auto [rec, rn] = co_await conn_->WithStream(
-      [&](auto& s) { return bhttp::async_read_header(s, conn_->buffer, *parser_, kUse); });
-  if (rec) {
-    detail_ = "read from " + endpoint_.key + ": " + rec.message();
-    conn_.reset();
-    co_return rec == beast::error::timeout ? ExchangeError::kFirstByteTimeout : ExchangeError::kBroken;
+  // The head is parsed straight from the connection's buffer (Beast's parser, without its
+  // composed read operation); the socket is read only when the buffer holds no complete head.
+  while (!parser_->is_header_done()) {
+    error_code pec;
+    if (conn_->buffer.size() > 0) {
+      size_t used = parser_->put(conn_->buffer.data(), pec);
+      conn_->buffer.consume(used);
+      if (pec == bhttp::error::need_more) pec = {};
+      if (pec) {
+        detail_ = "bad response from " + endpoint_.key + ": " + pec.message();
+        conn_.reset();
+        co_return ExchangeError::kBroken;
+      }
+      if (parser_->is_header_done()) break;
+    }
+    auto rec = co_await Fill(4096);
+    if (rec) {
+      detail_ = "read from " + endpoint_.key + ": " + rec.message();
+      conn_.reset();
+      co_return rec == beast::error::timeout ? ExchangeError::kFirstByteTimeout : ExchangeError::kBroken;
+    }
   }
+  parser_->eager(true);
   keep_alive_ = parser_->get().keep_alive();
   co_return ExchangeError::kNone;
 }
 
+net::awaitable<error_code> Exchange::Fill(size_t want) {
+  auto [ec, n] = co_await conn_->WithStream(
+      [&](auto& s) { return s.async_read_some(conn_->buffer.prepare(want), kUse); });
+  if (!ec) conn_->buffer.commit(n);
+  co_return ec;
+}
+
 net::awaitable<ExchangeError> Exchange::ReadSome(std::string& out) {
   out.clear();
+  if (pending_error_ != ExchangeError::kNone) co_return std::exchange(pending_error_, ExchangeError::kNone);
   if (!parser_ || (!conn_ && !parser_->is_done())) co_return ExchangeError::kBroken;
+  if (!scratch_) scratch_ = std::make_unique_for_overwrite<char[]>(kReadChunk);
+  if (conn_) conn_->lowest().expires_at(deadline_);
   while (conn_ && !parser_->is_done()) {
-    out.resize(kReadChunk);
-    parser_->get().body().data = out.data();
-    parser_->get().body().size = out.size();
-    parser_->get().body().more = true;
-    conn_->lowest().expires_at(deadline_);
-    auto [ec, n] = co_await conn_->WithStream(
-        [&](auto& s) { return bhttp::async_read_some(s, conn_->buffer, *parser_, kUse); });
-    if (ec == bhttp::error::need_buffer) ec = {};
-    out.resize(kReadChunk - parser_->get().body().size);
+    // Parse what is buffered (chunked coding undone by Beast's parser) into the scratch buffer.
+    error_code ec;
+    if (conn_->buffer.size() > 0) {
+      auto& body = parser_->get().body();
+      body.data = scratch_.get();
+      body.size = kReadChunk;
+      body.more = true;
+      size_t used = parser_->put(conn_->buffer.data(), ec);
+      conn_->buffer.consume(used);
+      out.append(scratch_.get(), kReadChunk - parser_->get().body().size);
+      if (ec == bhttp::error::need_more || ec == bhttp::error::need_buffer) ec = {};
+      if (!ec && parser_->is_done()) break;
+      if (!ec && used > 0 && conn_->buffer.size() > 0 && out.size() < 4 * kReadChunk) continue;
+    }
+    // Hand over what has arrived as soon as nothing more can be read without waiting (an
+    // upstream that writes one small chunk per token then costs one client write per burst).
+    if (!ec && !out.empty()) {
+      boost::system::error_code aec;
+      if (conn_->lowest().socket().available(aec) == 0 || aec || out.size() >= 4 * kReadChunk) break;
+    }
+    if (!ec) {
+      ec = co_await Fill(16 * 1024);
+      if (ec == net::error::eof) {
+        ec = {};
+        parser_->put_eof(ec);  // completes a body delimited by the end of the connection
+        if (!ec) {
+          keep_alive_ = false;
+          continue;
+        }
+      }
+    }
     if (ec) {
       detail_ = "read body from " + endpoint_.key + ": " + ec.message();
       conn_.reset();
-      co_return ec == beast::error::timeout ? ExchangeError::kTotalTimeout : ExchangeError::kBroken;
+      auto error = ec == beast::error::timeout ? ExchangeError::kTotalTimeout : ExchangeError::kBroken;
+      if (!out.empty()) {  // deliver what arrived before the failure; report it on the next call
+        pending_error_ = error;
+        co_return ExchangeError::kNone;
+      }
+      co_return error;
     }
-    if (!out.empty()) co_return ExchangeError::kNone;
   }
   if (conn_ && parser_->is_done()) {
     if (keep_alive_ && conn_->buffer.size() == 0) ConnectionPool::Local().Give(endpoint_.key, std::move(conn_));

@@ -126,6 +126,8 @@ class Exchange {
  private:
   net::awaitable<ExchangeError> StartOnce(bhttp::request<bhttp::string_body>& request, bool* reused);
   void SetDeadline(std::chrono::milliseconds limit);
+  // Reads at most `want` more bytes from the connection into its buffer.
+  net::awaitable<error_code> Fill(size_t want);
 
   const Endpoint& endpoint_;
   ExchangeTimeouts timeouts_;
@@ -133,7 +135,10 @@ class Exchange {
   std::unique_ptr<UpstreamConnection> conn_;
   std::optional<bhttp::response_parser<bhttp::buffer_body>> parser_;
   std::string detail_;
+  std::string head_;  // the serialized request head, alive while it is written
+  std::unique_ptr<char[]> scratch_;  // body read buffer (not zero-filled on every read)
   bool keep_alive_ = false;
+  ExchangeError pending_error_ = ExchangeError::kNone;  // a failure behind data already returned
 };
 
 }  // namespace ap::http

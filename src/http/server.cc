@@ -4,6 +4,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+#include <array>
+#include <span>
 #include <unordered_set>
 
 #include <boost/asio/as_tuple.hpp>
@@ -23,25 +25,29 @@
 #include <boost/beast/http/write.hpp>
 
 #include "base/log.h"
+#include "http/wire.h"
 
 namespace ap::http {
 namespace {
 constexpr auto kUse = net::as_tuple(net::use_awaitable);
 
-// One connection's answer to one request.
+// One connection's answer to one request. Heads are written by http/wire.h and sent with the
+// body in one gather write.
 class ConnectionResponder final : public Responder {
  public:
   ConnectionResponder(beast::tcp_stream& stream, const tcp::endpoint& peer, bool keep_alive,
-                      std::chrono::milliseconds write_timeout)
-      : stream_(stream), peer_(peer), keep_alive_(keep_alive), write_timeout_(write_timeout) {}
+                      unsigned client_version, std::chrono::milliseconds write_timeout)
+      : stream_(stream), peer_(peer), keep_alive_(keep_alive), client_version_(client_version),
+        write_timeout_(write_timeout) {}
 
   net::awaitable<bool> Send(Response response) override {
     if (started_) co_return false;
     started_ = true;
-    response.keep_alive(keep_alive_);
-    response.prepare_payload();
+    head_.clear();
+    AppendResponseHead(head_, response.base(), response.body().size(), keep_alive_, client_version_);
+    std::array<net::const_buffer, 2> buffers{net::buffer(head_), net::buffer(response.body())};
     stream_.expires_after(write_timeout_);
-    auto [ec, n] = co_await bhttp::async_write(stream_, response, kUse);
+    auto [ec, n] = co_await net::async_write(stream_, buffers, kUse);
     if (ec) keep_alive_ = false;
     completed_ = !ec;
     co_return !ec;
@@ -50,34 +56,22 @@ class ConnectionResponder final : public Responder {
   net::awaitable<bool> StartStream(bhttp::response_header<> header) override {
     if (started_) co_return false;
     started_ = true;
-    bhttp::response<bhttp::empty_body> res(std::move(header));
-    res.keep_alive(keep_alive_);
-    res.chunked(true);
-    bhttp::response_serializer<bhttp::empty_body> sr(res);
-    stream_.expires_after(write_timeout_);
-    auto [ec, n] = co_await bhttp::async_write_header(stream_, sr, kUse);
-    if (ec) failed_ = true;
-    co_return !ec;
+    head_.clear();
+    AppendResponseHead(head_, header, std::nullopt, keep_alive_, client_version_);
+    head_pending_ = true;  // goes out with the first chunk
+    co_return true;
   }
 
   net::awaitable<bool> SendChunk(std::string_view data) override {
-    if (failed_ || !started_) co_return false;
-    if (data.empty()) co_return true;  // an empty chunk would end the stream
-    stream_.expires_after(write_timeout_);
-    auto [ec, n] = co_await net::async_write(stream_, bhttp::make_chunk(net::buffer(data)), kUse);
-    if (ec) failed_ = true;
-    co_return !ec;
+    if (data.empty()) co_return !failed_ && started_;  // an empty chunk would end the stream
+    co_return co_await WriteStreamPart(data, false);
   }
 
-  net::awaitable<bool> EndStream() override {
-    if (failed_ || !started_) co_return false;
-    stream_.expires_after(write_timeout_);
-    auto [ec, n] = co_await net::async_write(stream_, bhttp::make_chunk_last(), kUse);
-    if (ec) failed_ = true;
-    completed_ = !ec;
-    co_return !ec;
+  net::awaitable<bool> SendFinalChunk(std::string_view data) override {
+    co_return co_await WriteStreamPart(data, true);
   }
 
+  net::awaitable<bool> EndStream() override { co_return co_await WriteStreamPart({}, true); }
   bool started() const override { return started_; }
   const tcp::endpoint& peer() const override { return peer_; }
   bool completed() const { return completed_; }
@@ -87,10 +81,36 @@ class ConnectionResponder final : public Responder {
   beast::tcp_stream& stream_;
   const tcp::endpoint& peer_;
   bool keep_alive_;
+  unsigned client_version_;
   std::chrono::milliseconds write_timeout_;
+  std::string head_;
   bool started_ = false;
   bool completed_ = false;
   bool failed_ = false;
+  bool head_pending_ = false;
+
+  // One gather write: the held-back head (first time), a chunk (when `data` is not empty) and
+  // the last-chunk marker (when `last`).
+  net::awaitable<bool> WriteStreamPart(std::string_view data, bool last) {
+    if (failed_ || !started_ || completed_) co_return false;
+    std::array<net::const_buffer, 5> buffers;
+    size_t n = 0;
+    if (head_pending_) buffers[n++] = net::buffer(head_);
+    char size_line[24];
+    if (!data.empty()) {
+      buffers[n++] = net::buffer(ChunkSizeLine(data.size(), size_line));
+      buffers[n++] = net::buffer(data);
+      buffers[n++] = net::buffer("\r\n", 2);
+    }
+    if (last) buffers[n++] = net::buffer("0\r\n\r\n", 5);
+    if (n == 0) co_return true;
+    stream_.expires_after(write_timeout_);
+    auto [ec, written] = co_await net::async_write(stream_, std::span(buffers.data(), n), kUse);
+    head_pending_ = false;
+    if (ec) failed_ = true;
+    if (last && !ec) completed_ = true;
+    co_return !ec;
+  }
 };
 
 }  // namespace
@@ -177,6 +197,7 @@ net::awaitable<void> Server::ServeConnection(Worker& worker, tcp::socket socket)
   tcp::endpoint peer = socket.remote_endpoint(peer_ec);
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
+  buffer.reserve(4096);  // a typical request in one read (Beast would start at 512 bytes)
   while (true) {
     if (buffer.size() == 0) {  // idle between requests: the only state Shutdown may interrupt
       if (draining_) break;
@@ -190,26 +211,48 @@ net::awaitable<void> Server::ServeConnection(Worker& worker, tcp::socket socket)
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(static_cast<uint32_t>(std::min<uint64_t>(options_.max_header_bytes, UINT32_MAX)));
     parser.body_limit(options_.max_body_bytes);
-    // The read timeout is a separate timer that cancels (not closes, as tcp_stream's own expiry
-    // would) the socket, so a slow client can still be told 408.
+    parser.eager(true);
+    // The request is parsed straight from the connection's buffer; the socket is read only when
+    // more bytes are needed, so a request that arrived whole costs no further read and no timer.
+    // The read timeout is a separate timer (armed on the first wait) that cancels, not closes, the
+    // socket, so a slow client can still be told 408.
     stream.expires_never();
-    bool timed_out = false;
-    net::steady_timer read_timer(worker.ioc, options_.read_timeout);
-    read_timer.async_wait([&stream, &timed_out](boost::system::error_code tec) {
-      if (tec) return;
-      timed_out = true;
-      boost::system::error_code ignored;
-      stream.socket().cancel(ignored);
-    });
-    auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kUse);
-    if (!ec && !parser.is_done()) {
-      if (bhttp::token_list(parser.get()[bhttp::field::expect]).exists("100-continue")) {
+    bool timed_out = false, timer_armed = false, sent_continue = false;
+    net::steady_timer read_timer(worker.ioc);
+    boost::system::error_code ec;
+    while (true) {
+      if (buffer.size() > 0) {
+        size_t used = parser.put(buffer.data(), ec);
+        buffer.consume(used);
+        if (ec == bhttp::error::need_more) ec = {};
+        if (ec || parser.is_done()) break;
+        if (used > 0 && buffer.size() > 0) continue;
+      }
+      if (parser.is_header_done() && !sent_continue &&
+          bhttp::token_list(parser.get()[bhttp::field::expect]).exists("100-continue")) {
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
         co_await net::async_write(stream, net::buffer(kContinue), kUse);
+        sent_continue = true;
       }
-      std::tie(ec, n) = co_await bhttp::async_read(stream, buffer, parser, kUse);
+      if (!timer_armed) {
+        timer_armed = true;
+        read_timer.expires_after(options_.read_timeout);
+        read_timer.async_wait([&stream, &timed_out](boost::system::error_code tec) {
+          if (tec) return;
+          timed_out = true;
+          boost::system::error_code ignored;
+          stream.socket().cancel(ignored);
+        });
+      }
+      size_t want = parser.is_header_done() ? 64 * 1024 : 4096;
+      auto [rec, rn] = co_await stream.async_read_some(buffer.prepare(want), kUse);
+      if (rec) {
+        ec = (rec == net::error::eof && parser.got_some()) ? bhttp::error::partial_message : rec;
+        break;
+      }
+      buffer.commit(rn);
     }
-    read_timer.cancel();
+    if (timer_armed) read_timer.cancel();
     if (ec) {
       Status status;
       std::string message;
@@ -235,14 +278,14 @@ net::awaitable<void> Server::ServeConnection(Worker& worker, tcp::socket socket)
         status = Status::bad_request;
         message = "malformed HTTP request: " + ec.message();
       }
-      ConnectionResponder r(stream, peer, false, options_.write_timeout);
+      ConnectionResponder r(stream, peer, false, 11, options_.write_timeout);
       Response error = handler_->ProtocolError(status, message);
       co_await r.Send(std::move(error));
       break;
     }
     Request request = parser.release();
     bool keep_alive = request.keep_alive() && !draining_;
-    ConnectionResponder responder(stream, peer, keep_alive, options_.write_timeout);
+    ConnectionResponder responder(stream, peer, keep_alive, request.version(), options_.write_timeout);
     ++active_requests_;
     co_await handler_->Handle(request, responder);
     --active_requests_;

@@ -54,9 +54,12 @@ class Responder {
   virtual ~Responder() = default;
   // Sends a whole response. Returns false when the client is gone.
   virtual net::awaitable<bool> Send(Response response) = 0;
-  // Starts a chunked response (headers only); then SendChunk… and EndStream.
+  // Starts a chunked response; then SendChunk… and EndStream. The head may be held back and sent
+  // with the first chunk (one write instead of two): callers start a stream when they have data.
   virtual net::awaitable<bool> StartStream(bhttp::response_header<> header) = 0;
   virtual net::awaitable<bool> SendChunk(std::string_view data) = 0;
+  // The last chunk and the end of the stream in one write.
+  virtual net::awaitable<bool> SendFinalChunk(std::string_view data) = 0;
   virtual net::awaitable<bool> EndStream() = 0;
   // True once any byte of the response has been written.
   virtual bool started() const = 0;

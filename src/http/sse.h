@@ -12,9 +12,10 @@
 
 namespace ap::http {
 
+// Views into the splitter's buffer, valid during the callback only.
 struct SseEvent {
   std::string_view raw;   // the event's bytes, blank-line terminator included
-  std::string data;       // the data lines joined by '\n'
+  std::string_view data;  // the data lines joined by '\n' (no copy when there is one line)
   std::string_view name;  // the `event:` field, empty when absent
 };
 
@@ -26,29 +27,49 @@ class SseSplitter {
   // when an unfinished event grew past the limit (the stream should be treated as broken).
   template <typename F>
   bool Feed(std::string_view bytes, F&& on_event) {
+    Append(bytes);
+    Consume(Scan(on_event));
+    return within_limit();
+  }
+
+  // The same in steps, for a caller that forwards the completed events' bytes as they are:
+  // Append, then Scan (events come out, nothing is dropped yet), then completed() is the bytes of
+  // every event Scan reported, until Consume drops them.
+  void Append(std::string_view bytes) {
+    if (!seen_cr_ && bytes.find('\r') != std::string_view::npos) seen_cr_ = true;
     buffer_.append(bytes);
+  }
+  template <typename F>
+  size_t Scan(F&& on_event) {
     size_t start = 0;
     while (true) {
       size_t end = FindEventEnd(start);
       if (end == std::string::npos) break;
-      SseEvent ev = Parse(std::string_view(buffer_).substr(start, end - start));
+      SseEvent ev = Parse(std::string_view(buffer_).substr(start, end - start), &joined_);
       on_event(ev);
       start = end;
     }
-    buffer_.erase(0, start);
-    scan_from_ = buffer_.size() > 3 ? buffer_.size() - 3 : 0;
-    return buffer_.size() <= max_event_bytes_;
+    return start;
   }
+  std::string_view completed(size_t scanned) const { return std::string_view(buffer_).substr(0, scanned); }
+  void Consume(size_t scanned) {
+    buffer_.erase(0, scanned);
+    scan_from_ = buffer_.size() > 3 ? buffer_.size() - 3 : 0;
+  }
+  bool within_limit() const { return buffer_.size() <= max_event_bytes_; }
 
   // Bytes of an unfinished event (what a stream that ended abruptly left behind).
   std::string_view pending() const { return buffer_; }
 
  private:
   size_t FindEventEnd(size_t start);
-  static SseEvent Parse(std::string_view raw);
+  size_t FindEventEndAnyNewline(size_t start) const;
+  static SseEvent Parse(std::string_view raw, std::string* joined);
 
   std::string buffer_;
+  std::string joined_;  // data of a multi-line event
   size_t scan_from_ = 0;
+  bool seen_cr_ = false;  // a CR has appeared: use the spec-complete (slower) line scanner
   size_t max_event_bytes_;
 };
 

@@ -9,7 +9,7 @@ namespace {
 
 std::vector<std::string> FeedAll(SseSplitter& s, const std::vector<std::string>& pieces) {
   std::vector<std::string> data;
-  for (const auto& p : pieces) s.Feed(p, [&](const SseEvent& e) { data.push_back(e.data); });
+  for (const auto& p : pieces) s.Feed(p, [&](const SseEvent& e) { data.emplace_back(e.data); });
   return data;
 }
 
@@ -31,7 +31,7 @@ TEST(Sse, ByteByByte) {
   std::vector<std::string> data, names;
   for (char c : stream)
     s.Feed(std::string_view(&c, 1), [&](const SseEvent& e) {
-      data.push_back(e.data);
+      data.emplace_back(e.data);
       names.emplace_back(e.name);
     });
   ASSERT_EQ(data.size(), 3u);

@@ -86,7 +86,7 @@ class SimTest : public ::testing::Test {
   static std::vector<std::string> Events(const std::string& body) {
     std::vector<std::string> out;
     http::SseSplitter sp;
-    sp.Feed(body, [&](const http::SseEvent& e) { out.push_back(e.data); });
+    sp.Feed(body, [&](const http::SseEvent& e) { out.emplace_back(e.data); });
     return out;
   }
 

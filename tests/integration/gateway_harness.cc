@@ -111,7 +111,7 @@ void TestClient::Close() {
 std::vector<std::string> SseData(const std::string& body) {
   std::vector<std::string> out;
   http::SseSplitter s;
-  s.Feed(body, [&](const http::SseEvent& e) { out.push_back(e.data); });
+  s.Feed(body, [&](const http::SseEvent& e) { out.emplace_back(e.data); });
   return out;
 }
 

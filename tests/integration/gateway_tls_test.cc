@@ -78,13 +78,13 @@ class TlsUpstream {
       while (true) {
         bhttp::request<bhttp::string_body> req;
         co_await bhttp::async_read(stream, buffer, req, net::use_awaitable);
+        served++;  // counted before answering, so the client never sees the answer first
         bhttp::response<bhttp::string_body> res{bhttp::status::ok, 11};
         res.set(bhttp::field::content_type, "application/json");
         res.body() = R"({"object":"chat.completion","choices":[{"message":{"content":"over tls"}}]})";
         res.prepare_payload();
         res.keep_alive(req.keep_alive());
         co_await bhttp::async_write(stream, res, net::use_awaitable);
-        served++;
       }
     } catch (const std::exception&) {
       // handshake refused by the client, or the connection ended
