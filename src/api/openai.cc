@@ -194,6 +194,32 @@ Usage ExtractUsage(const json::value& v) {
   return u;
 }
 
+Usage ExtractUsageFromText(std::string_view body) {
+  // The last "usage" key followed by an object: OpenAI and vLLM put usage after the choices.
+  size_t pos = std::string_view::npos, from = 0;
+  while (from < body.size()) {
+    const void* p = memmem(body.data() + from, body.size() - from, "\"usage\"", 7);
+    if (!p) break;
+    pos = static_cast<size_t>(static_cast<const char*>(p) - body.data());
+    from = pos + 7;
+  }
+  if (pos == std::string_view::npos || (pos > 0 && body[pos - 1] == '\\')) return {};
+  size_t i = SkipWs(body, pos + 7);
+  if (i >= body.size() || body[i] != ':') return {};
+  i = SkipWs(body, i + 1);
+  if (i >= body.size() || body[i] != '{') return {};
+  size_t end = SkipValue(body, i);
+  std::string text = "{\"usage\":";
+  text.append(body.substr(i, end - i));
+  text.push_back('}');
+  boost::system::error_code ec;
+  unsigned char arena[1024];
+  json::monotonic_resource mr(arena, sizeof arena);
+  auto v = json::parse(text, ec, &mr);
+  if (ec) return {};
+  return ExtractUsage(v);
+}
+
 std::optional<ChunkUsage> InspectStreamChunk(std::string_view data) {
   // Cheap pre-check so ordinary token chunks are never parsed: a "usage" key with an object value.
   size_t pos = 0;

@@ -47,6 +47,9 @@ std::string SetTopLevelField(std::string_view json, std::string_view key, std::s
 
 // Reads `usage` from a response body or stream chunk object.
 Usage ExtractUsage(const boost::json::value& v);
+// The same from a response body's text, parsing only the `usage` object (a body can be large:
+// this avoids building the whole document). Unknown when there is none or it is malformed.
+Usage ExtractUsageFromText(std::string_view body);
 
 // For one SSE data payload of a chat/completions stream: whether it carries a usage object, and
 // whether it is the usage-only chunk (`choices` empty) that include_usage adds at the end.

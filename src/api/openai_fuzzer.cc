@@ -13,6 +13,7 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string body(reinterpret_cast<const char*>(data), size);
   ap::api::InspectStreamChunk(body);
+  ap::api::ExtractUsageFromText(body);
   auto parsed = ap::api::ParseInferenceRequest(body);
   if (!parsed) return 0;
   std::string out = ap::api::BodyForBackend(*parsed, "fuzz/model-\"quoted\"");

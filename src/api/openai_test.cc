@@ -89,3 +89,17 @@ TEST(Errors, Body) {
 
 }  // namespace
 }  // namespace ap::api
+
+namespace ap::api {
+namespace {
+TEST(Usage, FromTextParsesOnlyTheUsageObject) {
+  auto u = ExtractUsageFromText(R"({"choices":[{"message":{"content":"the \"usage\": {\"x\":1} field"}}],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7,"prompt_tokens_details":{"cached_tokens":2}}})");
+  EXPECT_TRUE(u.known);
+  EXPECT_EQ(u.total_tokens, 7);
+  EXPECT_EQ(u.cached_tokens, 2);
+  EXPECT_FALSE(ExtractUsageFromText(R"({"choices":[]})").known);
+  EXPECT_FALSE(ExtractUsageFromText(R"({"usage":null})").known);
+  EXPECT_FALSE(ExtractUsageFromText(R"({"usage":{"prompt_tokens":)").known);
+}
+}  // namespace
+}  // namespace ap::api

@@ -31,16 +31,15 @@ uint64_t RandomU64() { return g_rng.Next(); }
 double RandomUnit() { return static_cast<double>(RandomU64() >> 11) * 0x1.0p-53; }
 
 std::string RandomHexId(int bytes) {
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes * 2);
-  uint64_t r = 0;
-  for (int i = 0; i < bytes; ++i) {
-    if (i % 8 == 0) r = RandomU64();
-    uint8_t b = r & 0xff;
-    r >>= 8;
-    out.push_back(kHex[b >> 4]);
-    out.push_back(kHex[b & 15]);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(static_cast<size_t>(bytes) * 2, '0');
+  char* p = out.data();
+  for (int i = 0; i < bytes; i += 8) {
+    uint64_t r = RandomU64();
+    for (int k = 0; k < 8 && i + k < bytes; ++k, r >>= 8) {
+      *p++ = kHex[(r >> 4) & 15];
+      *p++ = kHex[r & 15];
+    }
   }
   return out;
 }

@@ -7,8 +7,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/json/monotonic_resource.hpp>
-#include <boost/json/parse.hpp>
 
 #include "base/log.h"
 #include "base/random.h"
@@ -232,11 +230,7 @@ net::awaitable<AttemptResult> Attempt(const ProxyRequest& pr, const BackendState
     co_return result;
   }
   if (status == 200 && content_type.find("json") != std::string::npos) {
-    boost::system::error_code ec;
-    unsigned char arena[4096];
-    boost::json::monotonic_resource mr(arena, sizeof arena);
-    auto v = boost::json::parse(response_body, ec, &mr);
-    if (!ec) rec.usage = api::ExtractUsage(v);
+    rec.usage = api::ExtractUsageFromText(response_body);
   }
   if (pr.capture_bytes > 0) CaptureAppend(rec, pr.capture_bytes, response_body);
   http::Response out{static_cast<http::Status>(status), 11};
