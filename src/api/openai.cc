@@ -3,6 +3,9 @@
 
 #include <string.h>
 
+#include <algorithm>
+#include <charconv>
+
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -81,6 +84,10 @@ std::optional<Span> FindTopLevelValue(std::string_view s, std::string_view key, 
   }
   return found;
 }
+
+// Token counts from a backend are trusted only within sane bounds (no negatives, no overflow
+// when added up).
+int64_t ClampTokens(int64_t n) { return std::clamp<int64_t>(n, 0, int64_t{1} << 40); }
 
 ApiError Invalid(std::string message, std::string param, std::string code = "invalid_value") {
   return ApiError{ErrorKind::kInvalidRequest, std::move(message), std::move(param), std::move(code)};
@@ -180,22 +187,43 @@ Usage ExtractUsage(const json::value& v) {
     auto* x = o.if_contains(k);
     if (!x) return 0;
     if (x->is_int64()) return x->get_int64();
-    if (x->is_uint64()) return static_cast<int64_t>(x->get_uint64());
-    if (x->is_double()) return static_cast<int64_t>(x->get_double());
+    if (x->is_uint64()) return static_cast<int64_t>(std::min<uint64_t>(x->get_uint64(), INT64_MAX));
+    if (x->is_double()) {
+      double d = x->get_double();
+      return d > 0 && d < 1e15 ? static_cast<int64_t>(d) : 0;  // NaN, negative and huge: 0
+    }
     return 0;
   };
-  u.prompt_tokens = num(uo, "prompt_tokens");
-  u.completion_tokens = num(uo, "completion_tokens");
-  u.total_tokens = num(uo, "total_tokens");
+
+  u.prompt_tokens = ClampTokens(num(uo, "prompt_tokens"));
+  u.completion_tokens = ClampTokens(num(uo, "completion_tokens"));
+  u.total_tokens = ClampTokens(num(uo, "total_tokens"));
   if (u.total_tokens == 0) u.total_tokens = u.prompt_tokens + u.completion_tokens;
   if (auto* d = uo.if_contains("prompt_tokens_details"); d && d->is_object())
-    u.cached_tokens = num(d->get_object(), "cached_tokens");
+    u.cached_tokens = ClampTokens(num(d->get_object(), "cached_tokens"));
   u.known = true;
   return u;
 }
 
+namespace {
+// The integer value of `"key":` inside `object` (a JSON object's text); nullopt when absent.
+std::optional<int64_t> IntField(std::string_view object, std::string_view quoted_key) {
+  const void* p = memmem(object.data(), object.size(), quoted_key.data(), quoted_key.size());
+  if (!p) return std::nullopt;
+  size_t i = static_cast<size_t>(static_cast<const char*>(p) - object.data()) + quoted_key.size();
+  i = SkipWs(object, i);
+  if (i >= object.size() || object[i] != ':') return std::nullopt;
+  i = SkipWs(object, i + 1);
+  int64_t v = 0;
+  auto [ptr, ec] = std::from_chars(object.data() + i, object.data() + object.size(), v);
+  if (ec != std::errc()) return std::nullopt;
+  return v;
+}
+}  // namespace
+
 Usage ExtractUsageFromText(std::string_view body) {
-  // The last "usage" key followed by an object: OpenAI and vLLM put usage after the choices.
+  // The last "usage" key followed by an object: OpenAI and vLLM put usage after the choices. Its
+  // few integer fields are read in place, without building any JSON document.
   size_t pos = std::string_view::npos, from = 0;
   while (from < body.size()) {
     const void* p = memmem(body.data() + from, body.size() - from, "\"usage\"", 7);
@@ -209,15 +237,19 @@ Usage ExtractUsageFromText(std::string_view body) {
   i = SkipWs(body, i + 1);
   if (i >= body.size() || body[i] != '{') return {};
   size_t end = SkipValue(body, i);
-  std::string text = "{\"usage\":";
-  text.append(body.substr(i, end - i));
-  text.push_back('}');
-  boost::system::error_code ec;
-  unsigned char arena[1024];
-  json::monotonic_resource mr(arena, sizeof arena);
-  auto v = json::parse(text, ec, &mr);
-  if (ec) return {};
-  return ExtractUsage(v);
+  if (end > body.size() || end <= i || body[end - 1] != '}') return {};
+  std::string_view object = body.substr(i, end - i);
+  Usage u;
+  auto prompt = IntField(object, "\"prompt_tokens\"");
+  auto completion = IntField(object, "\"completion_tokens\"");
+  auto total = IntField(object, "\"total_tokens\"");
+  if (!prompt && !completion && !total) return {};
+  u.prompt_tokens = ClampTokens(prompt.value_or(0));
+  u.completion_tokens = ClampTokens(completion.value_or(0));
+  u.total_tokens = total ? ClampTokens(*total) : u.prompt_tokens + u.completion_tokens;
+  u.cached_tokens = ClampTokens(IntField(object, "\"cached_tokens\"").value_or(0));
+  u.known = true;
+  return u;
 }
 
 std::optional<ChunkUsage> InspectStreamChunk(std::string_view data) {
