@@ -21,7 +21,7 @@ run: build
 	$(BUILD_DIR)/agentplane up --config examples/local.yaml
 
 test: build
-	@scripts/install-deps.sh npm tests/sdk
+	@scripts/install-deps.sh npm tests/sdk tests/telemetry_sdk
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
 bench: build

@@ -9,6 +9,7 @@
 #include "cmd/commands.h"
 #include "cmd/serve_gateway.h"
 #include "config/config.h"
+#include "scheduler/scheduler.h"
 
 namespace ap::cmd {
 namespace {
@@ -43,6 +44,9 @@ int RunGateway(const GatewayFlags& flags) {
   if (!flags.access_log.empty()) cfg.server.access_log = flags.access_log;
   ServeOptions options;
   options.config_path = flags.config_path;
+  auto schedulers = std::make_shared<scheduler::SchedulerFactory>();  // models with `scheduler:`
+  options.gateway.pickers = schedulers;
+  options.metrics_collectors.push_back([schedulers](std::string* out) { schedulers->AppendPrometheus(out); });
   return ServeGateway(std::move(cfg), options);
 }
 

@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "gateway/access_log.h"
 #include "http/server.h"
+#include "telemetry/telemetry.h"
 
 namespace ap::cmd {
 
@@ -19,10 +20,35 @@ int ServeGateway(config::Config cfg, const ServeOptions& options) {
     std::fprintf(stderr, "error: %s\n", table.error().c_str());
     return 2;
   }
+  // Every request's record goes to the access log and to telemetry (traces, cost, /metrics).
+  auto sinks = std::make_shared<gateway::MultiSink>();
+  bool any_sink = false;
+  if (cfg.server.access_log != "off") {
+    sinks->Add(std::make_shared<gateway::AccessLog>(cfg.server.access_log == "json"));
+    any_sink = true;
+  }
+  gateway::GatewayOptions gateway_options = options.gateway;
+  std::unique_ptr<telemetry::Telemetry> tel;
+  if (cfg.telemetry.enabled) {
+    auto started = telemetry::Telemetry::Start(cfg.telemetry, gateway_options.loopback_without_key);
+    if (!started) {
+      std::fprintf(stderr, "error: telemetry: %s\n", started.error().c_str());
+      return 1;
+    }
+    tel = std::move(*started);
+    sinks->Add(tel->sink());
+    any_sink = true;
+    for (auto& m : tel->Mounts()) gateway_options.mounts.push_back(std::move(m));
+    for (const auto& c : options.metrics_collectors) tel->metrics()->AddCollector(c);
+    gateway_options.capture_bytes = std::max(gateway_options.capture_bytes, tel->capture_bytes());
+    gateway_options.cost_estimator = [sink = tel->sink()](const gateway::CompletionRecord& r) -> std::optional<double> {
+      auto cost = sink->CostOf(r);
+      return cost ? std::optional<double>(cost->total) : std::nullopt;
+    };
+  }
   std::shared_ptr<gateway::CompletionSink> sink;
-  if (cfg.server.access_log != "off")
-    sink = std::make_shared<gateway::AccessLog>(cfg.server.access_log == "json");
-  auto gw = std::make_shared<gateway::Gateway>(*table, sink, options.gateway);
+  if (any_sink) sink = sinks;
+  auto gw = std::make_shared<gateway::Gateway>(*table, sink, gateway_options);
 
   http::ServerOptions so;
   so.host = cfg.server.host;
@@ -76,6 +102,7 @@ int ServeGateway(config::Config cfg, const ServeOptions& options) {
       };
   signals.async_wait(on_signal);
   signals_ctx.run();
+  if (tel) tel->Stop();  // commits what the drained requests queued
   return 0;
 }
 

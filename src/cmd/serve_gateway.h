@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "config/config.h"
 #include "gateway/gateway.h"
@@ -19,6 +20,8 @@ struct ServeOptions {
   // Applied to every config loaded on SIGHUP before it is swapped in (for example to add the
   // backends of a simulated fleet that the file does not list).
   std::function<void(config::Config&)> complete_config;
+  // Extra Prometheus text appended to GET /metrics (other modules' AppendPrometheus).
+  std::vector<std::function<void(std::string*)>> metrics_collectors;
 };
 
 // Returns the process exit code.

@@ -4,9 +4,11 @@
 // its public model, creates the local data directory, and serves the gateway in local mode
 // (loopback clients need no key). Prints the URLs and a ready-to-paste curl command; Ctrl-C
 // drains the gateway, then stops the replicas.
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
@@ -16,6 +18,7 @@
 #include "cmd/commands.h"
 #include "cmd/serve_gateway.h"
 #include "config/config.h"
+#include "scheduler/scheduler.h"
 #include "sim/sim.h"
 
 namespace ap::cmd {
@@ -51,6 +54,7 @@ void AddFleetBackends(config::Config& cfg, const std::vector<RunningDeployment>&
     if (!model) {
       cfg.models.push_back({d.entry.model, {}, {}});
       model = &cfg.models.back();
+      model->scheduler.emplace();  // a fleet's replicas are scheduled (docs/scheduler.md)
     }
     const auto& ports = d.simulator->ports();
     for (size_t i = 0; i < ports.size(); ++i) {
@@ -58,9 +62,32 @@ void AddFleetBackends(config::Config& cfg, const std::vector<RunningDeployment>&
       b.name = "sim-" + d.entry.model + "-" + std::to_string(i);
       b.url = *config::ParseUrl("http://127.0.0.1:" + std::to_string(ports[i]) + "/v1");
       b.model = d.entry.served_model.empty() ? d.entry.model : d.entry.served_model;
+      if (model->scheduler) b.retry.max_attempts = 1;  // a failed try moves to another replica
       cfg.backends.push_back(b);
       model->backends.push_back({b.name, 1});
     }
+  }
+}
+
+// Prices the simulated replicas by GPU time, as their real counterparts would be: on-demand
+// price per GPU-hour (AWS p5 / p4de / p4d / g6 / g5 list prices divided by their GPU count) times
+// the GPUs a replica spans. Entries from the config's telemetry.gpu_prices come first and win.
+void AddFleetGpuPrices(config::Config& cfg) {
+  static const std::map<std::string, double> kPerGpuHour = {
+      {"H100", 12.29}, {"A100-80GB", 5.12}, {"A100", 4.10}, {"L4", 0.98}, {"A10G", 1.01}};
+  for (const auto& e : cfg.fleet) {
+    auto it = kPerGpuHour.find(e.gpu);
+    if (it == kPerGpuHour.end()) continue;
+    config::TelemetryGpuPriceConfig g;
+    std::string escaped;
+    for (char c : e.model) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') escaped += '\\';
+      escaped += c;
+    }
+    g.match = "sim-" + escaped + "-[0-9]+";
+    g.usd_per_hour = it->second * std::max(1, e.tensor_parallel);
+    g.tokens_per_second = 1000;  // assumed until the replica's real throughput was measured
+    cfg.telemetry.gpu_prices.push_back(g);
   }
 }
 
@@ -93,6 +120,8 @@ int RunUp(const UpFlags& flags) {
   }
   config::Config cfg = *loaded;
   if (flags.port >= 0) cfg.server.port = static_cast<uint16_t>(flags.port);
+  cfg.telemetry.data_dir = flags.data_dir;  // telemetry.db lives in the local data directory
+  if (!cfg.telemetry.configured) cfg.telemetry.enabled = true;
 
   std::error_code ec;
   std::filesystem::create_directories(flags.data_dir, ec);
@@ -122,9 +151,13 @@ int RunUp(const UpFlags& flags) {
     fleet.push_back({e, std::move(simulator)});
   }
   AddFleetBackends(cfg, fleet);
+  AddFleetGpuPrices(cfg);
 
   ServeOptions options;
   options.config_path = path;
+  auto schedulers = std::make_shared<scheduler::SchedulerFactory>();  // models with `scheduler:`
+  options.gateway.pickers = schedulers;
+  options.metrics_collectors.push_back([schedulers](std::string* out) { schedulers->AppendPrometheus(out); });
   options.gateway.loopback_without_key = true;
   options.complete_config = [&fleet](config::Config& next) { AddFleetBackends(next, fleet); };
   options.on_ready = [&](uint16_t port) {

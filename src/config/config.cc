@@ -313,10 +313,177 @@ void ParseHttpRoute(Reader& r, const YAML::Node& doc, Config* cfg) {
   }
 }
 
+// A non-negative decimal number (weights, fractions); fails on anything else.
+void Number(Reader& r, const YAML::Node& map, std::string_view key, const std::string& path, double max,
+            double* out) {
+  auto s = r.OptString(map, key, path);
+  if (!s) return;
+  char* end = nullptr;
+  double v = std::strtod(s->c_str(), &end);
+  if (s->empty() || !end || *end != '\0' || !(v >= 0) || v > max) {
+    std::string limit = max == 1.0 ? "1" : std::to_string(static_cast<int64_t>(max));
+    return r.Fail(map[std::string(key)], Reader::Join(path, key), "must be a number from 0 to " + limit);
+  }
+  *out = v;
+}
+
+void ParseScheduler(Reader& r, const YAML::Node& n, const std::string& p, SchedulerConfig* s) {
+  r.CheckKeys(n, p, {"mode", "scorers", "scrape_interval", "stale_after", "saturation", "queue", "prefix",
+                     "debug_header"});
+  if (r.failed()) return;
+  if (auto v = r.OptString(n, "mode", p)) {
+    s->mode = *v;
+    if (*v != "default" && *v != "round-robin" && *v != "random" && *v != "load" && *v != "prefix")
+      r.Fail(n["mode"], p + ".mode", "must be default, round-robin, random, load or prefix");
+  }
+  if (auto w = n["scorers"]; w.IsDefined()) {
+    auto wp = p + ".scorers";
+    r.CheckKeys(w, wp, {"queue", "kv_cache", "prefix", "session", "lora", "in_flight"});
+    if (!r.failed()) {
+      Number(r, w, "queue", wp, 100, &s->scorers.queue);
+      Number(r, w, "kv_cache", wp, 100, &s->scorers.kv_cache);
+      Number(r, w, "prefix", wp, 100, &s->scorers.prefix);
+      Number(r, w, "session", wp, 100, &s->scorers.session);
+      Number(r, w, "lora", wp, 100, &s->scorers.lora);
+      Number(r, w, "in_flight", wp, 100, &s->scorers.in_flight);
+    }
+  }
+  r.Duration(n, "scrape_interval", p, &s->scrape_interval);
+  r.Duration(n, "stale_after", p, &s->stale_after);
+  if (s->scrape_interval.count() < 1) r.Fail(n["scrape_interval"], p + ".scrape_interval", "must be at least 1ms");
+  if (s->stale_after < s->scrape_interval)
+    r.Fail(n["stale_after"], p + ".stale_after", "must be at least scrape_interval");
+  if (auto sat = n["saturation"]; sat.IsDefined()) {
+    auto sp = p + ".saturation";
+    r.CheckKeys(sat, sp, {"max_waiting", "max_kv_cache"});
+    if (!r.failed()) {
+      r.Int(sat, "max_waiting", sp, 1'000'000, &s->max_waiting);
+      Number(r, sat, "max_kv_cache", sp, 1.0, &s->max_kv_cache);
+    }
+  }
+  if (auto q = n["queue"]; q.IsDefined()) {
+    auto qp = p + ".queue";
+    r.CheckKeys(q, qp, {"max", "timeout", "priority_header", "priorities"});
+    if (!r.failed()) {
+      r.Int(q, "max", qp, 1'000'000, &s->queue_max);
+      r.Duration(q, "timeout", qp, &s->queue_timeout);
+      if (auto h = r.OptString(q, "priority_header", qp)) s->priority_header = *h;
+      if (auto pr = q["priorities"]; pr.IsDefined()) {
+        if (!pr.IsMap()) r.Fail(pr, qp + ".priorities", "must be a mapping of tenant to priority");
+        else
+          for (const auto& kv : pr) {
+            auto tenant = kv.first.as<std::string>();
+            auto v = kv.second.IsScalar() ? kv.second.Scalar() : std::string();
+            char* end = nullptr;
+            long prio = std::strtol(v.c_str(), &end, 10);
+            if (v.empty() || *end != '\0' || prio < -1000 || prio > 1000)
+              r.Fail(kv.second, qp + ".priorities." + tenant, "must be a whole number from -1000 to 1000");
+            else s->priorities[tenant] = static_cast<int>(prio);
+          }
+      }
+    }
+  }
+  if (auto px = n["prefix"]; px.IsDefined()) {
+    auto pp = p + ".prefix";
+    r.CheckKeys(px, pp, {"block_chars"});
+    if (!r.failed()) {
+      r.Int(px, "block_chars", pp, 4096, &s->prefix_block_chars);
+      if (s->prefix_block_chars < 8) r.Fail(px["block_chars"], pp + ".block_chars", "must be at least 8");
+    }
+  }
+  r.Bool(n, "debug_header", p, &s->debug_header);
+}
+
+// Parses a non-negative number ("0.5", "3") for a price; false when it is not one.
+bool ParseMoney(Reader& r, const YAML::Node& map, const char* key, const std::string& path, double* out) {
+  auto v = r.OptString(map, key, path);
+  if (!v) return false;
+  char* end = nullptr;
+  double d = std::strtod(v->c_str(), &end);
+  if (v->empty() || !end || *end != '\0' || d < 0) {
+    r.Fail(map[key], path + "." + key, "must be a non-negative number");
+    return false;
+  }
+  *out = d;
+  return true;
+}
+
+void ParseTelemetry(Reader& r, const YAML::Node& n, TelemetryConfig* t) {
+  const std::string p = "telemetry";
+  r.CheckKeys(n, p, {"enabled", "store", "data_dir", "project", "queue", "retention", "capture", "capture_limit",
+                     "redact", "synchronous", "prices", "gpu_prices", "projects"});
+  if (r.failed()) return;
+  t->configured = true;
+  t->enabled = true;
+  r.Bool(n, "enabled", p, &t->enabled);
+  if (auto v = r.OptString(n, "store", p)) {
+    if (*v != "sqlite") r.Fail(n["store"], p + ".store", "must be sqlite (postgres is not implemented yet)");
+    t->store = *v;
+  }
+  if (auto v = r.OptString(n, "data_dir", p)) t->data_dir = *v;
+  if (auto v = r.OptString(n, "project", p)) t->project = *v;
+  r.Uint(n, "queue", p, 1ull << 24, &t->queue);
+  if (t->queue == 0) r.Fail(n["queue"], p + ".queue", "must be at least 1");
+  if (auto v = r.OptString(n, "retention", p)) {
+    // Days are the usual unit for retention: "30d".
+    if (!v->empty() && v->back() == 'd' && ParseUint(v->substr(0, v->size() - 1)))
+      t->retention = std::chrono::hours(24 * *ParseUint(v->substr(0, v->size() - 1)));
+    else r.Duration(n, "retention", p, &t->retention);
+  }
+  if (auto v = r.OptString(n, "capture", p)) {
+    if (*v != "off" && *v != "metadata" && *v != "full") r.Fail(n["capture"], p + ".capture", "must be off, metadata or full");
+    t->capture = *v;
+  }
+  r.Bytes(n, "capture_limit", p, &t->capture_limit);
+  t->redact = r.StringList(n, "redact", p);
+  if (auto v = r.OptString(n, "synchronous", p)) {
+    if (*v != "normal" && *v != "full") r.Fail(n["synchronous"], p + ".synchronous", "must be normal or full");
+    t->synchronous_full = *v == "full";
+  }
+  auto list = [&](const char* key, auto each) {
+    auto l = n[key];
+    if (!l.IsDefined() || l.IsNull()) return;
+    if (!l.IsSequence()) return r.Fail(l, p + "." + key, "must be a list");
+    for (size_t i = 0; i < l.size(); ++i) each(l[i], Idx(p + "." + key, i));
+  };
+  list("prices", [&](const YAML::Node& e, const std::string& ep) {
+    r.CheckKeys(e, ep, {"match", "start_date", "input", "output", "cached_input"});
+    TelemetryPriceConfig pc;
+    if (auto v = r.OptString(e, "match", ep)) pc.match = *v;
+    else r.Fail(e, ep + ".match", "is required");
+    if (auto v = r.OptString(e, "start_date", ep)) pc.start_date = *v;
+    ParseMoney(r, e, "input", ep, &pc.input_per_million);
+    ParseMoney(r, e, "output", ep, &pc.output_per_million);
+    ParseMoney(r, e, "cached_input", ep, &pc.cached_input_per_million);
+    t->prices.push_back(pc);
+  });
+  list("gpu_prices", [&](const YAML::Node& e, const std::string& ep) {
+    r.CheckKeys(e, ep, {"match", "usd_per_hour", "tokens_per_second"});
+    TelemetryGpuPriceConfig g;
+    if (auto v = r.OptString(e, "match", ep)) g.match = *v;
+    else r.Fail(e, ep + ".match", "is required");
+    if (!ParseMoney(r, e, "usd_per_hour", ep, &g.usd_per_hour)) r.Fail(e, ep + ".usd_per_hour", "is required");
+    ParseMoney(r, e, "tokens_per_second", ep, &g.tokens_per_second);
+    t->gpu_prices.push_back(g);
+  });
+  list("projects", [&](const YAML::Node& e, const std::string& ep) {
+    r.CheckKeys(e, ep, {"name", "public_key", "secret_key"});
+    TelemetryProjectConfig pc;
+    if (auto v = r.OptString(e, "name", ep)) pc.name = *v;
+    else r.Fail(e, ep + ".name", "is required");
+    if (auto v = r.OptString(e, "public_key", ep)) pc.public_key = *v;
+    else r.Fail(e, ep + ".public_key", "is required");
+    if (auto v = r.OptString(e, "secret_key", ep)) pc.secret_key = *v;
+    else r.Fail(e, ep + ".secret_key", "is required");
+    t->projects.push_back(pc);
+  });
+}
+
 void ParseMain(Reader& r, const YAML::Node& root, Config* cfg) {
-  r.CheckKeys(root, "", {"server", "auth", "backends", "models", "routes", "fleet"});
+  r.CheckKeys(root, "", {"server", "auth", "backends", "models", "routes", "fleet", "telemetry"});
   if (r.failed()) return;
   if (auto s = root["server"]; s.IsDefined()) ParseServer(r, s, &cfg->server);
+  if (auto t = root["telemetry"]; t.IsDefined() && !t.IsNull()) ParseTelemetry(r, t, &cfg->telemetry);
   if (auto a = root["auth"]; a.IsDefined()) {
     r.CheckKeys(a, "auth", {"keys"});
     cfg->api_keys = r.StringList(a, "keys", "auth");
@@ -335,12 +502,16 @@ void ParseMain(Reader& r, const YAML::Node& root, Config* cfg) {
     else
       for (size_t i = 0; i < m.size(); ++i) {
         auto p = Idx("models", i);
-        r.CheckKeys(m[i], p, {"name", "backends", "fallbacks"});
+        r.CheckKeys(m[i], p, {"name", "backends", "fallbacks", "scheduler"});
         ModelConfig mc;
         if (auto v = r.OptString(m[i], "name", p)) mc.name = *v;
         else r.Fail(m[i], p + ".name", "is required");
         mc.backends = ParseRefs(r, m[i]["backends"], p + ".backends");
         mc.fallbacks = r.StringList(m[i], "fallbacks", p);
+        if (auto sn = m[i]["scheduler"]; sn.IsDefined() && !sn.IsNull()) {
+          mc.scheduler.emplace();
+          ParseScheduler(r, sn, p + ".scheduler", &*mc.scheduler);
+        }
         cfg->models.push_back(std::move(mc));
       }
   }

@@ -95,10 +95,30 @@ struct RouteConfig {
   std::vector<std::string> fallbacks;  // model or backend names, tried in order
 };
 
+// The inference scheduler of a model's replica pool (docs/scheduler.md). Absent: the model's
+// backends are balanced by weight alone.
+struct SchedulerConfig {
+  std::string mode = "default";  // default | round-robin | random | load | prefix
+  struct Weights {
+    double queue = 2, kv_cache = 2, prefix = 3, session = 0, lora = 0, in_flight = 0;
+  } scorers;
+  milliseconds scrape_interval{50};
+  milliseconds stale_after{500};   // metrics older than this are ignored
+  int max_waiting = 5;             // saturation: vllm:num_requests_waiting at or above
+  double max_kv_cache = 0.9;       // saturation: KV-cache usage at or above
+  int queue_max = 1000;            // requests waiting at the gateway when all are saturated
+  milliseconds queue_timeout{30'000};
+  std::string priority_header = "x-priority";  // integer; higher is served first
+  std::map<std::string, int> priorities;        // tenant (x-tenant or API key) → priority
+  int prefix_block_chars = 64;     // prefix index block, in characters of prompt text
+  bool debug_header = false;       // x-agentplane-pick: chosen replica and its scores
+};
+
 struct ModelConfig {
   std::string name;  // the public name clients send
   std::vector<WeightedRef> backends;
   std::vector<std::string> fallbacks;
+  std::optional<SchedulerConfig> scheduler;
 };
 
 struct ServerConfig {
@@ -125,6 +145,43 @@ struct FleetEntry {
   double time_scale = 1.0;   // real seconds per simulated second
 };
 
+// Telemetry (see docs/telemetry.md): where traces and usage are stored, what is captured, prices.
+struct TelemetryPriceConfig {
+  std::string match;     // regex over the model name
+  std::string start_date;  // ISO 8601 date; empty: always
+  double input_per_million = 0, output_per_million = 0;
+  double cached_input_per_million = -1;  // < 0: same as input
+};
+
+struct TelemetryGpuPriceConfig {
+  std::string match;  // regex over the backend name
+  double usd_per_hour = 0;
+  double tokens_per_second = 0;  // until measured; 0: none
+};
+
+struct TelemetryProjectConfig {
+  std::string name, public_key, secret_key;
+};
+
+struct TelemetryConfig {
+  // `agentplane gateway` records telemetry when the file has a telemetry: block (enabled unless it
+  // says `enabled: false`); `agentplane up` always does unless the block disables it.
+  bool configured = false;  // the file had a telemetry: block
+  bool enabled = false;
+  std::string store = "sqlite";
+  std::string data_dir = "data";   // `agentplane up --data-dir` overrides it
+  std::string project = "default"; // project of the gateway's own traces
+  uint64_t queue = 65536;          // items the writer queue holds before dropping
+  milliseconds retention{0};       // 0: keep everything
+  std::string capture = "off";     // off | metadata | full
+  uint64_t capture_limit = 32 << 10;
+  std::vector<std::string> redact;  // RE2 patterns replaced by [REDACTED] in captured payloads
+  bool synchronous_full = false;
+  std::vector<TelemetryPriceConfig> prices;
+  std::vector<TelemetryGpuPriceConfig> gpu_prices;
+  std::vector<TelemetryProjectConfig> projects;
+};
+
 struct Config {
   std::string source;  // the file it came from, or "<flags>"
   ServerConfig server;
@@ -133,6 +190,7 @@ struct Config {
   std::vector<BackendConfig> backends;
   std::vector<ModelConfig> models;
   std::vector<RouteConfig> routes;
+  TelemetryConfig telemetry;
 
   const BackendConfig* FindBackend(std::string_view name) const;
   const ModelConfig* FindModel(std::string_view name) const;

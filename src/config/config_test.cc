@@ -175,11 +175,111 @@ TEST(Config, FleetValidation) {
   EXPECT_EQ(bad.error().field, "fleet[0].replicas");
 }
 
+TEST(Config, SchedulerBlock) {
+  constexpr const char* kYaml = R"(
+backends:
+  - {name: r0, url: http://127.0.0.1:1/v1}
+  - {name: r1, url: http://127.0.0.1:2/v1}
+models:
+  - name: m
+    backends: [r0, r1]
+    scheduler:
+      mode: prefix
+      scorers: {queue: 1, kv_cache: 0.5, prefix: 4, session: 1, lora: 2, in_flight: 1}
+      scrape_interval: 20ms
+      stale_after: 200ms
+      saturation: {max_waiting: 8, max_kv_cache: 0.95}
+      queue: {max: 10, timeout: 2s, priority_header: x-prio, priorities: {batch: -1, gold: 5}}
+      prefix: {block_chars: 128}
+      debug_header: true
+  - name: plain
+    backends: [r0]
+)";
+  auto cfg = ParseConfig(kYaml, "s.yaml");
+  ASSERT_TRUE(cfg) << cfg.error().ToString();
+  ASSERT_TRUE(cfg->models[0].scheduler);
+  const auto& s = *cfg->models[0].scheduler;
+  EXPECT_EQ(s.mode, "prefix");
+  EXPECT_DOUBLE_EQ(s.scorers.kv_cache, 0.5);
+  EXPECT_DOUBLE_EQ(s.scorers.prefix, 4);
+  EXPECT_EQ(s.scrape_interval.count(), 20);
+  EXPECT_EQ(s.stale_after.count(), 200);
+  EXPECT_EQ(s.max_waiting, 8);
+  EXPECT_DOUBLE_EQ(s.max_kv_cache, 0.95);
+  EXPECT_EQ(s.queue_max, 10);
+  EXPECT_EQ(s.queue_timeout.count(), 2000);
+  EXPECT_EQ(s.priority_header, "x-prio");
+  EXPECT_EQ(s.priorities.at("gold"), 5);
+  EXPECT_EQ(s.priorities.at("batch"), -1);
+  EXPECT_EQ(s.prefix_block_chars, 128);
+  EXPECT_TRUE(s.debug_header);
+  EXPECT_FALSE(cfg->models[1].scheduler);
+  auto defaults = ParseConfig("backends: [{name: r, url: http://h:1}]\nmodels: [{name: m, backends: [r], scheduler: {}}]\n", "d.yaml");
+  ASSERT_TRUE(defaults) << defaults.error().ToString();
+  EXPECT_EQ(defaults->models[0].scheduler->mode, "default");
+  EXPECT_DOUBLE_EQ(defaults->models[0].scheduler->scorers.prefix, 3);
+  EXPECT_EQ(defaults->models[0].scheduler->scrape_interval.count(), 50);
+}
+
+TEST(Config, SchedulerValidation) {
+  auto parse = [](const std::string& block) {
+    return ParseConfig("backends: [{name: r, url: http://h:1}]\nmodels:\n  - name: m\n    backends: [r]\n    scheduler: " + block + "\n", "v.yaml");
+  };
+  struct Case { const char* block; const char* field; };
+  for (auto c : {Case{"{mode: fastest}", "models[0].scheduler.mode"},
+                 Case{"{scorers: {prefx: 1}}", "models[0].scheduler.scorers.prefx"},
+                 Case{"{scorers: {queue: -1}}", "models[0].scheduler.scorers.queue"},
+                 Case{"{saturation: {max_kv_cache: 1.5}}", "models[0].scheduler.saturation.max_kv_cache"},
+                 Case{"{scrape_interval: 1s, stale_after: 100ms}", "models[0].scheduler.stale_after"},
+                 Case{"{queue: {priorities: {a: high}}}", "models[0].scheduler.queue.priorities.a"},
+                 Case{"{prefix: {block_chars: 4}}", "models[0].scheduler.prefix.block_chars"},
+                 Case{"{debug_header: yes}", "models[0].scheduler.debug_header"}}) {
+    auto cfg = parse(c.block);
+    ASSERT_FALSE(cfg) << c.block;
+    EXPECT_EQ(cfg.error().field, c.field) << c.block;
+    EXPECT_GT(cfg.error().line, 0) << c.block;
+  }
+}
+
 TEST(Config, Urls) {
   EXPECT_EQ(ParseUrl("http://[::1]:8080/v1")->host, "::1");
   EXPECT_EQ(ParseUrl("https://api.openai.com/v1")->HostHeader(), "api.openai.com");
   EXPECT_FALSE(ParseUrl("ftp://x"));
   EXPECT_FALSE(ParseUrl("http://x:99999"));
+}
+
+TEST(Config, ParsesTelemetry) {
+  auto c = ParseConfig(R"(
+telemetry:
+  data_dir: /tmp/ap
+  queue: 1000
+  retention: 30d
+  capture: full
+  capture_limit: 4KiB
+  redact: ['sk-[A-Za-z0-9]+']
+  prices: [{match: 'my-model', input: 1.5, output: 2, start_date: '2025-01-01'}]
+  gpu_prices: [{match: 'sim-.*', usd_per_hour: 98.32, tokens_per_second: 5000}]
+  projects: [{name: default, public_key: pk-1, secret_key: sk-1}]
+)", "t.yaml");
+  ASSERT_TRUE(c) << c.error().ToString();
+  const auto& t = c->telemetry;
+  EXPECT_EQ(t.data_dir, "/tmp/ap");
+  EXPECT_EQ(t.queue, 1000u);
+  EXPECT_EQ(t.retention, std::chrono::hours(24 * 30));
+  EXPECT_EQ(t.capture, "full");
+  EXPECT_EQ(t.capture_limit, 4096u);
+  ASSERT_EQ(t.prices.size(), 1u);
+  EXPECT_DOUBLE_EQ(t.prices[0].input_per_million, 1.5);
+  ASSERT_EQ(t.gpu_prices.size(), 1u);
+  EXPECT_DOUBLE_EQ(t.gpu_prices[0].usd_per_hour, 98.32);
+  ASSERT_EQ(t.projects.size(), 1u);
+  EXPECT_EQ(t.projects[0].secret_key, "sk-1");
+  auto bad = ParseConfig("telemetry: {capture: everything}", "t.yaml");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().field, "telemetry.capture");
+  auto typo = ParseConfig("telemetry: {queu: 5}", "t.yaml");
+  ASSERT_FALSE(typo);
+  EXPECT_EQ(typo.error().field, "telemetry.queu");
 }
 
 }  // namespace

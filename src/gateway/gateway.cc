@@ -2,6 +2,7 @@
 #include "gateway/gateway.h"
 
 #include <openssl/crypto.h>
+#include <openssl/sha.h>
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
@@ -81,6 +82,18 @@ void ReadTraceContext(const http::Request& req, CompletionRecord& rec) {
       if (auto tag = Trim(t); !tag.empty()) rec.tags.emplace_back(tag);
 }
 }  // namespace
+
+std::string KeyIdFor(std::string_view key) {
+  unsigned char digest[32];
+  SHA256(reinterpret_cast<const unsigned char*>(key.data()), key.size(), digest);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id = "key-";
+  for (int i = 0; i < 6; ++i) {
+    id.push_back(kHex[digest[i] >> 4]);
+    id.push_back(kHex[digest[i] & 15]);
+  }
+  return id;
+}
 
 std::string RequestIdFor(std::string_view incoming) {
   if (!incoming.empty() && incoming.size() <= 128) {
@@ -180,6 +193,8 @@ net::awaitable<void> Gateway::Handle(http::Request& request, http::Responder& re
     finish();
     co_return;
   }
+  if (auto token = BearerToken(request); !token.empty() && !table->config().api_keys.empty())
+    rec.key_id = KeyIdFor(token);
   if (!Authorized(request, responder, *table)) {
     api::ApiError error{api::ErrorKind::kAuthentication,
                         "invalid or missing API key (send Authorization: Bearer <key>)", "", "invalid_api_key"};

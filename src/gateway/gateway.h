@@ -63,6 +63,9 @@ class Gateway : public http::Handler {
 // Reads the W3C traceparent ("00-<32 hex trace>-<16 hex span>-<2 hex flags>"); false if malformed.
 bool ParseTraceparent(std::string_view value, std::string* trace_id, std::string* span_id);
 
+// A stable, non-reversible name for a client key, safe to log and store ("key-" + 12 hex).
+std::string KeyIdFor(std::string_view key);
+
 // Accepts a client's x-request-id when it is 1–128 characters of [A-Za-z0-9._:-]; else mints one.
 std::string RequestIdFor(std::string_view incoming);
 

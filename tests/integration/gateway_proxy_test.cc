@@ -340,3 +340,20 @@ TEST(Proxy, PayloadCaptureIsBounded) {
 
 }  // namespace
 }  // namespace ap::testing
+
+namespace ap::testing {
+namespace {
+TEST(Proxy, RecordsNameTheKeyByAHashNeverTheKey) {
+  MockUpstream up;
+  setenv("AP_UP1", up.url().c_str(), 1);
+  TestGateway g("auth: {keys: [sk-secret-1]}\nbackends: [{name: b, url: '${AP_UP1}'}]\nmodels: [{name: m, backends: [b]}]\n");
+  TestClient c(g.port());
+  ASSERT_EQ(c.Post("/v1/chat/completions", R"({"model":"m"})", {{"authorization", "Bearer sk-secret-1"}}).status, 200);
+  auto r = g.sink->records()[0];
+  EXPECT_EQ(r.key_id, gateway::KeyIdFor("sk-secret-1"));
+  EXPECT_EQ(r.key_id.size(), 16u);
+  EXPECT_EQ(r.key_id.find("secret"), std::string::npos);
+  EXPECT_NE(gateway::KeyIdFor("sk-secret-2"), r.key_id);
+}
+}  // namespace
+}  // namespace ap::testing

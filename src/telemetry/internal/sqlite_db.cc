@@ -1,0 +1,160 @@
+// telemetry/internal/sqlite_db.cc — see sqlite_db.h.
+#include "telemetry/internal/sqlite_db.h"
+
+namespace ap::telemetry::internal {
+namespace {
+
+// Dictionary caches are bounded (high-cardinality users and sessions would otherwise grow them
+// forever); a cleared cache only costs a few lookups.
+constexpr size_t kMaxCached = 200'000;
+
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;  // uppercase stays text so it reads back exactly as written
+}
+
+}  // namespace
+
+void Stmt::Bind(int i, const Value& v) {
+  switch (v.index()) {
+    case 0: sqlite3_bind_null(stmt_, i); break;
+    case 1: sqlite3_bind_int64(stmt_, i, std::get<1>(v)); break;
+    case 2: sqlite3_bind_double(stmt_, i, std::get<2>(v)); break;
+    case 3: {
+      const auto& s = std::get<3>(v);
+      sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+      break;
+    }
+    default: {
+      const auto& b = std::get<4>(v).bytes;
+      sqlite3_bind_blob(stmt_, i, b.data(), static_cast<int>(b.size()), SQLITE_TRANSIENT);
+    }
+  }
+}
+
+std::string Stmt::Text(int col) const {
+  auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
+  return p ? std::string(p, sqlite3_column_bytes(stmt_, col)) : std::string();
+}
+
+std::optional<std::string> Stmt::OptText(int col) const {
+  if (IsNull(col)) return std::nullopt;
+  return Text(col);
+}
+
+std::optional<int64_t> Stmt::OptInt(int col) const {
+  if (IsNull(col)) return std::nullopt;
+  return Int(col);
+}
+
+std::optional<double> Stmt::OptReal(int col) const {
+  if (IsNull(col)) return std::nullopt;
+  return Real(col);
+}
+
+std::string Stmt::Id(int col) const {
+  if (sqlite3_column_type(stmt_, col) != SQLITE_BLOB) return Text(col);
+  auto* p = static_cast<const unsigned char*>(sqlite3_column_blob(stmt_, col));
+  int n = sqlite3_column_bytes(stmt_, col);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(n * 2);
+  for (int i = 0; i < n; ++i) {
+    out.push_back(kHex[p[i] >> 4]);
+    out.push_back(kHex[p[i] & 15]);
+  }
+  return out;
+}
+
+std::optional<std::string> Stmt::OptId(int col) const {
+  if (IsNull(col)) return std::nullopt;
+  return Id(col);
+}
+
+Conn::~Conn() {
+  for (auto& [sql, stmt] : stmts_) sqlite3_finalize(stmt);
+  if (db_) sqlite3_close_v2(db_);
+}
+
+bool Conn::Open(const std::string& path, bool readonly, std::string* error) {
+  int flags = readonly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  flags |= SQLITE_OPEN_NOMUTEX;
+  if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
+    *error = db_ ? sqlite3_errmsg(db_) : "out of memory";
+    return false;
+  }
+  sqlite3_busy_timeout(db_, 5000);
+  return true;
+}
+
+bool Conn::Exec(std::string_view sql, std::string* error) {
+  std::string s(sql);
+  char* msg = nullptr;
+  if (sqlite3_exec(db_, s.c_str(), nullptr, nullptr, &msg) != SQLITE_OK) {
+    if (error) *error = msg ? msg : "sqlite error";
+    sqlite3_free(msg);
+    return false;
+  }
+  return true;
+}
+
+Stmt Conn::Prepare(const std::string& sql) {
+  auto it = stmts_.find(sql);
+  if (it != stmts_.end()) return Stmt(it->second);
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt,
+                         nullptr) != SQLITE_OK)
+    return Stmt(nullptr);
+  stmts_.emplace(sql, stmt);
+  return Stmt(stmt);
+}
+
+int64_t Conn::Lookup(std::string_view value) {
+  std::string key(value);
+  if (auto it = ids_.find(key); it != ids_.end()) return it->second;
+  auto s = Prepare("SELECT id FROM strings WHERE value=?");
+  s.Bind(1, key);
+  if (s.Step() != SQLITE_ROW) return 0;
+  int64_t id = s.Int(0);
+  if (ids_.size() > kMaxCached) ids_.clear();
+  ids_.emplace(std::move(key), id);
+  return id;
+}
+
+int64_t Conn::Intern(std::string_view value) {
+  if (int64_t id = Lookup(value)) return id;
+  auto s = Prepare("INSERT INTO strings(value) VALUES(?)");
+  std::string key(value);
+  s.Bind(1, key);
+  if (s.Step() != SQLITE_DONE) return 0;
+  int64_t id = sqlite3_last_insert_rowid(db_);
+  if (ids_.size() > kMaxCached) ids_.clear();
+  ids_.emplace(std::move(key), id);
+  return id;
+}
+
+std::string Conn::Name(int64_t id) {
+  if (id == 0) return {};
+  if (auto it = names_.find(id); it != names_.end()) return it->second;
+  auto s = Prepare("SELECT value FROM strings WHERE id=?");
+  s.Bind(1, id);
+  std::string value = s.Step() == SQLITE_ROW ? s.Text(0) : std::string();
+  if (names_.size() > kMaxCached) names_.clear();
+  names_.emplace(id, value);
+  return value;
+}
+
+Value IdValue(std::string_view id) {
+  if (id.size() != 16 && id.size() != 32) return std::string(id);
+  Blob b;
+  b.bytes.resize(id.size() / 2);
+  for (size_t i = 0; i < id.size(); i += 2) {
+    int hi = HexDigit(id[i]), lo = HexDigit(id[i + 1]);
+    if (hi < 0 || lo < 0) return std::string(id);
+    b.bytes[i / 2] = static_cast<char>(hi << 4 | lo);
+  }
+  return b;
+}
+
+}  // namespace ap::telemetry::internal

@@ -1,0 +1,96 @@
+// telemetry/internal/sqlite_db.h — thin RAII over the SQLite C API for the SQLite store: one
+// connection with a prepared-statement cache and an interned-string cache, and a statement
+// wrapper that binds/reads by position and resets itself when it goes out of scope.
+//
+// A Conn is used by one thread at a time (the store hands connections out under a mutex). It
+// never throws; errors come back as strings from sqlite3_errmsg.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+namespace ap::telemetry::internal {
+
+// A value bound to a statement parameter: NULL, integer, real, text or blob.
+struct Blob {
+  std::string bytes;
+};
+using Value = std::variant<std::monostate, int64_t, double, std::string, Blob>;
+
+class Stmt {
+ public:
+  explicit Stmt(sqlite3_stmt* stmt) : stmt_(stmt) {}
+  ~Stmt() {
+    if (stmt_) {
+      sqlite3_reset(stmt_);
+      sqlite3_clear_bindings(stmt_);
+    }
+  }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  bool ok() const { return stmt_ != nullptr; }
+  void Bind(int i, const Value& v);
+  void BindAll(const std::vector<Value>& values, int first = 1) {
+    for (size_t i = 0; i < values.size(); ++i) Bind(first + static_cast<int>(i), values[i]);
+  }
+  // SQLITE_ROW, SQLITE_DONE or an error code.
+  int Step() { return sqlite3_step(stmt_); }
+
+  bool IsNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+  int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
+  double Real(int col) const { return sqlite3_column_double(stmt_, col); }
+  std::string Text(int col) const;
+  std::optional<std::string> OptText(int col) const;
+  std::optional<int64_t> OptInt(int col) const;
+  std::optional<double> OptReal(int col) const;
+  // An id column: blobs (compressed hex ids) come back as lowercase hex.
+  std::string Id(int col) const;
+  std::optional<std::string> OptId(int col) const;
+
+ private:
+  sqlite3_stmt* stmt_;
+};
+
+class Conn {
+ public:
+  Conn() = default;
+  ~Conn();
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+
+  bool Open(const std::string& path, bool readonly, std::string* error);
+  sqlite3* db() const { return db_; }
+  // Runs SQL without results (may hold several statements).
+  bool Exec(std::string_view sql, std::string* error);
+  // A cached prepared statement; !ok() on error (see LastError()).
+  Stmt Prepare(const std::string& sql);
+  std::string LastError() const { return sqlite3_errmsg(db_); }
+
+  // String dictionary. Intern() inserts when missing (write connection only, inside a
+  // transaction); Lookup() returns 0 when absent; Name() resolves an id (cached).
+  int64_t Intern(std::string_view value);
+  int64_t Lookup(std::string_view value);
+  std::string Name(int64_t id);
+  // Forgets interned ids (after a rollback, ids handed out inside it are void).
+  void ForgetInterned() { ids_.clear(); names_.clear(); }
+
+ private:
+  sqlite3* db_ = nullptr;
+  std::unordered_map<std::string, sqlite3_stmt*> stmts_;
+  std::unordered_map<std::string, int64_t> ids_;
+  std::unordered_map<int64_t, std::string> names_;
+};
+
+// Ids that are lowercase/uppercase hex of even length 16 or 32 are stored as blobs of half the
+// size (W3C trace and span ids); anything else stays text.
+Value IdValue(std::string_view id);
+
+}  // namespace ap::telemetry::internal

@@ -1,0 +1,219 @@
+// telemetry/pipeline_test.cc — the request-path half of telemetry: pricing, the gateway sink
+// (record → trace + generation, capture modes, redaction, estimates), the writer's bounded queue
+// and commit callbacks, and the Prometheus rendering.
+#include <filesystem>
+#include <thread>
+
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "telemetry/metrics.h"
+#include "telemetry/pricing.h"
+#include "telemetry/sink.h"
+#include "telemetry/sqlite_store.h"
+#include "telemetry/writer.h"
+
+namespace ap::telemetry {
+namespace {
+
+constexpr int64_t kNow = 1'760'000'000'000'000;  // 2025-10-09
+
+gateway::CompletionRecord Record() {
+  gateway::CompletionRecord r;
+  r.request_id = "req-1";
+  r.method = "POST";
+  r.path = "/v1/chat/completions";
+  r.model = "gpt-4o-mini";
+  r.backend = "openai";
+  r.backend_model = "gpt-4o-mini-2024-07-18";
+  r.user = "alice";
+  r.session_id = "s1";
+  r.trace_id = "0af7651916cd43dd8448eb211c80319c";
+  r.parent_span_id = "b7ad6b7169203331";
+  r.span_id = "00f067aa0ba902b7";
+  r.tags = {"prod", "chat"};
+  r.status = 200;
+  r.attempts = 1;
+  r.start = std::chrono::system_clock::time_point(std::chrono::microseconds(kNow));
+  r.first_byte = std::chrono::microseconds(150'000);
+  r.duration = std::chrono::microseconds(1'150'000);
+  r.usage = {1000, 100, 1100, 400, true};
+  return r;
+}
+
+TEST(Pricing, BuiltInTableMatchesSnapshotsProvidersAndDates) {
+  PriceTable t({}, {});
+  auto c = t.ForTokens("gpt-4o-mini-2024-07-18", kNow, 1000, 100, 400);
+  ASSERT_TRUE(c);
+  EXPECT_NEAR(c->input, 600 * 0.15e-6 + 400 * 0.075e-6, 1e-12);
+  EXPECT_NEAR(c->output, 100 * 0.6e-6, 1e-12);
+  EXPECT_NEAR(c->total, c->input + c->output, 1e-15);
+  EXPECT_TRUE(t.ForTokens("openai/gpt-4o-mini", kNow, 1, 1, 0));
+  EXPECT_TRUE(t.ForTokens("claude-3-5-sonnet-20241022", kNow, 1, 1, 0));
+  EXPECT_FALSE(t.ForTokens("my-local-llama", kNow, 1, 1, 0));
+  // gpt-4o changed price on 2024-10-01: older requests keep the old price.
+  auto before = t.ForTokens("gpt-4o", *ParseIsoTime("2024-09-01T00:00:00Z"), 1'000'000, 0, 0);
+  auto after = t.ForTokens("gpt-4o", *ParseIsoTime("2024-11-01T00:00:00Z"), 1'000'000, 0, 0);
+  EXPECT_NEAR(before->total, 5.0, 1e-9);
+  EXPECT_NEAR(after->total, 2.5, 1e-9);
+}
+
+TEST(Pricing, ConfigOverridesWin) {
+  ModelPrice p;
+  p.match = "gpt-4o-mini.*";
+  p.input = 1e-6;
+  p.output = 2e-6;
+  PriceTable t({p}, {});
+  EXPECT_NEAR(t.ForTokens("gpt-4o-mini", kNow, 10, 10, 0)->total, 30e-6, 1e-15);
+}
+
+TEST(Pricing, GpuTimeUsesMeasuredThroughput) {
+  PriceTable t({}, {{"vllm-.*", 36.0, 1000}});  // $36/h = $0.01/s
+  EXPECT_FALSE(t.ForGpuTime("openai", kNow, 1, 1));
+  // Nothing measured yet: the configured 1000 tokens/s → $1e-5 per token.
+  EXPECT_NEAR(t.ForGpuTime("vllm-0", kNow, 100, 0)->total, 100 * 1e-5, 1e-12);
+  // 10 s at 5000 tokens/s measured → $2e-6 per token.
+  for (int s = 0; s < 10; ++s) t.MeasureServed("vllm-0", 5000, kNow + s * 1'000'000);
+  auto c = t.ForGpuTime("vllm-0", kNow + 9'000'000, 500, 500);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->source, "gpu_time");
+  EXPECT_NEAR(c->total, 1000 * 2e-6, 1e-9);
+}
+
+TEST(Sink, RecordBecomesTraceAndGeneration) {
+  GatewaySink sink(nullptr, std::make_shared<PriceTable>(std::vector<ModelPrice>{}, std::vector<GpuPrice>{}), nullptr, {});
+  auto r = Record();
+  auto cost = sink.CostOf(r);
+  ASSERT_TRUE(cost);
+  auto items = sink.ToItems(r, cost);
+  ASSERT_EQ(items.size(), 2u);
+  const auto& t = std::get<Trace>(items[0].body);
+  EXPECT_EQ(t.id, r.trace_id);
+  EXPECT_EQ(t.user_id, "alice");
+  EXPECT_EQ(t.session_id, "s1");
+  EXPECT_EQ(t.tags, r.tags);
+  const auto& g = std::get<Observation>(items[1].body);
+  EXPECT_TRUE(items[1].fresh);
+  EXPECT_EQ(g.type, ObservationType::kGeneration);
+  EXPECT_EQ(g.id, r.span_id);
+  EXPECT_EQ(g.parent_id, r.parent_span_id);
+  EXPECT_EQ(g.start_us, kNow);
+  EXPECT_EQ(g.completion_start_us, kNow + 150'000);
+  EXPECT_EQ(g.end_us, kNow + 1'150'000);
+  EXPECT_EQ(g.input_tokens, 1000);
+  EXPECT_EQ(g.output_tokens, 100);
+  EXPECT_EQ(g.cached_tokens, 400);
+  EXPECT_NEAR(*g.total_cost, cost->total, 1e-15);
+  EXPECT_FALSE(g.input);     // capture off: no payloads …
+  EXPECT_FALSE(g.metadata);  // … and no metadata
+}
+
+TEST(Sink, FullCaptureRedactsAndCuts) {
+  SinkOptions o;
+  o.capture = CaptureMode::kFull;
+  o.capture_limit = 64;
+  o.redact = {"sk-[A-Za-z0-9]+"};
+  GatewaySink sink(nullptr, nullptr, nullptr, o);
+  auto r = Record();
+  r.request_body = R"({"messages":[{"content":"my key is sk-abc123"}]})";
+  r.response_body = std::string(100, 'x');
+  auto items = sink.ToItems(r, std::nullopt);
+  const auto& g = std::get<Observation>(items[1].body);
+  ASSERT_TRUE(g.input);
+  EXPECT_NE(g.input->find("[REDACTED]"), std::string::npos);
+  EXPECT_EQ(g.input->find("sk-abc123"), std::string::npos);
+  EXPECT_EQ(g.input->front(), '{');  // still JSON, not a string
+  ASSERT_TRUE(g.output);
+  EXPECT_EQ(*g.output, "\"" + std::string(64, 'x') + "\"");  // cut → stored as a JSON string
+  EXPECT_NE(g.metadata->find("\"request_id\":\"req-1\""), std::string::npos);
+}
+
+TEST(Sink, EstimatesUsageWhenTheBackendSentNone) {
+  SinkOptions o;
+  o.capture = CaptureMode::kMetadata;
+  GatewaySink sink(nullptr, nullptr, nullptr, o);
+  auto r = Record();
+  r.usage = {};
+  r.request_body = std::string(400, 'a');
+  r.response_body = std::string(80, 'b');
+  auto g = std::get<Observation>(sink.ToItems(r, std::nullopt)[1].body);
+  EXPECT_EQ(g.input_tokens, 100);
+  EXPECT_EQ(g.output_tokens, 20);
+  EXPECT_EQ(g.usage_details, R"({"estimated":true})");
+  EXPECT_FALSE(g.input);  // metadata mode keeps no bodies
+}
+
+std::shared_ptr<Store> TempStore(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() / ("ap_pipe_" + std::to_string(::getpid()) + name);
+  std::filesystem::remove_all(dir);
+  auto s = SqliteStore::Open({(dir / "t.db").string()});
+  EXPECT_TRUE(s);
+  return std::shared_ptr<Store>(std::move(*s));
+}
+
+TEST(Writer, CommitsAndCallsBackAfterCommit) {
+  auto store = TempStore("commit");
+  Writer w(store, {});
+  GatewaySink sink(nullptr, nullptr, nullptr, {});
+  std::atomic<int> committed{0};
+  for (int i = 0; i < 100; ++i) {
+    auto r = Record();
+    r.span_id = "span" + std::to_string(i);
+    ASSERT_TRUE(w.TryEnqueue(sink.ToItems(r, std::nullopt), [&](bool ok) { committed += ok; }));
+  }
+  w.Flush();
+  EXPECT_EQ(committed.load(), 100);
+  EXPECT_EQ(w.written(), 200);
+  EXPECT_EQ(w.depth(), 0);
+  EXPECT_EQ(store->Stats()->observations, 100);
+  EXPECT_EQ(store->Stats()->traces, 1);  // all share one trace id
+}
+
+TEST(Writer, DropsAndCountsWhenFullWithoutBlocking) {
+  auto store = TempStore("full");
+  WriterOptions o;
+  o.queue_capacity = 10;
+  Writer w(store, o);
+  GatewaySink sink(nullptr, nullptr, nullptr, {});
+  int accepted = 0;
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 10'000; ++i) {
+    auto r = Record();
+    r.span_id = "s" + std::to_string(i);
+    accepted += w.TryEnqueue(sink.ToItems(r, std::nullopt));
+  }
+  auto elapsed = std::chrono::steady_clock::now() - t0;
+  w.Flush();
+  EXPECT_LT(accepted, 10'000);
+  EXPECT_EQ(w.dropped(), (10'000 - accepted) * 2);
+  EXPECT_EQ(w.written(), accepted * 2);
+  EXPECT_LT(elapsed, std::chrono::seconds(5));
+  w.Stop();
+  EXPECT_FALSE(w.TryEnqueue(sink.ToItems(Record(), std::nullopt)));
+}
+
+TEST(Metrics, RendersPrometheusText) {
+  Metrics m;
+  auto r = Record();
+  m.ObserveRequest(r, "red", 0.25);
+  r.status = 502;
+  r.usage = {};
+  m.ObserveRequest(r, "", -1);
+  m.AddCollector([](std::string* out) { *out += "# TYPE other_metric gauge\nother_metric 1\n"; });
+  std::string text = m.Render();
+  EXPECT_NE(text.find("agentplane_gateway_requests_total{model=\"gpt-4o-mini\",backend=\"openai\",status=\"200\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("agentplane_gateway_requests_total{model=\"gpt-4o-mini\",backend=\"openai\",status=\"502\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("agentplane_cost_usd_total{team=\"red\",model=\"gpt-4o-mini\"} 0.25\n"), std::string::npos);
+  EXPECT_NE(text.find("gen_ai_server_time_to_first_token_seconds_bucket{gen_ai_request_model=\"gpt-4o-mini\",le=\"0.25\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("gen_ai_client_token_usage_sum{gen_ai_request_model=\"gpt-4o-mini\",gen_ai_token_type=\"output\"} 100\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("# TYPE gen_ai_client_operation_duration_seconds histogram\n"), std::string::npos);
+  EXPECT_NE(text.find("other_metric 1\n"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ap::telemetry

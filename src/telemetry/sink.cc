@@ -1,0 +1,144 @@
+// telemetry/sink.cc — see sink.h.
+#include "telemetry/sink.h"
+
+#include <re2/re2.h>
+
+#include <boost/json.hpp>
+
+#include "telemetry/metrics.h"
+#include "telemetry/writer.h"
+
+namespace ap::telemetry {
+namespace {
+
+int64_t Micros(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+}
+
+// A payload as JSON text: itself when it parses (and was not cut), else a JSON string.
+std::string AsJson(const std::string& body, bool truncated) {
+  if (!truncated) {
+    boost::system::error_code ec;
+    auto v = boost::json::parse(body, ec);
+    if (!ec) return boost::json::serialize(v);
+  }
+  return boost::json::serialize(boost::json::value(boost::json::string_view(body)));
+}
+
+}  // namespace
+
+GatewaySink::GatewaySink(std::shared_ptr<Writer> writer, std::shared_ptr<PriceTable> prices,
+                         std::shared_ptr<Metrics> metrics, SinkOptions options)
+    : writer_(std::move(writer)), prices_(std::move(prices)), metrics_(std::move(metrics)), options_(std::move(options)) {
+  RE2::Options o;
+  o.set_log_errors(false);
+  for (const auto& p : options_.redact) {
+    auto re = std::make_unique<RE2>(p, o);
+    if (re->ok()) redact_.push_back(std::move(re));
+  }
+}
+
+GatewaySink::~GatewaySink() = default;
+
+std::string GatewaySink::Redact(std::string text) const {
+  for (const auto& re : redact_) RE2::GlobalReplace(&text, *re, "[REDACTED]");
+  return text;
+}
+
+std::optional<Cost> GatewaySink::CostOf(const gateway::CompletionRecord& r) const {
+  if (!prices_ || !r.usage.known) return std::nullopt;
+  int64_t at = Micros(r.start);
+  const auto& u = r.usage;
+  if (!r.backend_model.empty())
+    if (auto c = prices_->ForTokens(r.backend_model, at, u.prompt_tokens, u.completion_tokens, u.cached_tokens)) return c;
+  if (auto c = prices_->ForTokens(r.model, at, u.prompt_tokens, u.completion_tokens, u.cached_tokens)) return c;
+  if (!r.backend.empty()) return prices_->ForGpuTime(r.backend, at + r.duration.count(), u.prompt_tokens, u.completion_tokens);
+  return std::nullopt;
+}
+
+std::vector<Item> GatewaySink::ToItems(const gateway::CompletionRecord& r, const std::optional<Cost>& cost) const {
+  const int64_t start = Micros(r.start);
+  Trace t;
+  t.id = r.trace_id;
+  t.project = options_.project;
+  t.timestamp_us = start;
+  t.name = r.path;
+  if (!r.user.empty()) t.user_id = r.user;
+  if (!r.session_id.empty()) t.session_id = r.session_id;
+  if (!r.tags.empty()) t.tags = r.tags;
+  if (!options_.environment.empty()) t.environment = options_.environment;
+
+  Observation g;
+  g.id = r.span_id;
+  g.trace_id = r.trace_id;
+  g.project = options_.project;
+  g.type = ObservationType::kGeneration;
+  if (!r.parent_span_id.empty()) g.parent_id = r.parent_span_id;
+  g.name = r.path;
+  g.start_us = start;
+  g.end_us = start + std::max<int64_t>(1, r.duration.count());
+  if (r.first_byte.count() >= 0) g.completion_start_us = start + r.first_byte.count();
+  if (!r.model.empty()) g.model = r.model;
+  if (!r.user.empty()) g.user_id = r.user;
+  if (!r.backend.empty()) g.backend = r.backend;
+  if (!r.team.empty()) g.team = r.team;
+  if (!r.key_id.empty()) g.key = r.key_id;
+  if (!options_.environment.empty()) g.environment = options_.environment;
+  g.status_code = r.status;
+  if (r.status >= 400) {
+    g.level = Level::kError;
+    g.status_message = r.error.empty() ? "HTTP " + std::to_string(r.status) : r.error;
+  }
+  if (r.usage.known) {
+    g.input_tokens = r.usage.prompt_tokens;
+    g.output_tokens = r.usage.completion_tokens;
+    g.total_tokens = r.usage.total_tokens ? r.usage.total_tokens : r.usage.prompt_tokens + r.usage.completion_tokens;
+    if (r.usage.cached_tokens) g.cached_tokens = r.usage.cached_tokens;
+  } else if (!r.request_body.empty() || !r.response_body.empty()) {
+    g.input_tokens = static_cast<int64_t>((r.request_body.size() + 3) / 4);
+    g.output_tokens = static_cast<int64_t>((r.response_body.size() + 3) / 4);
+    g.total_tokens = *g.input_tokens + *g.output_tokens;
+    g.usage_details = R"({"estimated":true})";
+  }
+  if (cost) {
+    g.input_cost = cost->input;
+    g.output_cost = cost->output;
+    g.total_cost = cost->total;
+  }
+  if (options_.capture != CaptureMode::kOff) {
+    boost::json::object m;
+    m["request_id"] = r.request_id;
+    if (!r.route.empty()) m["route"] = r.route;
+    if (!r.backend_model.empty()) m["backend_model"] = r.backend_model;
+    m["attempts"] = r.attempts;
+    m["stream"] = r.stream;
+    if (!r.scheduler_pick.empty()) m["scheduler_pick"] = r.scheduler_pick;
+    if (cost) m["cost_source"] = cost->source;
+    if (r.payload_truncated) m["payload_truncated"] = true;
+    g.metadata = boost::json::serialize(m);
+    if (options_.capture == CaptureMode::kFull) {
+      auto cut = [&](const std::string& s) {
+        bool truncated = r.payload_truncated || s.size() > options_.capture_limit;
+        return AsJson(Redact(s.substr(0, options_.capture_limit)), truncated);
+      };
+      if (!r.request_body.empty()) g.input = cut(r.request_body);
+      if (!r.response_body.empty()) g.output = cut(r.response_body);
+    }
+  }
+  std::vector<Item> items;
+  items.reserve(2);
+  items.push_back(Item{{}, false, std::move(t)});
+  items.push_back(Item{{}, true, std::move(g)});
+  return items;
+}
+
+void GatewaySink::Record(const gateway::CompletionRecord& r) {
+  if (prices_ && r.usage.known && !r.backend.empty())
+    prices_->MeasureServed(r.backend, r.usage.prompt_tokens + r.usage.completion_tokens,
+                           Micros(r.start) + r.duration.count());
+  auto cost = CostOf(r);
+  if (metrics_) metrics_->ObserveRequest(r, r.team, cost ? cost->total : -1);
+  if (writer_) writer_->TryEnqueue(ToItems(r, cost));
+}
+
+}  // namespace ap::telemetry

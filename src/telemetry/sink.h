@@ -1,0 +1,65 @@
+// telemetry/sink.h — turns every gateway CompletionRecord into a trace and a generation and
+// queues them for the writer; prices the request and feeds /metrics.
+//
+// Runs on the gateway's worker threads at the end of each request, so it only builds two small
+// items and calls Writer::TryEnqueue (never disk, never a wait). Capture modes: off (no payloads,
+// no metadata: the compact row), metadata (sizes, backend, attempts … but no bodies), full
+// (request and response bodies up to capture_limit, after the redaction patterns replaced what
+// they match with "[REDACTED]"). Usage comes from the backend's reply or streamed usage chunk;
+// when the backend sent none and bodies were captured it is estimated (about 4 bytes per token)
+// and marked {"estimated": true} in usage_details.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gateway/completion.h"
+#include "telemetry/model.h"
+#include "telemetry/pricing.h"
+
+namespace re2 {
+class RE2;
+}
+
+namespace ap::telemetry {
+
+class Writer;
+class Metrics;
+
+enum class CaptureMode { kOff, kMetadata, kFull };
+
+struct SinkOptions {
+  std::string project = "default";
+  std::string environment;            // empty: none
+  CaptureMode capture = CaptureMode::kOff;
+  uint64_t capture_limit = 32 << 10;  // bytes per payload in kFull
+  std::vector<std::string> redact;    // RE2 patterns
+};
+
+class GatewaySink : public gateway::CompletionSink {
+ public:
+  GatewaySink(std::shared_ptr<Writer> writer, std::shared_ptr<PriceTable> prices, std::shared_ptr<Metrics> metrics,
+              SinkOptions options);
+  ~GatewaySink() override;
+
+  void Record(const gateway::CompletionRecord& record) override;
+
+  // What the request cost (USD): the price table by backend model then public model, else GPU
+  // time of its backend; nullopt when neither knows. Usable before Record (cost header).
+  std::optional<Cost> CostOf(const gateway::CompletionRecord& record) const;
+  // The trace and generation a record becomes (exposed for tests and benchmarks).
+  std::vector<Item> ToItems(const gateway::CompletionRecord& record, const std::optional<Cost>& cost) const;
+
+ private:
+  std::string Redact(std::string text) const;
+
+  std::shared_ptr<Writer> writer_;
+  std::shared_ptr<PriceTable> prices_;
+  std::shared_ptr<Metrics> metrics_;
+  SinkOptions options_;
+  std::vector<std::unique_ptr<re2::RE2>> redact_;
+};
+
+}  // namespace ap::telemetry

@@ -1,0 +1,389 @@
+// telemetry/sqlite_store.cc — opening, migrating and writing the SQLite store (reads are in
+// sqlite_queries.cc).
+//
+// Write() is one BEGIN IMMEDIATE … COMMIT per batch with cached prepared statements. Items that
+// are not `fresh` are read first and merged field by field (Langfuse upsert semantics); the
+// daily rollup receives the difference between a generation's old and new contribution, so it
+// stays exact under updates. Any failure rolls the whole batch back and forgets the interned ids
+// handed out inside it.
+#include "telemetry/sqlite_store.h"
+
+#include <filesystem>
+#include <map>
+#include <tuple>
+
+#include "telemetry/internal/sqlite_db.h"
+#include "telemetry/internal/sqlite_rows.h"
+
+namespace ap::telemetry {
+namespace {
+
+using internal::Conn;
+using internal::IdValue;
+using internal::Stmt;
+using internal::Value;
+
+template <typename T>
+void MergeField(std::optional<T>& into, const std::optional<T>& from) {
+  if (from) into = from;
+}
+
+void MergeObservation(Observation& o, const Observation& n) {
+  o.type = n.type;
+  if (n.start_us) o.start_us = n.start_us;
+  if (n.end_us) o.end_us = n.end_us;
+  if (n.completion_start_us) o.completion_start_us = n.completion_start_us;
+  MergeField(o.parent_id, n.parent_id);
+  MergeField(o.name, n.name);
+  MergeField(o.model, n.model);
+  MergeField(o.status_message, n.status_message);
+  MergeField(o.version, n.version);
+  MergeField(o.environment, n.environment);
+  MergeField(o.level, n.level);
+  MergeField(o.model_parameters, n.model_parameters);
+  MergeField(o.input, n.input);
+  MergeField(o.output, n.output);
+  MergeField(o.metadata, n.metadata);
+  MergeField(o.input_tokens, n.input_tokens);
+  MergeField(o.output_tokens, n.output_tokens);
+  MergeField(o.total_tokens, n.total_tokens);
+  MergeField(o.cached_tokens, n.cached_tokens);
+  MergeField(o.usage_details, n.usage_details);
+  MergeField(o.cost_details, n.cost_details);
+  MergeField(o.input_cost, n.input_cost);
+  MergeField(o.output_cost, n.output_cost);
+  MergeField(o.total_cost, n.total_cost);
+  MergeField(o.user_id, n.user_id);
+  MergeField(o.team, n.team);
+  MergeField(o.key, n.key);
+  MergeField(o.backend, n.backend);
+  MergeField(o.status_code, n.status_code);
+}
+
+// Rollup key: day, project, model, user, team, key (0: none).
+using RollupKey = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>;
+struct RollupDelta {
+  int64_t n = 0, in = 0, out = 0, cached = 0;
+  double cost = 0;
+};
+
+class BatchWriter {
+ public:
+  BatchWriter(Conn& c, const Store::Pricer& pricer) : c_(c), pricer_(pricer) {}
+
+  bool Apply(const Item& item) {
+    if (!item.event_id.empty()) {
+      auto s = c_.Prepare("INSERT OR IGNORE INTO events(id, ts) VALUES(?, ?)");
+      s.Bind(1, item.event_id);
+      s.Bind(2, now_);
+      if (s.Step() != SQLITE_DONE) return false;
+      if (sqlite3_changes(c_.db()) == 0) return true;  // already applied
+    }
+    if (auto* t = std::get_if<Trace>(&item.body)) return WriteTrace(*t, item.fresh);
+    if (auto* o = std::get_if<Observation>(&item.body)) return WriteObservation(*o, item.fresh);
+    return WriteScore(std::get<Score>(item.body));
+  }
+
+  bool FlushRollup() {
+    for (const auto& [k, d] : rollup_) {
+      if (d.n == 0 && d.in == 0 && d.out == 0 && d.cached == 0 && d.cost == 0) continue;
+      auto s = c_.Prepare(
+          "INSERT INTO usage_daily VALUES(?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO UPDATE SET "
+          "n=n+excluded.n, in_tok=in_tok+excluded.in_tok, out_tok=out_tok+excluded.out_tok, "
+          "cached=cached+excluded.cached, cost=cost+excluded.cost");
+      auto [day, project, model, user, team, key] = k;
+      s.BindAll({day, project, model, user, team, key, d.n, d.in, d.out, d.cached, d.cost});
+      if (s.Step() != SQLITE_DONE) return false;
+    }
+    return true;
+  }
+
+ private:
+  Value Dim(const std::optional<std::string>& v) {
+    if (!v) return {};
+    return c_.Intern(*v);
+  }
+  Value Text(const std::optional<std::string>& v) { return v ? Value(*v) : Value(); }
+  template <typename T>
+  Value Num(const std::optional<T>& v) { return v ? Value(*v) : Value(); }
+
+  // pk and the trace as stored, when it exists.
+  std::optional<std::pair<int64_t, Trace>> FindTrace(int64_t project, const std::string& id) {
+    auto s = c_.Prepare(std::string("SELECT ") + internal::kTraceColumns +
+                        " FROM traces t WHERE t.project=? AND t.id=?");
+    s.Bind(1, project);
+    s.Bind(2, IdValue(id));
+    if (s.Step() != SQLITE_ROW) return std::nullopt;
+    int64_t pk;
+    Trace t = internal::ReadTrace(s, c_, &pk);
+    return std::make_pair(pk, std::move(t));
+  }
+
+  bool WriteTraceRow(int64_t pk, int64_t project, const Trace& t) {
+    std::vector<Value> v = {IdValue(t.id), project, t.timestamp_us, Dim(t.name), Dim(t.user_id),
+                            Dim(t.session_id), Dim(t.release), Dim(t.version), Dim(t.environment),
+                            t.tags ? Value(internal::TagsToJson(*t.tags)) : Value(), Text(t.input),
+                            Text(t.output), Text(t.metadata),
+                            t.is_public ? Value(int64_t{*t.is_public}) : Value()};
+    auto s = pk ? c_.Prepare("UPDATE traces SET id=?,project=?,ts=?,name=?,user=?,session=?,release=?,"
+                             "version=?,env=?,tags=?,input=?,output=?,metadata=?,public=? WHERE pk=?")
+                : c_.Prepare("INSERT INTO traces(id,project,ts,name,user,session,release,version,env,"
+                             "tags,input,output,metadata,public) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    s.BindAll(v);
+    if (pk) s.Bind(15, pk);
+    if (s.Step() != SQLITE_DONE) return false;
+    int64_t row = pk ? pk : sqlite3_last_insert_rowid(c_.db());
+    trace_cache_[{project, t.id}] = {row, t.user_id};
+    return true;
+  }
+
+  // New traces (the common case: one per gateway request) cost one insert; an existing one is
+  // merged in SQL (set fields win, as MergeTrace does) without reading the row into C++.
+  bool WriteTrace(const Trace& t, bool fresh) {
+    int64_t project = c_.Intern(t.project);
+    std::vector<Value> v = {IdValue(t.id), project, t.timestamp_us ? t.timestamp_us : now_, Dim(t.name),
+                            Dim(t.user_id), Dim(t.session_id), Dim(t.release), Dim(t.version), Dim(t.environment),
+                            t.tags ? Value(internal::TagsToJson(*t.tags)) : Value(), Text(t.input), Text(t.output),
+                            Text(t.metadata), t.is_public ? Value(int64_t{*t.is_public}) : Value(),
+                            int64_t{t.timestamp_us != 0}};
+    {
+      auto ins = c_.Prepare(
+          "INSERT INTO traces(id,project,ts,name,user,session,release,version,env,tags,input,output,metadata,public) "
+          "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14) ON CONFLICT(project,id) DO NOTHING");
+      v.pop_back();
+      ins.BindAll(v);
+      if (ins.Step() != SQLITE_DONE) return false;
+      if (sqlite3_changes(c_.db()) == 1) {
+        trace_cache_[{project, t.id}] = {sqlite3_last_insert_rowid(c_.db()), t.user_id};
+        return true;
+      }
+      v.push_back(int64_t{t.timestamp_us != 0});
+    }
+    auto upd = c_.Prepare(
+        "UPDATE traces SET ts=CASE WHEN ?15 THEN ?3 ELSE ts END, name=coalesce(?4,name), user=coalesce(?5,user), "
+        "session=coalesce(?6,session), release=coalesce(?7,release), version=coalesce(?8,version), "
+        "env=coalesce(?9,env), tags=coalesce(?10,tags), input=coalesce(?11,input), output=coalesce(?12,output), "
+        "metadata=coalesce(?13,metadata), public=coalesce(?14,public) WHERE project=?2 AND id=?1");
+    upd.BindAll(v);
+    if (upd.Step() != SQLITE_DONE) return false;
+    auto sel = c_.Prepare("SELECT pk, user FROM traces WHERE project=? AND id=?");
+    sel.Bind(1, project);
+    sel.Bind(2, IdValue(t.id));
+    if (sel.Step() != SQLITE_ROW) return false;
+    std::optional<std::string> user;
+    if (!sel.IsNull(1)) user = c_.Name(sel.Int(1));
+    trace_cache_[{project, t.id}] = {sel.Int(0), std::move(user)};
+    return true;
+  }
+
+  // The trace's pk and user, creating a placeholder trace when the observation came first.
+  std::optional<std::pair<int64_t, std::optional<std::string>>> TraceFor(int64_t project, const std::string& id,
+                                                                         int64_t ts) {
+    auto key = std::make_pair(project, id);
+    if (auto it = trace_cache_.find(key); it != trace_cache_.end()) return it->second;
+    if (auto found = FindTrace(project, id)) return std::make_pair(found->first, found->second.user_id);
+    Trace t;
+    t.id = id;
+    t.timestamp_us = ts ? ts : now_;
+    if (!WriteTraceRow(0, project, t)) return std::nullopt;
+    return trace_cache_[key];
+  }
+
+  void AddRollup(int64_t project, const Observation& o, int sign) {
+    if (o.type != ObservationType::kGeneration) return;
+    auto id = [&](const std::optional<std::string>& v) { return v ? c_.Intern(*v) : int64_t{0}; };
+    RollupKey k{DayOf(o.start_us), project, id(o.model), id(o.user_id), id(o.team), id(o.key)};
+    auto& d = rollup_[k];
+    d.n += sign;
+    d.in += sign * o.input_tokens.value_or(0);
+    d.out += sign * o.output_tokens.value_or(0);
+    d.cached += sign * o.cached_tokens.value_or(0);
+    d.cost += sign * o.total_cost.value_or(0);
+  }
+
+  bool WriteObservation(const Observation& n, bool fresh) {
+    int64_t project = c_.Intern(n.project);
+    auto trace = TraceFor(project, n.trace_id, n.start_us);
+    if (!trace) return false;
+    int64_t pk = 0;
+    Observation o = n;
+    if (!fresh) {
+      auto s = c_.Prepare(std::string("SELECT ") + internal::kObservationColumns +
+                          " FROM observations o JOIN traces t ON t.pk=o.trace WHERE o.project=? AND o.id=? AND o.status IS NULL");
+      s.Bind(1, project);
+      s.Bind(2, IdValue(n.id));
+      if (s.Step() == SQLITE_ROW) {
+        o = internal::ReadObservation(s, c_, &pk);
+        AddRollup(project, o, -1);
+        MergeObservation(o, n);
+      }
+    }
+    if (!o.start_us) o.start_us = o.end_us ? o.end_us : now_;
+    if (!o.user_id && o.type == ObservationType::kGeneration) o.user_id = trace->second;
+    if (o.type == ObservationType::kGeneration && !o.total_cost && pricer_) pricer_(o);
+    AddRollup(project, o, +1);
+    std::vector<Value> v = {
+        IdValue(o.id), project, trace->first,
+        o.parent_id ? IdValue(*o.parent_id) : Value(), int64_t{static_cast<int>(o.type)}, Dim(o.name),
+        o.start_us, o.end_us ? Value(o.end_us - o.start_us) : Value(),
+        o.completion_start_us ? Value(o.completion_start_us - o.start_us) : Value(), Dim(o.model),
+        o.level ? Value(int64_t{static_cast<int>(*o.level)}) : Value(), Text(o.status_message),
+        Dim(o.version), Dim(o.environment), Text(o.model_parameters), Text(o.input), Text(o.output),
+        Text(o.metadata), Num(o.input_tokens), Num(o.output_tokens), Num(o.total_tokens),
+        Num(o.cached_tokens), Text(o.usage_details), Text(o.cost_details), Num(o.input_cost),
+        Num(o.output_cost), Num(o.total_cost), Dim(o.user_id), Dim(o.team), Dim(o.key), Dim(o.backend),
+        o.status_code ? Value(int64_t{*o.status_code}) : Value()};
+    static const std::string kCols =
+        "id,project,trace,parent,type,name,start,dur,ttft,model,level,status_message,version,env,"
+        "model_params,input,output,metadata,in_tok,out_tok,total_tok,cached_tok,usage_details,"
+        "cost_details,in_cost,out_cost,cost,user,team,key,backend,status";
+    auto s = pk ? c_.Prepare("REPLACE INTO observations(pk," + kCols +
+                             ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+                : c_.Prepare("INSERT INTO observations(" + kCols +
+                             ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    if (pk) {
+      s.Bind(1, pk);
+      s.BindAll(v, 2);
+    } else {
+      s.BindAll(v);
+    }
+    return s.Step() == SQLITE_DONE;
+  }
+
+  bool WriteScore(const Score& sc) {
+    int64_t project = c_.Intern(sc.project);
+    auto s = c_.Prepare(
+        "INSERT INTO scores(id,project,trace_id,observation_id,session_id,name,value,string_value,"
+        "data_type,comment,source,ts) VALUES(?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(project,id) DO UPDATE SET "
+        "trace_id=excluded.trace_id, observation_id=excluded.observation_id, session_id=excluded.session_id,"
+        "name=excluded.name, value=excluded.value, string_value=excluded.string_value, "
+        "data_type=excluded.data_type, comment=excluded.comment, source=excluded.source, ts=excluded.ts");
+    s.BindAll({IdValue(sc.id), project, IdValue(sc.trace_id),
+               sc.observation_id ? IdValue(*sc.observation_id) : Value(), Text(sc.session_id),
+               c_.Intern(sc.name), Num(sc.value), Text(sc.string_value), Text(sc.data_type),
+               Text(sc.comment), Text(sc.source), sc.timestamp_us ? sc.timestamp_us : now_});
+    return s.Step() == SQLITE_DONE;
+  }
+
+  Conn& c_;
+  const Store::Pricer& pricer_;
+  int64_t now_ = NowMicros();
+  std::map<RollupKey, RollupDelta> rollup_;
+  std::map<std::pair<int64_t, std::string>, std::pair<int64_t, std::optional<std::string>>> trace_cache_;
+};
+
+}  // namespace
+
+int SqliteStore::LatestSchemaVersion() { return static_cast<int>(internal::Migrations().size()); }
+
+SqliteStore::SqliteStore(SqliteOptions options) : options_(std::move(options)) {}
+SqliteStore::~SqliteStore() = default;
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptions& options) {
+  std::unique_ptr<SqliteStore> store(new SqliteStore(options));
+  auto conn = std::make_unique<Conn>();
+  std::string error;
+  if (auto dir = std::filesystem::path(options.path).parent_path(); !dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+  }
+  if (!conn->Open(options.path, false, &error)) return "open " + options.path + ": " + error;
+  // The writer's page cache holds the hot part of the id indexes (W3C ids are random, so inserts
+  // land anywhere in them); mmap makes the remaining misses a memory copy instead of a read().
+  std::string pragmas = "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY;"
+                        "PRAGMA mmap_size=4294967296; PRAGMA cache_size=-" +
+                        std::to_string(options.writer_cache_mib * 1024) + "; PRAGMA synchronous=";
+  pragmas += options.synchronous_full ? "FULL;" : "NORMAL;";
+  if (!conn->Exec(pragmas, &error)) return "configure " + options.path + ": " + error;
+  int version = 0;
+  {
+    auto s = conn->Prepare("PRAGMA user_version");
+    if (s.Step() == SQLITE_ROW) version = static_cast<int>(s.Int(0));
+  }
+  const auto& migrations = internal::Migrations();
+  if (version > static_cast<int>(migrations.size()))
+    return options.path + ": schema version " + std::to_string(version) + " is newer than this binary's " +
+           std::to_string(migrations.size());
+  for (size_t i = version; i < migrations.size(); ++i) {
+    std::string sql = std::string("BEGIN IMMEDIATE;") + migrations[i] + ";PRAGMA user_version=" +
+                      std::to_string(i + 1) + ";COMMIT;";
+    if (!conn->Exec(sql, &error)) {
+      conn->Exec("ROLLBACK", nullptr);
+      return "migration " + std::to_string(i + 1) + ": " + error;
+    }
+  }
+  store->writer_ = std::move(conn);
+  return store;
+}
+
+Result<void> SqliteStore::Write(std::span<const Item> items) {
+  std::lock_guard lock(write_mu_);
+  Conn& c = *writer_;
+  std::string error;
+  if (!c.Exec("BEGIN IMMEDIATE", &error)) return "begin: " + error;
+  BatchWriter batch(c, pricer_);
+  bool ok = true;
+  for (const auto& item : items)
+    if (!(ok = batch.Apply(item))) break;
+  if (ok) ok = batch.FlushRollup();
+  if (ok && c.Exec("COMMIT", &error)) return {};
+  if (error.empty()) error = c.LastError();
+  c.Exec("ROLLBACK", nullptr);
+  c.ForgetInterned();
+  return "write: " + error;
+}
+
+Result<int64_t> SqliteStore::DeleteOlderThan(int64_t cutoff_us) {
+  std::lock_guard lock(write_mu_);
+  Conn& c = *writer_;
+  std::string error;
+  // The rollup is kept per whole day, so retention works on whole days too.
+  int64_t cutoff_day = DayOf(cutoff_us);
+  int64_t cutoff = cutoff_day * 86'400'000'000;
+  if (!c.Exec("BEGIN IMMEDIATE", &error)) return "begin: " + error;
+  auto run = [&](const char* sql) {
+    auto s = c.Prepare(sql);
+    s.Bind(1, cutoff);
+    return s.Step() == SQLITE_DONE;
+  };
+  int64_t deleted = 0;
+  bool ok = run("DELETE FROM observations WHERE trace IN (SELECT pk FROM traces WHERE ts < ?)") &&
+            run("DELETE FROM scores WHERE ts < ?");
+  if (ok) {
+    ok = run("DELETE FROM traces WHERE ts < ?");
+    deleted = sqlite3_changes(c.db());
+  }
+  ok = ok && run("DELETE FROM events WHERE ts < ?");
+  if (ok) {
+    auto s = c.Prepare("DELETE FROM usage_daily WHERE day < ?");
+    s.Bind(1, cutoff_day);
+    ok = s.Step() == SQLITE_DONE;
+  }
+  if (ok && c.Exec("COMMIT", &error)) return deleted;
+  if (error.empty()) error = c.LastError();
+  c.Exec("ROLLBACK", nullptr);
+  return "retention: " + error;
+}
+
+Result<std::unique_ptr<internal::Conn>> SqliteStore::TakeReader() {
+  {
+    std::lock_guard lock(read_mu_);
+    if (!readers_.empty()) {
+      auto c = std::move(readers_.back());
+      readers_.pop_back();
+      return c;
+    }
+  }
+  auto c = std::make_unique<Conn>();
+  std::string error;
+  if (!c->Open(options_.path, true, &error)) return "open for reading: " + error;
+  c->Exec("PRAGMA mmap_size=4294967296; PRAGMA cache_size=-16384;", nullptr);
+  return c;
+}
+
+void SqliteStore::ReturnReader(std::unique_ptr<internal::Conn> conn) {
+  std::lock_guard lock(read_mu_);
+  if (static_cast<int>(readers_.size()) < options_.read_connections) readers_.push_back(std::move(conn));
+}
+
+}  // namespace ap::telemetry

@@ -1,0 +1,133 @@
+// telemetry/store.h — the interface every telemetry store implements (SQLite now, PostgreSQL
+// next), and the queries it answers. store_conformance.h holds the test suite every store passes.
+//
+// Contract: Write() applies a batch atomically (one transaction): when it returns success every
+// item is durable, and when it fails none is. Items merge into existing rows (set fields win),
+// items with an already-committed event id are skipped. Observations with a status_code (gateway
+// generations) are write-once: a store need not find them by id for merging. Reads may run concurrently with Write()
+// from other threads. A store never runs on an event-loop thread: the writer thread and the
+// query pool call it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <boost/system/result.hpp>
+
+#include "telemetry/model.h"
+
+namespace ap::telemetry {
+
+template <typename T>
+using Result = boost::system::result<T, std::string>;
+
+struct TraceQuery {
+  std::string project;
+  int64_t from_us = 0;  // inclusive; 0: unbounded
+  int64_t to_us = 0;    // exclusive; 0: unbounded
+  std::optional<std::string> user_id, session_id, name, model, tag, environment;
+  // "error": traces holding an ERROR-level observation; "ok": the others.
+  std::optional<std::string> status;
+  int limit = 50;
+  std::string cursor;   // from the previous page's next_cursor; empty: first page
+  int64_t offset = 0;   // page-based paging (Langfuse API); used when cursor is empty
+};
+
+template <typename T>
+struct Page {
+  std::vector<T> items;
+  std::string next_cursor;  // empty: last page
+  int64_t total = -1;       // filled when the query asked for it
+};
+
+// A trace row as lists show it, with totals over its observations.
+struct TraceSummary {
+  Trace trace;
+  int64_t observation_count = 0;
+  double total_cost = 0;
+  int64_t input_tokens = 0, output_tokens = 0;
+  int64_t latency_us = 0;  // first observation start → last observation end
+  bool has_error = false;
+};
+
+struct ObservationQuery {
+  std::string project;
+  std::optional<std::string> trace_id, name, user_id, type, parent_id, model;
+  int64_t from_us = 0, to_us = 0;
+  int limit = 50;
+  int64_t offset = 0;
+};
+
+struct SessionSummary {
+  std::string id;
+  std::string project;
+  int64_t first_us = 0, last_us = 0;
+  int64_t trace_count = 0;
+  std::optional<std::string> user_id;
+  double total_cost = 0;
+  int64_t input_tokens = 0, output_tokens = 0;
+};
+
+struct SessionQuery {
+  std::string project;
+  int64_t from_us = 0, to_us = 0;
+  int limit = 50;
+  int64_t offset = 0;
+};
+
+// Usage and cost of generations, grouped by any of: model, user, team, key, day.
+struct UsageQuery {
+  std::string project;  // empty: every project
+  int64_t from_us = 0, to_us = 0;  // day granularity: whole UTC days overlapping the range
+  std::vector<std::string> group_by;  // subset of {"model","user","team","key","day"}
+  std::optional<std::string> model, user_id, team, key;
+};
+
+struct UsageRow {
+  std::vector<std::string> group;  // values in group_by order ("" for none)
+  int64_t generations = 0;
+  int64_t input_tokens = 0, output_tokens = 0, cached_tokens = 0;
+  double cost = 0;
+};
+
+struct StoreStats {
+  int64_t traces = 0, observations = 0, scores = 0;
+  int64_t bytes = 0;  // on disk, database + WAL
+  int schema_version = 0;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Fills the cost fields of a generation that carries usage and a model but no cost, after it
+  // was merged with what the store held (updates often bring usage without the model). Called on
+  // the writing thread; set before the first Write().
+  using Pricer = std::function<void(Observation&)>;
+  void set_pricer(Pricer pricer) { pricer_ = std::move(pricer); }
+
+  virtual Result<void> Write(std::span<const Item> items) = 0;
+
+  virtual Result<std::optional<Trace>> GetTrace(const std::string& project, const std::string& id) = 0;
+  virtual Result<Page<TraceSummary>> ListTraces(const TraceQuery& query) = 0;
+  virtual Result<Page<Observation>> ListObservations(const ObservationQuery& query) = 0;
+  virtual Result<std::vector<Score>> ListScores(const std::string& project, const std::string& trace_id) = 0;
+  virtual Result<Page<SessionSummary>> ListSessions(const SessionQuery& query) = 0;
+  virtual Result<std::optional<SessionSummary>> GetSession(const std::string& project, const std::string& id) = 0;
+  virtual Result<std::vector<UsageRow>> AggregateUsage(const UsageQuery& query) = 0;
+
+  // Deletes traces (with their observations and scores) and event ids older than `cutoff_us`.
+  // Returns the number of traces deleted.
+  virtual Result<int64_t> DeleteOlderThan(int64_t cutoff_us) = 0;
+  virtual Result<StoreStats> Stats() = 0;
+
+ protected:
+  Pricer pricer_;
+};
+
+}  // namespace ap::telemetry

@@ -1,0 +1,553 @@
+// telemetry/store_conformance.cc — the Store conformance suite (see store_conformance.h).
+//
+// Checks the contract, not an implementation: round trips of every field, Langfuse merge
+// semantics, idempotent event ids, placeholder traces, filters and paging, sessions, scores,
+// the usage rollup under updates, retention, pricing hook, concurrency and reopen durability.
+#include "telemetry/store_conformance.h"
+
+#include <atomic>
+#include <filesystem>
+#include <set>
+#include <thread>
+
+#include <unistd.h>
+
+namespace ap::telemetry {
+namespace {
+
+constexpr int64_t kDay = 86'400'000'000;
+constexpr int64_t kT0 = 1'714'564'800'000'000;  // 2024-05-01T12:00:00Z
+
+Trace MakeTrace(const std::string& id, int64_t ts, const std::string& user = "", const std::string& session = "") {
+  Trace t;
+  t.id = id;
+  t.project = "p1";
+  t.timestamp_us = ts;
+  if (!user.empty()) t.user_id = user;
+  if (!session.empty()) t.session_id = session;
+  return t;
+}
+
+Observation MakeGen(const std::string& id, const std::string& trace, int64_t start, const std::string& model,
+                    int64_t in, int64_t out, double cost) {
+  Observation o;
+  o.id = id;
+  o.trace_id = trace;
+  o.project = "p1";
+  o.type = ObservationType::kGeneration;
+  o.start_us = start;
+  o.end_us = start + 1000;
+  o.model = model;
+  o.input_tokens = in;
+  o.output_tokens = out;
+  o.total_tokens = in + out;
+  o.total_cost = cost;
+  return o;
+}
+
+Item It(Trace t, std::string event = "") { return Item{std::move(event), false, std::move(t)}; }
+Item It(Observation o, std::string event = "") { return Item{std::move(event), false, std::move(o)}; }
+Item It(Score s, std::string event = "") { return Item{std::move(event), false, std::move(s)}; }
+
+void MustWrite(Store& s, std::vector<Item> items) {
+  auto r = s.Write(items);
+  ASSERT_TRUE(r) << r.error();
+}
+
+UsageRow Total(Store& s, UsageQuery q = {}) {
+  auto r = s.AggregateUsage(q);
+  EXPECT_TRUE(r) << (r ? "" : r.error());
+  return r && !r->empty() ? r->front() : UsageRow{};
+}
+
+}  // namespace
+
+void StoreConformanceTest::SetUp() {
+  std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  for (auto& c : name)
+    if (c == '/') c = '_';
+  scratch_ = (std::filesystem::temp_directory_path() / ("ap_store_" + std::to_string(::getpid()) + "_" + name)).string();
+  std::filesystem::remove_all(scratch_);
+  std::filesystem::create_directories(scratch_);
+  store_ = GetParam().open(scratch_);
+  ASSERT_NE(store_, nullptr);
+}
+
+void StoreConformanceTest::TearDown() {
+  store_.reset();
+  std::filesystem::remove_all(scratch_);
+}
+
+std::unique_ptr<Store> StoreConformanceTest::Reopen() {
+  store_.reset();
+  return GetParam().open(scratch_);
+}
+
+TEST_P(StoreConformanceTest, TraceRoundTripsEveryField) {
+  Trace t = MakeTrace("0123456789abcdef0123456789abcdef", kT0, "alice", "s1");
+  t.name = "chat";
+  t.release = "r1";
+  t.version = "v2";
+  t.environment = "prod";
+  t.tags = std::vector<std::string>{"a", "b"};
+  t.input = R"({"q":"hi"})";
+  t.output = R"("hello")";
+  t.metadata = R"({"k":1})";
+  t.is_public = true;
+  MustWrite(*store_, {It(t)});
+  auto got = store_->GetTrace("p1", t.id);
+  ASSERT_TRUE(got && *got);
+  const Trace& g = **got;
+  EXPECT_EQ(g.id, t.id);
+  EXPECT_EQ(g.timestamp_us, kT0);
+  EXPECT_EQ(g.name, t.name);
+  EXPECT_EQ(g.user_id, t.user_id);
+  EXPECT_EQ(g.session_id, t.session_id);
+  EXPECT_EQ(g.release, t.release);
+  EXPECT_EQ(g.version, t.version);
+  EXPECT_EQ(g.environment, t.environment);
+  EXPECT_EQ(g.tags, t.tags);
+  EXPECT_EQ(g.input, t.input);
+  EXPECT_EQ(g.output, t.output);
+  EXPECT_EQ(g.metadata, t.metadata);
+  EXPECT_EQ(g.is_public, t.is_public);
+  // Other projects do not see it.
+  auto other = store_->GetTrace("p2", t.id);
+  ASSERT_TRUE(other);
+  EXPECT_FALSE(*other);
+}
+
+TEST_P(StoreConformanceTest, IdsOfAnyShapeRoundTrip) {
+  for (std::string id : {"ABCDEF0123456789", "trace-1", "0123456789abcdef", "550e8400-e29b-41d4-a716-446655440000",
+                         "zzzzzzzzzzzzzzzz"}) {
+    MustWrite(*store_, {It(MakeTrace(id, kT0))});
+    auto got = store_->GetTrace("p1", id);
+    ASSERT_TRUE(got && *got) << id;
+    EXPECT_EQ((*got)->id, id);
+  }
+}
+
+TEST_P(StoreConformanceTest, ObservationRoundTripsEveryField) {
+  Observation o = MakeGen("obs-1", "t1", kT0 + 10, "gpt-4o", 100, 20, 0.5);
+  o.parent_id = "0123456789abcdef";
+  o.name = "llm";
+  o.completion_start_us = kT0 + 300;
+  o.level = Level::kWarning;
+  o.status_message = "slow";
+  o.version = "v1";
+  o.environment = "dev";
+  o.model_parameters = R"({"temperature":0.2})";
+  o.input = "[]";
+  o.output = "{}";
+  o.metadata = R"({"m":true})";
+  o.cached_tokens = 7;
+  o.usage_details = R"({"input":100})";
+  o.cost_details = R"({"total":0.5})";
+  o.input_cost = 0.3;
+  o.output_cost = 0.2;
+  o.user_id = "u";
+  o.team = "t";
+  o.key = "k";
+  o.backend = "b";
+  o.status_code = 200;
+  MustWrite(*store_, {It(MakeTrace("t1", kT0)), It(o)});
+  ObservationQuery q;
+  q.project = "p1";
+  q.trace_id = "t1";
+  auto page = store_->ListObservations(q);
+  ASSERT_TRUE(page) << page.error();
+  ASSERT_EQ(page->items.size(), 1u);
+  const Observation& g = page->items[0];
+  EXPECT_EQ(g.id, o.id);
+  EXPECT_EQ(g.trace_id, "t1");
+  EXPECT_EQ(g.type, ObservationType::kGeneration);
+  EXPECT_EQ(g.parent_id, o.parent_id);
+  EXPECT_EQ(g.name, o.name);
+  EXPECT_EQ(g.start_us, o.start_us);
+  EXPECT_EQ(g.end_us, o.end_us);
+  EXPECT_EQ(g.completion_start_us, o.completion_start_us);
+  EXPECT_EQ(g.model, o.model);
+  EXPECT_EQ(g.level, o.level);
+  EXPECT_EQ(g.status_message, o.status_message);
+  EXPECT_EQ(g.version, o.version);
+  EXPECT_EQ(g.environment, o.environment);
+  EXPECT_EQ(g.model_parameters, o.model_parameters);
+  EXPECT_EQ(g.input, o.input);
+  EXPECT_EQ(g.output, o.output);
+  EXPECT_EQ(g.metadata, o.metadata);
+  EXPECT_EQ(g.input_tokens, 100);
+  EXPECT_EQ(g.output_tokens, 20);
+  EXPECT_EQ(g.total_tokens, 120);
+  EXPECT_EQ(g.cached_tokens, 7);
+  EXPECT_EQ(g.usage_details, o.usage_details);
+  EXPECT_EQ(g.cost_details, o.cost_details);
+  EXPECT_DOUBLE_EQ(*g.input_cost, 0.3);
+  EXPECT_DOUBLE_EQ(*g.output_cost, 0.2);
+  EXPECT_DOUBLE_EQ(*g.total_cost, 0.5);
+  EXPECT_EQ(g.user_id, o.user_id);
+  EXPECT_EQ(g.team, o.team);
+  EXPECT_EQ(g.key, o.key);
+  EXPECT_EQ(g.backend, o.backend);
+  EXPECT_EQ(g.status_code, 200);
+}
+
+TEST_P(StoreConformanceTest, UpdatesMergeOnlyTheFieldsTheySet) {
+  Trace t = MakeTrace("t1", kT0, "alice");
+  t.name = "first";
+  MustWrite(*store_, {It(t)});
+  Trace upd;
+  upd.id = "t1";
+  upd.project = "p1";
+  upd.output = "\"done\"";
+  MustWrite(*store_, {It(upd)});
+  auto got = store_->GetTrace("p1", "t1");
+  ASSERT_TRUE(got && *got);
+  EXPECT_EQ((*got)->name, "first");
+  EXPECT_EQ((*got)->user_id, "alice");
+  EXPECT_EQ((*got)->output, "\"done\"");
+  EXPECT_EQ((*got)->timestamp_us, kT0);
+
+  Observation span;
+  span.id = "s1";
+  span.trace_id = "t1";
+  span.project = "p1";
+  span.start_us = kT0;
+  span.name = "step";
+  MustWrite(*store_, {It(span)});
+  Observation end;
+  end.id = "s1";
+  end.trace_id = "t1";
+  end.project = "p1";
+  end.end_us = kT0 + 5000;
+  MustWrite(*store_, {It(end)});
+  ObservationQuery q;
+  q.project = "p1";
+  q.trace_id = "t1";
+  auto page = store_->ListObservations(q);
+  ASSERT_TRUE(page);
+  ASSERT_EQ(page->items.size(), 1u);
+  EXPECT_EQ(page->items[0].name, "step");
+  EXPECT_EQ(page->items[0].start_us, kT0);
+  EXPECT_EQ(page->items[0].end_us, kT0 + 5000);
+}
+
+TEST_P(StoreConformanceTest, ObservationBeforeItsTraceCreatesThePlaceholder) {
+  MustWrite(*store_, {It(MakeGen("g1", "late", kT0, "m", 1, 1, 0))});
+  auto got = store_->GetTrace("p1", "late");
+  ASSERT_TRUE(got && *got);
+  EXPECT_EQ((*got)->timestamp_us, kT0);
+  Trace t = MakeTrace("late", kT0 + 5, "bob");
+  t.name = "now-known";
+  MustWrite(*store_, {It(t)});
+  got = store_->GetTrace("p1", "late");
+  ASSERT_TRUE(got && *got);
+  EXPECT_EQ((*got)->name, "now-known");
+  ObservationQuery q;
+  q.project = "p1";
+  q.trace_id = "late";
+  EXPECT_EQ(store_->ListObservations(q)->items.size(), 1u);
+}
+
+TEST_P(StoreConformanceTest, EventIdsMakeItemsIdempotent) {
+  std::vector<Item> batch = {It(MakeTrace("t1", kT0, "u"), "e1"), It(MakeGen("g1", "t1", kT0, "m", 10, 5, 1.0), "e2")};
+  MustWrite(*store_, batch);
+  MustWrite(*store_, batch);  // the SDK re-sends whole batches
+  UsageRow total = Total(*store_);
+  EXPECT_EQ(total.generations, 1);
+  EXPECT_EQ(total.input_tokens, 10);
+  EXPECT_DOUBLE_EQ(total.cost, 1.0);
+  // A re-sent event is ignored even when its content differs.
+  MustWrite(*store_, {It(MakeGen("g1", "t1", kT0, "m", 999, 5, 9.0), "e2")});
+  EXPECT_EQ(Total(*store_).input_tokens, 10);
+}
+
+TEST_P(StoreConformanceTest, RollupStaysExactUnderUpdates) {
+  MustWrite(*store_, {It(MakeTrace("t1", kT0, "alice")), It(MakeGen("g1", "t1", kT0, "m1", 10, 5, 1.0))});
+  Observation upd;
+  upd.id = "g1";
+  upd.trace_id = "t1";
+  upd.project = "p1";
+  upd.type = ObservationType::kGeneration;
+  upd.output_tokens = 50;
+  upd.total_cost = 2.5;
+  upd.model = "m2";
+  MustWrite(*store_, {It(upd)});
+  UsageQuery q;
+  q.group_by = {"model", "user"};
+  auto rows = store_->AggregateUsage(q);
+  ASSERT_TRUE(rows) << rows.error();
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ((*rows)[0].group, (std::vector<std::string>{"m2", "alice"}));
+  EXPECT_EQ((*rows)[0].generations, 1);
+  EXPECT_EQ((*rows)[0].input_tokens, 10);
+  EXPECT_EQ((*rows)[0].output_tokens, 50);
+  EXPECT_DOUBLE_EQ((*rows)[0].cost, 2.5);
+}
+
+TEST_P(StoreConformanceTest, AggregatesGroupByModelUserTeamKeyAndDay) {
+  std::vector<Item> items;
+  for (int i = 0; i < 30; ++i) {
+    std::string tid = "t" + std::to_string(i);
+    items.push_back(It(MakeTrace(tid, kT0 + (i % 3) * kDay, "u" + std::to_string(i % 2))));
+    Observation g = MakeGen("g" + std::to_string(i), tid, kT0 + (i % 3) * kDay, i % 2 ? "a" : "b", 10, 1, 0.25);
+    g.team = i < 10 ? "red" : "blue";
+    g.key = "k" + std::to_string(i % 5);
+    items.push_back(It(g));
+  }
+  Observation span;  // spans never count as usage
+  span.id = "sp";
+  span.trace_id = "t0";
+  span.project = "p1";
+  span.start_us = kT0;
+  span.input_tokens = 1000;
+  items.push_back(It(span));
+  MustWrite(*store_, items);
+  UsageRow all = Total(*store_);
+  EXPECT_EQ(all.generations, 30);
+  EXPECT_EQ(all.input_tokens, 300);
+  EXPECT_NEAR(all.cost, 7.5, 1e-9);
+  UsageQuery q;
+  q.group_by = {"team"};
+  auto teams = store_->AggregateUsage(q);
+  ASSERT_TRUE(teams);
+  ASSERT_EQ(teams->size(), 2u);
+  EXPECT_EQ((*teams)[0].group[0], "blue");
+  EXPECT_EQ((*teams)[0].generations, 20);
+  q.group_by = {"day"};
+  auto days = store_->AggregateUsage(q);
+  ASSERT_EQ(days->size(), 3u);
+  std::set<std::string> names;
+  for (auto& r : *days) names.insert(r.group[0]);
+  EXPECT_TRUE(names.count("2024-05-01") && names.count("2024-05-03"));
+  q.group_by = {"key"};
+  q.user_id = "u1";
+  auto keys = store_->AggregateUsage(q);
+  int64_t n = 0;
+  for (auto& r : *keys) n += r.generations;
+  EXPECT_EQ(n, 15);
+  UsageQuery ranged;
+  ranged.from_us = DayOf(kT0 + kDay) * kDay;  // whole days: the range covers 2024-05-02 only
+  ranged.to_us = ranged.from_us + kDay;
+  EXPECT_EQ(Total(*store_, ranged).generations, 10);
+  UsageQuery bad;
+  bad.group_by = {"color"};
+  EXPECT_FALSE(store_->AggregateUsage(bad));
+}
+
+TEST_P(StoreConformanceTest, PricerFillsCostAfterMerge) {
+  store_->set_pricer([](Observation& o) {
+    if (o.model && *o.model == "priced" && o.input_tokens) o.total_cost = 0.001 * *o.input_tokens;
+  });
+  Observation create;
+  create.id = "g";
+  create.trace_id = "t";
+  create.project = "p1";
+  create.type = ObservationType::kGeneration;
+  create.start_us = kT0;
+  create.model = "priced";
+  MustWrite(*store_, {It(create)});
+  Observation upd = create;
+  upd.model.reset();
+  upd.input_tokens = 2000;
+  MustWrite(*store_, {It(upd)});
+  EXPECT_NEAR(Total(*store_).cost, 2.0, 1e-9);
+}
+
+TEST_P(StoreConformanceTest, ListTracesFiltersAndPagesWithCursors) {
+  std::vector<Item> items;
+  for (int i = 0; i < 25; ++i) {
+    Trace t = MakeTrace("t" + std::to_string(i), kT0 + i * 1000, i % 2 ? "odd" : "even", "s" + std::to_string(i % 3));
+    t.tags = std::vector<std::string>{i % 5 == 0 ? "five" : "other"};
+    items.push_back(It(t));
+    Observation g = MakeGen("g" + std::to_string(i), t.id, t.timestamp_us, i < 20 ? "m1" : "m2", 1, 1, 0.1);
+    if (i == 7) g.level = Level::kError;
+    items.push_back(It(g));
+  }
+  MustWrite(*store_, items);
+  TraceQuery q;
+  q.project = "p1";
+  q.limit = 10;
+  std::set<std::string> seen;
+  int pages = 0;
+  int64_t last_ts = INT64_MAX;
+  for (;;) {
+    auto page = store_->ListTraces(q);
+    ASSERT_TRUE(page) << page.error();
+    ++pages;
+    for (auto& s : page->items) {
+      EXPECT_TRUE(seen.insert(s.trace.id).second);
+      EXPECT_LE(s.trace.timestamp_us, last_ts);
+      last_ts = s.trace.timestamp_us;
+      EXPECT_EQ(s.observation_count, 1);
+    }
+    if (page->next_cursor.empty()) break;
+    q.cursor = page->next_cursor;
+  }
+  EXPECT_EQ(seen.size(), 25u);
+  EXPECT_EQ(pages, 3);
+  auto count = [&](TraceQuery f) {
+    f.project = "p1";
+    f.limit = 100;
+    auto r = store_->ListTraces(f);
+    EXPECT_TRUE(r);
+    return r ? static_cast<int>(r->items.size()) : -1;
+  };
+  TraceQuery f;
+  f.user_id = "odd";
+  EXPECT_EQ(count(f), 12);
+  f = {};
+  f.session_id = "s0";
+  EXPECT_EQ(count(f), 9);
+  f = {};
+  f.tag = "five";
+  EXPECT_EQ(count(f), 5);
+  f = {};
+  f.model = "m2";
+  EXPECT_EQ(count(f), 5);
+  f = {};
+  f.status = "error";
+  EXPECT_EQ(count(f), 1);
+  f.status = "ok";
+  EXPECT_EQ(count(f), 24);
+  f = {};
+  f.from_us = kT0 + 5000;
+  f.to_us = kT0 + 10000;
+  EXPECT_EQ(count(f), 5);
+  f = {};
+  f.user_id = "nobody";
+  EXPECT_EQ(count(f), 0);
+  TraceQuery paged;
+  paged.project = "p1";
+  paged.limit = 10;
+  paged.offset = 20;
+  auto last = store_->ListTraces(paged);
+  ASSERT_TRUE(last);
+  EXPECT_EQ(last->items.size(), 5u);
+  EXPECT_EQ(last->total, 25);
+}
+
+TEST_P(StoreConformanceTest, ObservationTreeAndScores) {
+  Observation root;
+  root.id = "root";
+  root.trace_id = "t";
+  root.project = "p1";
+  root.start_us = kT0;
+  Observation child = MakeGen("child", "t", kT0 + 10, "m", 1, 1, 0);
+  child.parent_id = "root";
+  Observation ev;
+  ev.id = "ev";
+  ev.trace_id = "t";
+  ev.project = "p1";
+  ev.type = ObservationType::kEvent;
+  ev.parent_id = "child";
+  ev.start_us = kT0 + 20;
+  Score s;
+  s.id = "sc";
+  s.project = "p1";
+  s.trace_id = "t";
+  s.observation_id = "child";
+  s.name = "quality";
+  s.value = 0.9;
+  s.comment = "good";
+  s.data_type = "NUMERIC";
+  s.timestamp_us = kT0;
+  MustWrite(*store_, {It(MakeTrace("t", kT0)), It(ev), It(child), It(root), It(s)});
+  ObservationQuery q;
+  q.project = "p1";
+  q.trace_id = "t";
+  auto page = store_->ListObservations(q);
+  ASSERT_TRUE(page);
+  ASSERT_EQ(page->items.size(), 3u);
+  EXPECT_EQ(page->items[0].id, "root");
+  EXPECT_EQ(page->items[1].parent_id, "root");
+  EXPECT_EQ(page->items[2].type, ObservationType::kEvent);
+  q.trace_id.reset();
+  q.type = "GENERATION";
+  EXPECT_EQ(store_->ListObservations(q)->items.size(), 1u);
+  auto scores = store_->ListScores("p1", "t");
+  ASSERT_TRUE(scores);
+  ASSERT_EQ(scores->size(), 1u);
+  EXPECT_EQ((*scores)[0].name, "quality");
+  EXPECT_EQ((*scores)[0].observation_id, "child");
+  EXPECT_DOUBLE_EQ(*(*scores)[0].value, 0.9);
+  EXPECT_EQ((*scores)[0].comment, "good");
+}
+
+TEST_P(StoreConformanceTest, SessionsGroupTraces) {
+  MustWrite(*store_, {It(MakeTrace("a", kT0, "u", "s1")), It(MakeTrace("b", kT0 + 100, "u", "s1")),
+                      It(MakeTrace("c", kT0 + 50, "v", "s2")), It(MakeTrace("d", kT0)),
+                      It(MakeGen("g", "b", kT0 + 100, "m", 3, 4, 0.5))});
+  SessionQuery q;
+  q.project = "p1";
+  auto page = store_->ListSessions(q);
+  ASSERT_TRUE(page) << page.error();
+  ASSERT_EQ(page->items.size(), 2u);
+  EXPECT_EQ(page->total, 2);
+  EXPECT_EQ(page->items[0].id, "s1");
+  EXPECT_EQ(page->items[0].trace_count, 2);
+  EXPECT_EQ(page->items[0].first_us, kT0);
+  EXPECT_EQ(page->items[0].last_us, kT0 + 100);
+  EXPECT_DOUBLE_EQ(page->items[0].total_cost, 0.5);
+  auto one = store_->GetSession("p1", "s2");
+  ASSERT_TRUE(one && *one);
+  EXPECT_EQ((*one)->user_id, "v");
+  EXPECT_FALSE(*store_->GetSession("p1", "nope"));
+}
+
+TEST_P(StoreConformanceTest, RetentionDeletesWholeOldDays) {
+  MustWrite(*store_, {It(MakeTrace("old", kT0 - 3 * kDay)), It(MakeGen("g-old", "old", kT0 - 3 * kDay, "m", 1, 1, 1)),
+                      It(MakeTrace("new", kT0)), It(MakeGen("g-new", "new", kT0, "m", 1, 1, 1))});
+  auto deleted = store_->DeleteOlderThan(kT0 - kDay);
+  ASSERT_TRUE(deleted) << deleted.error();
+  EXPECT_EQ(*deleted, 1);
+  EXPECT_FALSE(*store_->GetTrace("p1", "old"));
+  EXPECT_TRUE(*store_->GetTrace("p1", "new"));
+  EXPECT_EQ(Total(*store_).generations, 1);
+  ObservationQuery q;
+  q.project = "p1";
+  EXPECT_EQ(store_->ListObservations(q)->items.size(), 1u);
+}
+
+TEST_P(StoreConformanceTest, ReadsRunWhileBatchesCommit) {
+  std::atomic<bool> done{false};
+  std::atomic<int> reads{0};
+  std::thread reader([&] {
+    do {  // at least once, even when the writes finish before this thread is scheduled
+      TraceQuery q;
+      q.project = "p1";
+      auto r = store_->ListTraces(q);
+      EXPECT_TRUE(r);
+      ++reads;
+    } while (!done);
+  });
+  for (int b = 0; b < 20; ++b) {
+    std::vector<Item> items;
+    for (int i = 0; i < 50; ++i) {
+      std::string id = "t" + std::to_string(b * 50 + i);
+      items.push_back(It(MakeTrace(id, kT0 + i)));
+      items.push_back(It(MakeGen("g" + id, id, kT0 + i, "m", 1, 1, 0.01)));
+    }
+    MustWrite(*store_, items);
+  }
+  done = true;
+  reader.join();
+  EXPECT_GT(reads.load(), 0);
+  EXPECT_EQ(Total(*store_).generations, 1000);
+}
+
+TEST_P(StoreConformanceTest, DataSurvivesReopen) {
+  MustWrite(*store_, {It(MakeTrace("t", kT0, "u")), It(MakeGen("g", "t", kT0, "m", 5, 6, 0.75), "ev-1")});
+  store_ = Reopen();
+  ASSERT_NE(store_, nullptr);
+  EXPECT_TRUE(*store_->GetTrace("p1", "t"));
+  EXPECT_DOUBLE_EQ(Total(*store_).cost, 0.75);
+  MustWrite(*store_, {It(MakeGen("g", "t", kT0, "m", 5, 6, 0.75), "ev-1")});  // still deduplicated
+  EXPECT_EQ(Total(*store_).generations, 1);
+  auto stats = store_->Stats();
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->traces, 1);
+  EXPECT_EQ(stats->observations, 1);
+  EXPECT_GT(stats->bytes, 0);
+}
+
+}  // namespace ap::telemetry

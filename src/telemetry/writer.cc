@@ -1,0 +1,111 @@
+// telemetry/writer.cc — see writer.h. The only thread that calls Store::Write.
+#include "telemetry/writer.h"
+
+#include <time.h>
+
+#include "base/log.h"
+
+namespace ap::telemetry {
+
+Writer::Writer(std::shared_ptr<Store> store, WriterOptions options)
+    : store_(std::move(store)), options_(options), thread_([this] { Run(); }) {}
+
+Writer::~Writer() { Stop(); }
+
+bool Writer::TryEnqueue(std::vector<Item>&& items, Done done) {
+  const int64_t n = static_cast<int64_t>(items.size());
+  bool wake = false;
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ || depth_.load(std::memory_order_relaxed) + n > static_cast<int64_t>(options_.queue_capacity)) {
+      dropped_.fetch_add(n, std::memory_order_relaxed);
+      return false;
+    }
+    const bool was_empty = queue_.empty();
+    const int64_t depth = depth_.fetch_add(n, std::memory_order_relaxed) + n;
+    queue_.push_back(Entry{std::move(items), std::move(done)});
+    ++enqueued_seq_;
+    // Wake the writer only when there is news: the first entry, or a full batch while it lingers.
+    wake = was_empty || depth >= static_cast<int64_t>(options_.max_batch);
+  }
+  if (wake) wake_.notify_one();
+  return true;
+}
+
+void Writer::Flush() {
+  std::unique_lock lock(mu_);
+  uint64_t target = enqueued_seq_;
+  flushed_.wait(lock, [&] { return finished_seq_ >= target; });
+}
+
+void Writer::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Writer::Run() {
+  auto next_retention = std::chrono::steady_clock::now();
+  std::vector<Entry> batch;
+  std::vector<Item> items;
+  for (;;) {
+    batch.clear();
+    items.clear();
+    {
+      std::unique_lock lock(mu_);
+      wake_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_ || !queue_.empty(); });
+      // Linger briefly so a trickle of one-record entries becomes one transaction instead of
+      // hundreds: a commit costs about as much as a few hundred row inserts.
+      if (!stopping_ && !queue_.empty() && options_.linger.count() > 0)
+        wake_.wait_for(lock, options_.linger, [&] {
+          return stopping_ || depth_.load(std::memory_order_relaxed) >= static_cast<int64_t>(options_.max_batch);
+        });
+      size_t taken = 0;
+      while (!queue_.empty() && (batch.empty() || taken + queue_.front().items.size() <= options_.max_batch)) {
+        taken += queue_.front().items.size();
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+      if (batch.empty() && stopping_) break;
+    }
+    if (!batch.empty()) {
+      for (auto& e : batch)
+        for (auto& it : e.items) items.push_back(std::move(it));
+      timespec cpu0{}, cpu1{};
+      clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu0);
+      auto result = store_->Write(items);
+      clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu1);
+      cpu_ns_.fetch_add((cpu1.tv_sec - cpu0.tv_sec) * 1'000'000'000 + (cpu1.tv_nsec - cpu0.tv_nsec),
+                        std::memory_order_relaxed);
+      const int64_t n = static_cast<int64_t>(items.size());
+      if (result) {
+        written_.fetch_add(n, std::memory_order_relaxed);
+        batches_.fetch_add(1, std::memory_order_relaxed);
+      } else {
+        failed_.fetch_add(n, std::memory_order_relaxed);
+        log::Error("telemetry", "batch write failed", {{"items", n}, {"error", result.error()}});
+      }
+      for (auto& e : batch)
+        if (e.done) e.done(static_cast<bool>(result));
+      depth_.fetch_sub(n, std::memory_order_relaxed);
+      {
+        std::lock_guard lock(mu_);
+        finished_seq_ += batch.size();
+      }
+      flushed_.notify_all();
+    }
+    if (options_.retention.count() > 0 && std::chrono::steady_clock::now() >= next_retention) {
+      next_retention = std::chrono::steady_clock::now() + options_.retention_interval;
+      int64_t cutoff = NowMicros() - options_.retention.count() * 1'000'000;
+      auto deleted = store_->DeleteOlderThan(cutoff);
+      if (!deleted) log::Error("telemetry", "retention failed", {{"error", deleted.error()}});
+      else if (*deleted > 0) log::Info("telemetry", "retention", {{"traces_deleted", *deleted}});
+    }
+  }
+}
+
+}  // namespace ap::telemetry

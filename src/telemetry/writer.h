@@ -1,0 +1,81 @@
+// telemetry/writer.h — the single writer thread between the request path and the store.
+//
+// Producers (gateway workers, ingestion handlers) call TryEnqueue(), which takes a short mutex,
+// appends to a bounded queue and returns at once: it never waits for disk, and when the queue is
+// full it drops the items and counts them (agentplane_telemetry_dropped_items_total). The writer
+// thread takes everything queued (up to max_batch items) and commits it with one Store::Write,
+// then runs each entry's `done` callback with the outcome — ingestion acknowledges only what was
+// committed. It also runs retention once an hour when configured. Stop() drains and joins.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "telemetry/store.h"
+
+namespace ap::telemetry {
+
+struct WriterOptions {
+  size_t queue_capacity = 65536;  // items
+  size_t max_batch = 65536;       // items per transaction
+  std::chrono::milliseconds linger{20};  // wait this long for a batch to fill (0: never)
+  std::chrono::seconds retention{0};  // 0: keep everything
+  std::chrono::seconds retention_interval{3600};
+};
+
+class Writer {
+ public:
+  // Called on the writer thread once the entry's items are committed (true) or failed (false).
+  using Done = std::function<void(bool committed)>;
+
+  Writer(std::shared_ptr<Store> store, WriterOptions options);
+  ~Writer();
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
+
+  // Never blocks on I/O. False (and `done` is not called) when the queue has no room; `items`
+  // is moved from only when it was accepted, so a caller may retry with it.
+  bool TryEnqueue(std::vector<Item>&& items, Done done = nullptr);
+  // Blocks until everything enqueued before the call is committed or failed (tests, shutdown).
+  void Flush();
+  // Commits what is queued and stops the thread; later TryEnqueue calls fail.
+  void Stop();
+
+  int64_t depth() const { return depth_.load(std::memory_order_relaxed); }
+  int64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
+  int64_t written() const { return written_.load(std::memory_order_relaxed); }
+  int64_t failed() const { return failed_.load(std::memory_order_relaxed); }
+  int64_t batches() const { return batches_.load(std::memory_order_relaxed); }
+  // CPU time the writer thread spent inside Store::Write (benchmarks on a shared machine).
+  int64_t write_cpu_ns() const { return cpu_ns_.load(std::memory_order_relaxed); }
+  size_t capacity() const { return options_.queue_capacity; }
+  Store& store() { return *store_; }
+
+ private:
+  struct Entry {
+    std::vector<Item> items;
+    Done done;
+  };
+  void Run();
+
+  std::shared_ptr<Store> store_;
+  WriterOptions options_;
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::condition_variable flushed_;
+  std::deque<Entry> queue_;
+  bool stopping_ = false;
+  uint64_t enqueued_seq_ = 0;   // entries accepted
+  uint64_t finished_seq_ = 0;   // entries committed or failed
+  std::atomic<int64_t> depth_{0}, dropped_{0}, written_{0}, failed_{0}, batches_{0}, cpu_ns_{0};
+  std::thread thread_;
+};
+
+}  // namespace ap::telemetry
