@@ -1,6 +1,8 @@
 // gateway/proxy.cc — attempts, retries, fallbacks and the relay of one inference request.
 #include "gateway/proxy.h"
 
+#include <charconv>
+
 #include <cstdio>
 
 #include <boost/asio/as_tuple.hpp>
@@ -55,25 +57,46 @@ std::chrono::microseconds Since(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t);
 }
 
-bhttp::request<bhttp::string_body> BuildUpstreamRequest(const ProxyRequest& pr, const BackendState& b,
-                                                         std::string body, const std::string& request_id) {
-  bhttp::request<bhttp::string_body> req{bhttp::verb::post, b.config.url.base_path + pr.upstream_path, 11};
-  req.set(bhttp::field::host, b.config.url.HostHeader());
-  req.set(bhttp::field::content_type, "application/json");
-  req.set(bhttp::field::accept, pr.body->stream ? "text/event-stream" : "application/json");
-  req.set(bhttp::field::user_agent, "agentplane/0.1");
+// The upstream request head, written directly (no header container): method and path, Host,
+// the backend's key (or the client's, when the gateway has no keys), the backend's extra
+// headers, the request id and the caller's trace context. Values come from the config or from
+// headers the HTTP parser already validated, so none can carry a line break.
+std::string UpstreamHead(const ProxyRequest& pr, const BackendState& b, std::string_view method,
+                         size_t body_size, const std::string& request_id) {
+  std::string h;
+  h.reserve(384);
+  auto field = [&h](std::string_view name, std::string_view value) {
+    h.append(name);
+    h.append(": ");
+    h.append(value);
+    h.append("\r\n");
+  };
+  h.append(method);
+  h.push_back(' ');
+  h.append(b.config.url.base_path);
+  h.append(pr.upstream_path);
+  h.append(" HTTP/1.1\r\n");
+  field("Host", b.config.url.HostHeader());
+  if (method == "POST") field("Content-Type", "application/json");
+  field("Accept", pr.body->stream ? "text/event-stream" : "application/json");
+  field("User-Agent", "agentplane/0.1");
   if (!b.config.api_key.empty()) {
-    req.set(bhttp::field::authorization, "Bearer " + b.config.api_key);
+    h.append("Authorization: Bearer ");
+    h.append(b.config.api_key);
+    h.append("\r\n");
   } else if (pr.forward_client_auth) {
     if (auto it = pr.incoming->find(bhttp::field::authorization); it != pr.incoming->end())
-      req.set(bhttp::field::authorization, it->value());
+      field("Authorization", it->value());
   }
-  for (const auto& [name, value] : b.config.headers) req.set(name, value);
-  req.set("x-request-id", request_id);
+  for (const auto& [name, value] : b.config.headers) field(name, value);
+  field("x-request-id", request_id);
   for (auto name : {"traceparent", "tracestate"})
-    if (auto it = pr.incoming->find(name); it != pr.incoming->end()) req.set(name, it->value());
-  req.body() = std::move(body);
-  return req;
+    if (auto it = pr.incoming->find(name); it != pr.incoming->end()) field(name, it->value());
+  char length[24];
+  auto r = std::to_chars(length, length + sizeof length, body_size);
+  field("Content-Length", std::string_view(length, r.ptr - length));
+  h.append("\r\n");
+  return h;
 }
 
 AttemptOutcome OutcomeForExchangeError(http::ExchangeError e) {
@@ -188,8 +211,8 @@ net::awaitable<AttemptResult> Attempt(const ProxyRequest& pr, const BackendState
   AttemptResult result;
   const auto& t = b.config.timeouts;
   http::Exchange ex(b.endpoint, http::ExchangeTimeouts{t.connect, t.first_byte, t.total});
-  auto upstream = BuildUpstreamRequest(pr, b, body, rec.request_id);
-  auto e = co_await ex.Start(upstream);
+  std::string head = UpstreamHead(pr, b, "POST", body.size(), rec.request_id);
+  auto e = co_await ex.Start(head, body);
   if (e != http::ExchangeError::kNone) {
     result.failure.outcome = OutcomeForExchangeError(e);
     result.failure.detail = std::string(ex.error_detail());
@@ -303,14 +326,12 @@ net::awaitable<void> ForwardModels(const BackendGroup& group, const http::Reques
   rec.backend = b->config.name;
   api::InferenceRequest none;
   ProxyRequest pr{nullptr, &none, &incoming, "/models", forward_client_auth, kMaxErrorBody * 16};
-  auto req = BuildUpstreamRequest(pr, *b, "", rec.request_id);
-  req.method(bhttp::verb::get);
-  req.erase(bhttp::field::content_type);
+  std::string head = UpstreamHead(pr, *b, "GET", 0, rec.request_id);
   const auto& t = b->config.timeouts;
   http::Exchange ex(b->endpoint, http::ExchangeTimeouts{t.connect, t.first_byte, t.total});
   std::string body;
   rec.attempts = 1;
-  auto e = co_await ex.Start(req);
+  auto e = co_await ex.Start(head, std::string_view());
   if (e == http::ExchangeError::kNone) e = co_await ex.ReadAll(body, pr.max_response_bytes);
   if (e != http::ExchangeError::kNone) {
     Failure f;

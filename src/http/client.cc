@@ -147,9 +147,15 @@ void Exchange::Abort() {
 }
 
 net::awaitable<ExchangeError> Exchange::Start(bhttp::request<bhttp::string_body>& request) {
+  head_.clear();
+  AppendRequestHead(head_, request.base(), request.body().size());
+  co_return co_await Start(head_, request.body());
+}
+
+net::awaitable<ExchangeError> Exchange::Start(std::string_view head, std::string_view body) {
   for (int attempt = 0;; ++attempt) {
     bool reused = false;
-    auto e = co_await StartOnce(request, &reused);
+    auto e = co_await StartOnce(head, body, &reused);
     // A pooled connection the peer closed while idle fails before any response byte: that says
     // nothing about the backend, so try once more on a fresh connection.
     if (e == ExchangeError::kBroken && reused && attempt == 0 && !parser_->got_some()) {
@@ -160,7 +166,7 @@ net::awaitable<ExchangeError> Exchange::Start(bhttp::request<bhttp::string_body>
   }
 }
 
-net::awaitable<ExchangeError> Exchange::StartOnce(bhttp::request<bhttp::string_body>& request,
+net::awaitable<ExchangeError> Exchange::StartOnce(std::string_view head, std::string_view body,
                                                   bool* reused) {
   auto& pool = ConnectionPool::Local();
   conn_ = pool.Take(endpoint_.key);
@@ -181,9 +187,7 @@ net::awaitable<ExchangeError> Exchange::StartOnce(bhttp::request<bhttp::string_b
     }
   }
   conn_->uses++;
-  head_.clear();
-  AppendRequestHead(head_, request.base(), request.body().size());
-  std::array<net::const_buffer, 2> buffers{net::buffer(head_), net::buffer(request.body())};
+  std::array<net::const_buffer, 2> buffers{net::buffer(head), net::buffer(body)};
   SetDeadline(timeouts_.first_byte);
   auto [wec, wn] = co_await conn_->WithStream(
       [&](auto& s) { return net::async_write(s, buffers, kUse); });

@@ -110,6 +110,9 @@ class Exchange {
 
   // Sends `request` and reads the response header.
   net::awaitable<ExchangeError> Start(bhttp::request<bhttp::string_body>& request);
+  // The same with the request head already serialized ("POST /x HTTP/1.1\r\n…\r\n\r\n", its
+  // Content-Length matching `body`); both must outlive the call.
+  net::awaitable<ExchangeError> Start(std::string_view head, std::string_view body);
   const Header& header() const { return parser_->get().base(); }
   int status() const { return static_cast<int>(parser_->get().result_int()); }
 
@@ -124,7 +127,7 @@ class Exchange {
   std::string_view error_detail() const { return detail_; }
 
  private:
-  net::awaitable<ExchangeError> StartOnce(bhttp::request<bhttp::string_body>& request, bool* reused);
+  net::awaitable<ExchangeError> StartOnce(std::string_view head, std::string_view body, bool* reused);
   void SetDeadline(std::chrono::milliseconds limit);
   // Reads at most `want` more bytes from the connection into its buffer.
   net::awaitable<error_code> Fill(size_t want);
