@@ -95,6 +95,8 @@ TraceQuery TraceFilter(const std::string& project, const Params& p, bool langfus
   return q;
 }
 
+Reply TraceReply(Store& store, const std::string& project, const std::string& id, bool with_tree);
+
 }  // namespace
 
 Reply JsonError(int status, const std::string& message) {
@@ -128,14 +130,7 @@ Reply LangfuseGet(Store& store, const std::string& project, const std::string& r
     return Ok(json::object{{"data", std::move(data)}, {"meta", langfuse::PageMeta(page, limit, r->total)}});
   }
   if (collection == "traces") {
-    auto t = store.GetTrace(project, id);
-    if (!t) return StoreError(t.error());
-    if (!*t) return JsonError(404, "trace " + id + " not found");
-    auto obs = AllObservations(store, project, id);
-    if (!obs) return StoreError(obs.error());
-    auto scores = store.ListScores(project, id);
-    if (!scores) return StoreError(scores.error());
-    return Ok(TraceDetail(store, **t, *obs, *scores));
+    return TraceReply(store, project, id, /*with_tree=*/false);
   }
   if (collection == "observations") {
     ObservationQuery q;
@@ -237,6 +232,21 @@ json::array Tree(const std::vector<Observation>& obs) {
   return out;
 }
 
+// One trace with its observations and scores (Langfuse's trace detail); `with_tree` adds the
+// observation tree agentplane's own API returns.
+Reply TraceReply(Store& store, const std::string& project, const std::string& id, bool with_tree) {
+    auto t = store.GetTrace(project, id);
+    if (!t) return StoreError(t.error());
+    if (!*t) return JsonError(404, "trace " + id + " not found");
+    auto obs = AllObservations(store, project, id);
+    if (!obs) return StoreError(obs.error());
+    auto scores = store.ListScores(project, id);
+    if (!scores) return StoreError(scores.error());
+    json::object j = TraceDetail(store, **t, *obs, *scores);
+    if (with_tree) j["observations"] = Tree(*obs);
+    return Ok(j);
+}
+
 }  // namespace
 
 Reply TelemetryGet(Store& store, const std::string& project, const std::string& rest, const Params& p) {
@@ -258,16 +268,7 @@ Reply TelemetryGet(Store& store, const std::string& project, const std::string& 
     return Ok(j);
   }
   if (collection == "traces") {
-    auto t = store.GetTrace(project, id);
-    if (!t) return StoreError(t.error());
-    if (!*t) return JsonError(404, "trace " + id + " not found");
-    auto obs = AllObservations(store, project, id);
-    if (!obs) return StoreError(obs.error());
-    auto scores = store.ListScores(project, id);
-    if (!scores) return StoreError(scores.error());
-    json::object j = TraceDetail(store, **t, *obs, *scores);
-    j["observations"] = Tree(*obs);
-    return Ok(j);
+    return TraceReply(store, project, id, /*with_tree=*/true);
   }
   if (collection == "sessions") {
     SessionQuery q;
