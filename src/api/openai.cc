@@ -1,6 +1,8 @@
 // api/openai.cc — request validation, byte-splicing edits, usage extraction.
 #include "api/openai.h"
 
+#include "api/internal/request_fields.h"
+
 #include <string.h>
 
 #include <algorithm>
@@ -96,35 +98,30 @@ ApiError Invalid(std::string message, std::string param, std::string code = "inv
 }  // namespace
 
 boost::system::result<InferenceRequest, ApiError> ParseInferenceRequest(std::string body) {
+  internal::RequestFields f;
   boost::system::error_code ec;
-  json::parse_options opts;
-  opts.max_depth = 256;
-  // The DOM lives only for this function: a monotonic arena (first 4 KiB on the stack) replaces
-  // one malloc per JSON node.
-  unsigned char arena[4096];
-  json::monotonic_resource mr(arena, sizeof arena);
-  json::value v = json::parse(body, ec, &mr, opts);
-  if (ec) return Invalid("request body is not valid JSON: " + ec.message(), "", "invalid_json");
-  if (!v.is_object()) return Invalid("request body must be a JSON object", "", "invalid_json");
-  const auto& o = v.get_object();
+  if (!internal::ScanRequestFields(body, &f, &ec))
+    return Invalid("request body is not valid JSON: " + ec.message(), "", "invalid_json");
+  using internal::Kind;
+  if (!f.top_is_object) return Invalid("request body must be a JSON object", "", "invalid_json");
   InferenceRequest r;
-  auto* model = o.if_contains("model");
-  if (!model || model->is_null()) return Invalid("you must provide a model parameter", "model", "missing_required_parameter");
-  if (!model->is_string() || model->get_string().empty())
-    return Invalid("model must be a non-empty string", "model");
-  r.model = std::string(model->get_string());
-  if (auto* stream = o.if_contains("stream"); stream && !stream->is_null()) {
-    if (!stream->is_bool()) return Invalid("stream must be a boolean", "stream");
-    r.stream = stream->get_bool();
+  if (f.model == Kind::kAbsent || f.model == Kind::kNull)
+    return Invalid("you must provide a model parameter", "model", "missing_required_parameter");
+  if (f.model != Kind::kString || f.model_value.empty()) return Invalid("model must be a non-empty string", "model");
+  r.model = std::move(f.model_value);
+  if (f.stream != Kind::kAbsent && f.stream != Kind::kNull) {
+    if (f.stream != Kind::kBool) return Invalid("stream must be a boolean", "stream");
+    r.stream = f.stream_value;
   }
-  if (auto* so = o.if_contains("stream_options"); so && !so->is_null()) {
-    if (!so->is_object()) return Invalid("stream_options must be an object", "stream_options");
-    if (auto* iu = so->get_object().if_contains("include_usage"); iu && !iu->is_null()) {
-      if (!iu->is_bool()) return Invalid("stream_options.include_usage must be a boolean", "stream_options.include_usage");
-      r.client_wants_usage = iu->get_bool();
+  if (f.stream_options != Kind::kAbsent && f.stream_options != Kind::kNull) {
+    if (f.stream_options != Kind::kObject) return Invalid("stream_options must be an object", "stream_options");
+    if (f.include_usage != Kind::kAbsent && f.include_usage != Kind::kNull) {
+      if (f.include_usage != Kind::kBool)
+        return Invalid("stream_options.include_usage must be a boolean", "stream_options.include_usage");
+      r.client_wants_usage = f.include_usage_value;
     }
   }
-  if (auto* user = o.if_contains("user"); user && user->is_string()) r.user = std::string(user->get_string());
+  if (f.user == Kind::kString) r.user = std::move(f.user_value);
   r.body = std::move(body);
   return r;
 }
