@@ -221,13 +221,8 @@ std::optional<int64_t> IntField(std::string_view object, std::string_view quoted
 Usage ExtractUsageFromText(std::string_view body) {
   // The last "usage" key followed by an object: OpenAI and vLLM put usage after the choices. Its
   // few integer fields are read in place, without building any JSON document.
-  size_t pos = std::string_view::npos, from = 0;
-  while (from < body.size()) {
-    const void* p = memmem(body.data() + from, body.size() - from, "\"usage\"", 7);
-    if (!p) break;
-    pos = static_cast<size_t>(static_cast<const char*>(p) - body.data());
-    from = pos + 7;
-  }
+  // Searched from the end, where the usage object sits, so the choices are never scanned.
+  size_t pos = body.rfind("\"usage\"");
   if (pos == std::string_view::npos || (pos > 0 && body[pos - 1] == '\\')) return {};
   size_t i = SkipWs(body, pos + 7);
   if (i >= body.size() || body[i] != ':') return {};
