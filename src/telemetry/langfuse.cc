@@ -258,6 +258,20 @@ json::object TraceSummaryJson(const TraceSummary& s, const std::vector<std::stri
   return o;
 }
 
+// Stored details JSON when it is an object, else {input, output, total} from the columns.
+template <typename T>
+json::value DetailsOr(const std::optional<std::string>& stored, const std::optional<T>& input,
+                      const std::optional<T>& output, const std::optional<T>& total) {
+  json::value details = JsonField(stored);
+  if (details.is_object()) return details;
+  json::object d;
+  if (input) d["input"] = *input;
+  if (output) d["output"] = *output;
+  if (total) d["total"] = *total;
+  return d;
+}
+
+
 json::object ObservationJson(const Observation& ob) {
   json::object o;
   o["id"] = ob.id;
@@ -284,24 +298,8 @@ json::object ObservationJson(const Observation& ob) {
   usage["total"] = ob.total_tokens.value_or(ob.input_tokens.value_or(0) + ob.output_tokens.value_or(0));
   usage["unit"] = "TOKENS";
   o["usage"] = std::move(usage);
-  json::value details = JsonField(ob.usage_details);
-  if (!details.is_object()) {
-    json::object d;
-    if (ob.input_tokens) d["input"] = *ob.input_tokens;
-    if (ob.output_tokens) d["output"] = *ob.output_tokens;
-    if (ob.total_tokens) d["total"] = *ob.total_tokens;
-    details = std::move(d);
-  }
-  o["usageDetails"] = std::move(details);
-  json::value cost = JsonField(ob.cost_details);
-  if (!cost.is_object()) {
-    json::object c;
-    if (ob.input_cost) c["input"] = *ob.input_cost;
-    if (ob.output_cost) c["output"] = *ob.output_cost;
-    if (ob.total_cost) c["total"] = *ob.total_cost;
-    cost = std::move(c);
-  }
-  o["costDetails"] = std::move(cost);
+  o["usageDetails"] = DetailsOr(ob.usage_details, ob.input_tokens, ob.output_tokens, ob.total_tokens);
+  o["costDetails"] = DetailsOr(ob.cost_details, ob.input_cost, ob.output_cost, ob.total_cost);
   o["promptTokens"] = ob.input_tokens.value_or(0);
   o["completionTokens"] = ob.output_tokens.value_or(0);
   o["totalTokens"] = ob.total_tokens.value_or(0);
