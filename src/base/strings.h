@@ -21,5 +21,7 @@ std::optional<std::chrono::milliseconds> ParseDuration(std::string_view s);
 std::optional<uint64_t> ParseUint(std::string_view s);
 // Parses "32MiB", "64KiB", "1GiB", "100KB" or bytes.
 std::optional<uint64_t> ParseByteSize(std::string_view s);
+// Compares secrets without an early exit on the first differing byte (length still leaks).
+bool ConstantTimeEquals(std::string_view a, std::string_view b);
 
 }  // namespace ap

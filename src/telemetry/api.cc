@@ -71,7 +71,7 @@ http::Response TelemetryApi::ProtocolError(http::Status status, std::string_view
   return MakeResponse(r.status, r.body, 11, false);
 }
 
-std::string TelemetryApi::Authenticate(const http::Request& req, const http::Responder& responder) const {
+std::optional<Tenant> TelemetryApi::Authenticate(const http::Request& req, const http::Responder& responder) const {
   auto auth = req[http::bhttp::field::authorization];
   if (auth.size() > 6 && EqualsIgnoreCase(auth.substr(0, 6), "basic ")) {
     std::string decoded = Base64Decode(auth.substr(6));
@@ -79,13 +79,22 @@ std::string TelemetryApi::Authenticate(const http::Request& req, const http::Res
     if (colon != std::string::npos) {
       std::string_view pk(decoded.data(), colon), sk(decoded.data() + colon + 1, decoded.size() - colon - 1);
       for (const auto& p : options_.projects)
-        if (p.public_key == pk && p.secret_key == sk) return p.name;
+        if (p.public_key == pk && ConstantTimeEquals(p.secret_key, sk)) return Tenant{p.name, false};
+      // Langfuse SDKs only speak Basic auth: a virtual key may stand in as the secret key.
+      if (options_.resolve_bearer && !sk.empty()) return options_.resolve_bearer(sk);
     }
-    return {};
+    return std::nullopt;
+  }
+  std::string_view bearer;
+  if (auth.size() > 7 && EqualsIgnoreCase(auth.substr(0, 7), "bearer ")) bearer = Trim(auth.substr(7));
+  else if (auth.empty()) bearer = Trim(req["x-api-key"]);
+  if (!bearer.empty()) {
+    if (options_.resolve_bearer) return options_.resolve_bearer(bearer);
+    return std::nullopt;
   }
   if (auth.empty() && options_.loopback_without_key && http::IsLoopback(responder.peer()))
-    return options_.local_project;
-  return {};
+    return Tenant{options_.local_project, true};
+  return std::nullopt;
 }
 
 net::awaitable<void> TelemetryApi::Handle(http::Request& req, http::Responder& responder) {
@@ -102,9 +111,10 @@ net::awaitable<void> TelemetryApi::Handle(http::Request& req, http::Responder& r
   internal::Params params;
   for (auto param : parsed->params()) params[std::string(param.key)] = std::string(param.value);
 
-  std::string project = Authenticate(req, responder);
-  if (project.empty()) {
-    auto r = internal::JsonError(401, "Invalid credentials: use Basic auth with a project's public and secret key");
+  auto tenant = Authenticate(req, responder);
+  if (!tenant) {
+    auto r = internal::JsonError(401, "Invalid credentials: use Basic auth with a project's public and secret key, "
+                                      "or Authorization: Bearer with a virtual key");
     auto res = MakeResponse(r.status, r.body, version, keep_alive);
     res.set(http::bhttp::field::www_authenticate, "Basic realm=\"agentplane\"");
     co_await responder.Send(std::move(res));
@@ -112,11 +122,11 @@ net::awaitable<void> TelemetryApi::Handle(http::Request& req, http::Responder& r
   }
   const auto method = req.method();
   if (path == "/api/public/ingestion" && method == http::bhttp::verb::post) {
-    co_await Ingest(req, responder, project);
+    co_await Ingest(req, responder, tenant->project);
     co_return;
   }
   if (path == "/v1/traces" && method == http::bhttp::verb::post) {
-    co_await IngestOtlp(req, responder, project);
+    co_await IngestOtlp(req, responder, tenant->project);
     co_return;
   }
   if (path == "/api/public/health" || path == "/api/public/health/") {
@@ -130,6 +140,7 @@ net::awaitable<void> TelemetryApi::Handle(http::Request& req, http::Responder& r
     bool lf = path.starts_with("/api/public/");
     std::string rest = path.substr(lf ? 12 : 15);
     Writer* writer = writer_.get();
+    std::string project = tenant->all ? std::string() : tenant->project;  // empty: every project
     std::function<Reply()> work = [writer, project, rest, params, lf] {
       return lf ? internal::LangfuseGet(writer->store(), project, rest, params)
                 : internal::TelemetryGet(writer->store(), project, rest, params);

@@ -15,7 +15,9 @@
 // ingestion awaits the writer's commit callback, so a 207 acknowledges only committed events.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,8 +35,18 @@ struct Project {
   std::string secret_key;
 };
 
+// Whom a request's credentials name: one project (a tenant: a Langfuse project or a team), or
+// every project (the admin key, and loopback clients in local mode).
+struct Tenant {
+  std::string project;  // where ingested events go
+  bool all = false;     // reads see every project
+};
+
 struct ApiOptions {
   std::vector<Project> projects;
+  // Resolves `Authorization: Bearer <token>` / `x-api-key` (virtual keys, the admin key); unset or
+  // nullopt: not a valid token.
+  std::function<std::optional<Tenant>(std::string_view token)> resolve_bearer;
   // Local mode: loopback clients without credentials act as `local_project`.
   bool loopback_without_key = false;
   std::string local_project = "default";
@@ -53,8 +65,8 @@ class TelemetryApi : public http::Handler {
   static std::vector<std::string> Prefixes() { return {"/api/public/", "/api/telemetry/", "/v1/traces"}; }
 
  private:
-  // The project the request's credentials name; empty when they name none.
-  std::string Authenticate(const http::Request& request, const http::Responder& responder) const;
+  // The tenant the request's credentials name; nullopt when they name none.
+  std::optional<Tenant> Authenticate(const http::Request& request, const http::Responder& responder) const;
   http::net::awaitable<void> Ingest(http::Request& request, http::Responder& responder, std::string project);
   http::net::awaitable<void> IngestOtlp(http::Request& request, http::Responder& responder, std::string project);
 

@@ -60,7 +60,9 @@ std::vector<Item> GatewaySink::ToItems(const gateway::CompletionRecord& r, const
   const int64_t start = Micros(r.start);
   Trace t;
   t.id = r.trace_id;
-  t.project = options_.project;
+  // Tenancy: a team's requests land in the team's project, so its keys read only its own data.
+  const std::string& project = r.team.empty() ? options_.project : r.team;
+  t.project = project;
   t.timestamp_us = start;
   t.name = r.path;
   if (!r.user.empty()) t.user_id = r.user;
@@ -71,7 +73,7 @@ std::vector<Item> GatewaySink::ToItems(const gateway::CompletionRecord& r, const
   Observation g;
   g.id = r.span_id;
   g.trace_id = r.trace_id;
-  g.project = options_.project;
+  g.project = project;
   g.type = ObservationType::kGeneration;
   if (!r.parent_span_id.empty()) g.parent_id = r.parent_span_id;
   g.name = r.path;

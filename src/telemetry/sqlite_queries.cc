@@ -34,6 +34,10 @@ struct Where {
     if (!id) impossible = true;
     Add(column + "=?", {id});
   }
+  // The tenant filter: an empty project means every project (the admin's view).
+  void AddProject(Conn& c, const std::string& column, const std::string& project) {
+    if (!project.empty()) AddDim(c, column, project);
+  }
 };
 
 // Cursor: "<ts>.<pk>" of the last row of the previous page.
@@ -49,7 +53,7 @@ bool ParseCursor(const std::string& cursor, int64_t* ts, int64_t* pk) {
 
 Where TraceWhere(Conn& c, const TraceQuery& q) {
   Where w;
-  w.AddDim(c, "t.project", q.project);
+  w.AddProject(c, "t.project", q.project);
   if (q.from_us) w.Add("t.ts>=?", {q.from_us});
   if (q.to_us) w.Add("t.ts<?", {q.to_us});
   w.AddDim(c, "t.user", q.user_id);
@@ -83,11 +87,12 @@ Where TraceWhere(Conn& c, const TraceQuery& q) {
 
 Result<std::optional<Trace>> SqliteStore::GetTrace(const std::string& project, const std::string& id) {
   AP_READER(c);
-  int64_t p = c.Lookup(project);
-  if (!p) return std::optional<Trace>();
-  auto s = c.Prepare(std::string("SELECT ") + internal::kTraceColumns + " FROM traces t WHERE t.project=? AND t.id=?");
-  s.Bind(1, p);
-  s.Bind(2, IdValue(id));
+  Where w;
+  w.AddProject(c, "t.project", project);
+  w.Add("t.id=?", {IdValue(id)});
+  if (w.impossible) return std::optional<Trace>();
+  auto s = c.Prepare(std::string("SELECT ") + internal::kTraceColumns + " FROM traces t" + w.sql + " LIMIT 1");
+  s.BindAll(w.args);
   int rc = s.Step();
   if (rc == SQLITE_DONE) return std::optional<Trace>();
   if (rc != SQLITE_ROW) return {boost::system::in_place_error, c.LastError()};
@@ -157,7 +162,7 @@ Result<Page<Observation>> SqliteStore::ListObservations(const ObservationQuery& 
   AP_READER(c);
   Page<Observation> page;
   Where w;
-  w.AddDim(c, "o.project", q.project);
+  w.AddProject(c, "o.project", q.project);
   if (q.trace_id) w.Add("t.id=?", {IdValue(*q.trace_id)});
   w.AddDim(c, "o.name", q.name);
   w.AddDim(c, "o.user", q.user_id);
@@ -197,12 +202,13 @@ Result<Page<Observation>> SqliteStore::ListObservations(const ObservationQuery& 
 Result<std::vector<Score>> SqliteStore::ListScores(const std::string& project, const std::string& trace_id) {
   AP_READER(c);
   std::vector<Score> out;
-  int64_t p = c.Lookup(project);
-  if (!p) return out;
-  auto s = c.Prepare(std::string("SELECT ") + internal::kScoreColumns +
-                     " FROM scores s WHERE s.project=? AND s.trace_id=? ORDER BY s.ts, s.pk");
-  s.Bind(1, p);
-  s.Bind(2, IdValue(trace_id));
+  Where w;
+  w.AddProject(c, "s.project", project);
+  w.Add("s.trace_id=?", {IdValue(trace_id)});
+  if (w.impossible) return out;
+  auto s = c.Prepare(std::string("SELECT ") + internal::kScoreColumns + " FROM scores s" + w.sql +
+                     " ORDER BY s.ts, s.pk");
+  s.BindAll(w.args);
   int rc;
   while ((rc = s.Step()) == SQLITE_ROW) out.push_back(internal::ReadScore(s, c));
   if (rc != SQLITE_DONE) return c.LastError();
@@ -212,11 +218,13 @@ Result<std::vector<Score>> SqliteStore::ListScores(const std::string& project, c
 namespace {
 
 Result<void> FillSessionTotals(Conn& c, int64_t session, SessionSummary* out) {
+  Where w;
+  w.Add("t.session=?", {session});
+  w.AddProject(c, "t.project", out->project);
   auto s = c.Prepare(
       "SELECT total(o.cost), total(o.in_tok), total(o.out_tok) FROM traces t JOIN observations o "
-      "ON o.trace=t.pk WHERE t.session=? AND t.project=?");
-  s.Bind(1, session);
-  s.Bind(2, c.Lookup(out->project));
+      "ON o.trace=t.pk" + w.sql);
+  s.BindAll(w.args);
   if (s.Step() != SQLITE_ROW) return c.LastError();
   out->total_cost = s.Real(0);
   out->input_tokens = static_cast<int64_t>(s.Real(1));
@@ -244,7 +252,7 @@ Result<Page<SessionSummary>> SqliteStore::ListSessions(const SessionQuery& q) {
   AP_READER(c);
   Page<SessionSummary> page;
   Where w;
-  w.AddDim(c, "t.project", q.project);
+  w.AddProject(c, "t.project", q.project);
   w.Add("t.session IS NOT NULL");
   if (q.from_us) w.Add("t.ts>=?", {q.from_us});
   if (q.to_us) w.Add("t.ts<?", {q.to_us});
@@ -277,11 +285,13 @@ Result<Page<SessionSummary>> SqliteStore::ListSessions(const SessionQuery& q) {
 
 Result<std::optional<SessionSummary>> SqliteStore::GetSession(const std::string& project, const std::string& id) {
   AP_READER(c);
-  int64_t p = c.Lookup(project), sid = c.Lookup(id);
-  if (!p || !sid) return std::optional<SessionSummary>();
-  auto s = c.Prepare(std::string(kSessionSelect) + " WHERE t.project=? AND t.session=? GROUP BY t.session");
-  s.Bind(1, p);
-  s.Bind(2, sid);
+  int64_t sid = c.Lookup(id);
+  Where w;
+  w.AddProject(c, "t.project", project);
+  w.Add("t.session=?", {sid});
+  if (!sid || w.impossible) return std::optional<SessionSummary>();
+  auto s = c.Prepare(std::string(kSessionSelect) + w.sql + " GROUP BY t.session");
+  s.BindAll(w.args);
   if (s.Step() != SQLITE_ROW) return std::optional<SessionSummary>();
   SessionSummary ss = ReadSession(s, c, project);
   if (auto r = FillSessionTotals(c, sid, &ss); !r) return {boost::system::in_place_error, r.error()};
@@ -292,7 +302,7 @@ Result<std::vector<UsageRow>> SqliteStore::AggregateUsage(const UsageQuery& q) {
   AP_READER(c);
   std::vector<UsageRow> out;
   Where w;
-  if (!q.project.empty()) w.AddDim(c, "project", q.project);
+  w.AddProject(c, "project", q.project);
   if (q.from_us) w.Add("day>=?", {DayOf(q.from_us)});
   if (q.to_us) w.Add("day<=?", {DayOf(q.to_us - 1)});
   w.AddDim(c, "model", q.model);

@@ -26,6 +26,7 @@ namespace ap::telemetry {
 template <typename T>
 using Result = boost::system::result<T, std::string>;
 
+// In every query an empty project means every project: the admin's view across tenants.
 struct TraceQuery {
   std::string project;
   int64_t from_us = 0;  // inclusive; 0: unbounded

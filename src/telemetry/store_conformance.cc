@@ -473,6 +473,44 @@ TEST_P(StoreConformanceTest, ObservationTreeAndScores) {
   EXPECT_EQ((*scores)[0].comment, "good");
 }
 
+// Tenants: a project reads only its own rows; the empty project (the admin) reads every one.
+TEST_P(StoreConformanceTest, ProjectsIsolateTenantsAndEmptyProjectReadsAll) {
+  Trace mine = MakeTrace("t-mine", kT0, "u", "s-mine");
+  Trace theirs = MakeTrace("t-theirs", kT0 + 10, "v", "s-theirs");
+  theirs.project = "p2";
+  Observation g = MakeGen("g-theirs", "t-theirs", kT0 + 10, "m", 1, 2, 0.25);
+  g.project = "p2";
+  MustWrite(*store_, {It(mine), It(theirs), It(g)});
+
+  TraceQuery q;
+  q.project = "p1";
+  auto p1 = store_->ListTraces(q);
+  ASSERT_TRUE(p1) << p1.error();
+  ASSERT_EQ(p1->items.size(), 1u);
+  EXPECT_EQ(p1->items[0].trace.id, "t-mine");
+  EXPECT_FALSE(*store_->GetTrace("p1", "t-theirs"));
+  EXPECT_FALSE(*store_->GetSession("p1", "s-theirs"));
+  ObservationQuery oq;
+  oq.project = "p1";
+  EXPECT_EQ(store_->ListObservations(oq)->items.size(), 0u);
+
+  q.project = "";
+  auto all = store_->ListTraces(q);
+  ASSERT_TRUE(all) << all.error();
+  EXPECT_EQ(all->items.size(), 2u);
+  auto got = store_->GetTrace("", "t-theirs");
+  ASSERT_TRUE(got && *got);
+  EXPECT_EQ((*got)->project, "p2");
+  auto session = store_->GetSession("", "s-theirs");
+  ASSERT_TRUE(session && *session);
+  EXPECT_DOUBLE_EQ((*session)->total_cost, 0.25);
+  oq.project = "";
+  EXPECT_EQ(store_->ListObservations(oq)->items.size(), 1u);
+  SessionQuery sq;
+  sq.project = "";
+  EXPECT_EQ(store_->ListSessions(sq)->items.size(), 2u);
+}
+
 TEST_P(StoreConformanceTest, SessionsGroupTraces) {
   MustWrite(*store_, {It(MakeTrace("a", kT0, "u", "s1")), It(MakeTrace("b", kT0 + 100, "u", "s1")),
                       It(MakeTrace("c", kT0 + 50, "v", "s2")), It(MakeTrace("d", kT0)),
