@@ -122,6 +122,8 @@ boost::system::result<InferenceRequest, ApiError> ParseInferenceRequest(std::str
     }
   }
   if (f.user == Kind::kString) r.user = std::move(f.user_value);
+  r.max_tokens = f.max_tokens;
+  r.prompt_tokens_estimate = f.prompt_tokens_estimate;
   r.body = std::move(body);
   return r;
 }

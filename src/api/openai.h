@@ -31,6 +31,8 @@ struct InferenceRequest {
   bool stream = false;
   bool client_wants_usage = false;  // stream_options.include_usage as the client sent it
   std::string user;
+  int64_t max_tokens = -1;          // max_tokens / max_completion_tokens; -1: not sent
+  int64_t prompt_tokens_estimate = 0;  // see api/token_estimate.h
   std::string body;  // the raw body
 };
 

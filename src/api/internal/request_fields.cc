@@ -3,6 +3,8 @@
 
 #include <boost/json/basic_parser_impl.hpp>
 
+#include "api/token_estimate.h"
+
 namespace ap::api::internal {
 namespace {
 using boost::system::error_code;
@@ -20,6 +22,9 @@ struct Handler {
   int depth = 0;           // containers open
   bool in_options = false;  // inside the top-level stream_options object
   std::string key, top_key, options_key, text;
+  bool prompt_text = false;  // inside messages, prompt or input: strings there are prompt text
+  bool skip_string = false;  // the value of a "role"/"type" key is framing, not text
+  std::string prompt_part;   // a prompt string arriving in parts
 
   Slot Current() const {
     if (depth == 1) {
@@ -76,18 +81,39 @@ struct Handler {
   bool on_key(sv s, std::size_t, error_code&) {
     if (depth <= 2) {
       key.append(s.data(), s.size());
-      if (depth == 1) top_key.swap(key);
-      else if (in_options) options_key.swap(key);
+      if (depth == 1) {
+        top_key.swap(key);
+        prompt_text = top_key == "messages" || top_key == "prompt" || top_key == "input";
+        if (top_key == "messages") f->prompt_tokens_estimate += 3;  // the reply's priming
+      } else if (in_options) {
+        options_key.swap(key);
+      }
+    }
+    if (prompt_text && depth >= 2) {
+      // Values of these keys are framing, not text; each message costs ~3 tokens of framing.
+      skip_string = s == "role" || s == "type" || s == "name" || s == "tool_call_id" || s == "id";
+      if (s == "role") f->prompt_tokens_estimate += 3;
     }
     key.clear();
     return true;
   }
   bool on_string_part(sv s, std::size_t, error_code&) {
+    if (prompt_text && !skip_string) prompt_part.append(s.data(), s.size());
     Slot slot = Current();
     if (slot == Slot::kModel || slot == Slot::kUser) text.append(s.data(), s.size());
     return true;
   }
   bool on_string(sv s, std::size_t, error_code&) {
+    if (prompt_text && !skip_string) {
+      if (prompt_part.empty()) {
+        f->prompt_tokens_estimate += EstimateTokens(std::string_view(s.data(), s.size()));
+      } else {
+        prompt_part.append(s.data(), s.size());
+        f->prompt_tokens_estimate += EstimateTokens(prompt_part);
+        prompt_part.clear();
+      }
+    }
+    skip_string = false;
     Slot slot = Current();
     if (slot == Slot::kModel || slot == Slot::kUser) {
       text.append(s.data(), s.size());
@@ -98,8 +124,8 @@ struct Handler {
     return true;
   }
   bool on_number_part(sv, error_code&) { return true; }
-  bool on_int64(int64_t, sv, error_code&) { return Number(); }
-  bool on_uint64(uint64_t, sv, error_code&) { return Number(); }
+  bool on_int64(int64_t v, sv, error_code&) { return Integer(v); }
+  bool on_uint64(uint64_t v, sv, error_code&) { return Integer(static_cast<int64_t>(std::min<uint64_t>(v, INT64_MAX))); }
   bool on_double(double, sv, error_code&) { return Number(); }
   bool on_bool(bool b, error_code&) {
     if (depth == 0) return true;
@@ -117,8 +143,15 @@ struct Handler {
   bool on_comment(sv, error_code&) { return true; }
 
   bool Number() {
+    skip_string = false;
     if (depth > 0) Mark(Kind::kNumber);
     return true;
+  }
+  bool Integer(int64_t v) {
+    if (depth == 1 && v >= 0 && (top_key == "max_tokens" || top_key == "max_completion_tokens"))
+      f->max_tokens = v;
+    if (depth >= 2 && prompt_text) f->prompt_tokens_estimate += 1;  // a prompt of token ids
+    return Number();
   }
 };
 
