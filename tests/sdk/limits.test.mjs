@@ -12,7 +12,7 @@ import { mkdtempSync, writeFileSync, rmSync, readdirSync, readFileSync, statSync
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
-import { startGateway } from './gateway_process.mjs';
+import { startGateway, gatewayBinary } from './gateway_process.mjs';
 import { startMockUpstream, kUsage } from './mock_upstream.mjs';
 
 const kAdmin = 'admin-key-for-tests-0001';
@@ -254,6 +254,29 @@ test('tenants are isolated: a team key reads only its own traces, costs and keys
   const keys = await admin('GET', '/admin/keys', undefined, a.key);
   assert.ok(keys.body.data.every((k) => k.team === 'alpha'));
   assert.equal((await fetch(`${replicas[0].origin}/api/telemetry/traces`, { headers: { authorization: 'Bearer sk-ap-wrong' } })).status, 401);
+});
+
+test('the CLI wraps the admin API: teams create, keys create/list/revoke', async () => {
+  const run = (...args) => execFileSync(gatewayBinary(), args, {
+    encoding: 'utf8', env: { ...process.env, AGENTPLANE_URL: replicas[2].origin, AGENTPLANE_ADMIN_KEY: kAdmin },
+  });
+  assert.match(run('teams', 'create', 'cli-team', '--budget-usd', '5', '--rpm', '60'), /cli-team\s+60/);
+  const created = run('keys', 'create', '--team', 'cli-team', '--name', 'from-cli', '--tpm', '1000');
+  const key = /key:\s+(sk-ap-\S+)/.exec(created)[1];
+  const id = /id:\s+(key-[0-9a-f]{12})/.exec(created)[1];
+  plaintextKeys.push(key);
+  assert.match(created, /not shown again/);
+  const listed = run('keys', 'list', '--team', 'cli-team');
+  assert.match(listed, new RegExp(`${id}\\s+cli-team\\s+from-cli`));
+  assert.ok(!listed.includes(key));
+  await sleep(300);
+  assert.equal((await chat(key, 0)).status, 200);
+  run('keys', 'revoke', id);
+  await sleep(300);
+  assert.equal((await chat(key, 0)).status, 401);
+  assert.throws(() => execFileSync(gatewayBinary(), ['teams', 'list'], {
+    stdio: 'pipe', env: { ...process.env, AGENTPLANE_URL: replicas[0].origin, AGENTPLANE_ADMIN_KEY: 'wrong-key-000000000' },
+  }), /401/);
 });
 
 test('keys are stored only as hashes: no plaintext in Redis, on disk or in logs', async () => {
