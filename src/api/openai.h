@@ -24,6 +24,7 @@ struct Usage {
   int64_t total_tokens = 0;
   int64_t cached_tokens = 0;  // prompt_tokens_details.cached_tokens when present
   bool known = false;
+  bool estimated = false;     // the backend reported none: counted by api/token_estimate.h
 };
 
 struct InferenceRequest {

@@ -1,6 +1,9 @@
 // api/token_estimate.cc — see token_estimate.h.
 #include "api/token_estimate.h"
 
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+
 namespace ap::api {
 namespace {
 
@@ -68,6 +71,32 @@ int64_t EstimateTokens(std::string_view text) {
       }
     }
     i = j;
+  }
+  return tokens;
+}
+
+int64_t EstimateResponseTokens(std::string_view response_json) {
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(response_json, ec);
+  if (ec || !v.is_object()) return 0;
+  const auto* choices = v.as_object().if_contains("choices");
+  if (!choices || !choices->is_array()) return 0;
+  int64_t tokens = 0;
+  auto text = [&](const boost::json::value* s) {
+    if (s && s->is_string()) tokens += EstimateTokens(s->as_string());
+  };
+  for (const auto& c : choices->as_array()) {
+    if (!c.is_object()) continue;
+    text(c.as_object().if_contains("text"));
+    const auto* m = c.as_object().if_contains("message");
+    if (!m || !m->is_object()) continue;
+    text(m->as_object().if_contains("content"));
+    if (const auto* calls = m->as_object().if_contains("tool_calls"); calls && calls->is_array())
+      for (const auto& call : calls->as_array())
+        if (const auto* f = call.is_object() ? call.as_object().if_contains("function") : nullptr; f && f->is_object()) {
+          text(f->as_object().if_contains("name"));
+          text(f->as_object().if_contains("arguments"));
+        }
   }
   return tokens;
 }

@@ -16,4 +16,8 @@ namespace ap::api {
 // Tokens in plain text.
 int64_t EstimateTokens(std::string_view text);
 
+// Completion tokens of a non-streaming response body that reports no usage: the estimate over
+// its choices' message content, tool-call arguments and text. 0 when it is not such a body.
+int64_t EstimateResponseTokens(std::string_view response_json);
+
 }  // namespace ap::api

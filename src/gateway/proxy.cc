@@ -1,6 +1,8 @@
 // gateway/proxy.cc — attempts, retries, fallbacks and the relay of one inference request.
 #include "gateway/proxy.h"
 
+#include "api/token_estimate.h"
+
 #include <charconv>
 
 #include <cstdio>
@@ -108,6 +110,22 @@ AttemptOutcome OutcomeForExchangeError(http::ExchangeError e) {
   }
 }
 
+constexpr std::string_view kCostHeader = "x-agentplane-cost-usd";
+
+std::string FormatCost(double usd) {
+  char text[32];
+  int n = std::snprintf(text, sizeof text, "%.10g", usd);
+  return std::string(text, static_cast<size_t>(n));
+}
+
+// "x-agentplane-cost-usd: <usd>\r\n" when the request's cost is known; else empty.
+std::string CostTrailer(const ProxyRequest& pr, const CompletionRecord& rec) {
+  if (!pr.cost_estimator || !rec.usage.known) return {};
+  auto cost = (*pr.cost_estimator)(rec);
+  if (!cost) return {};
+  return std::string(kCostHeader) + ": " + FormatCost(*cost) + "\r\n";
+}
+
 bhttp::response_header<> ClientHeader(int status, std::string_view content_type, const CompletionRecord& rec,
                                       const ProxyRequest& pr) {
   bhttp::response_header<> h;
@@ -127,6 +145,9 @@ net::awaitable<void> RelayStream(const ProxyRequest& pr, http::Exchange& ex, std
                                  http::Responder& res, CompletionRecord& rec, Clock::time_point start) {
   auto header = ClientHeader(ex.status(), ex.header()[bhttp::field::content_type], rec, pr);
   header.set(bhttp::field::cache_control, "no-cache");
+  // The cost is known only once the usage chunk went by: it follows the last chunk as a trailer.
+  const bool cost_trailer = pr.cost_estimator && ex.status() == 200;
+  if (cost_trailer) header.set(bhttp::field::trailer, kCostHeader);
   if (!co_await res.StartStream(std::move(header))) {
     ex.Abort();
     rec.status = 499;
@@ -137,6 +158,15 @@ net::awaitable<void> RelayStream(const ProxyRequest& pr, http::Exchange& ex, std
   rec.status = ex.status();
   http::SseSplitter splitter;
   std::string kept, joined, piece = std::move(first);
+  int64_t content_events = 0;
+  std::string trailer;
+  // Called once the body is complete: usage (estimated if the backend sent none) and the trailer.
+  auto finish = [&] {
+    if (!rec.usage.known && ex.status() == 200)
+      rec.usage = {pr.body->prompt_tokens_estimate, content_events, pr.body->prompt_tokens_estimate + content_events, 0,
+                   true, true};
+    if (cost_trailer) trailer = CostTrailer(pr, rec);
+  };
   bool drop_usage = !pr.body->client_wants_usage;
   while (true) {
     // Events go out as the backend sent them (a view of the splitter's buffer, no copy); only
@@ -149,13 +179,16 @@ net::awaitable<void> RelayStream(const ProxyRequest& pr, http::Exchange& ex, std
     kept.clear();
     size_t scanned = splitter.Scan([&](const http::SseEvent& ev) {
       if (pr.capture_bytes > 0) CaptureAppend(rec, pr.capture_bytes, ev.data);
-      if (auto usage = api::InspectStreamChunk(ev.data)) {
+      auto usage = api::InspectStreamChunk(ev.data);
+      if (usage) {
         rec.usage = usage->usage;
         if (usage->usage_only && drop_usage) {
           dropped = true;
           return;
         }
       }
+      // Backends stream about one token per chunk: the count stands in when no usage comes.
+      if ((!usage || !usage->usage_only) && ev.data != "[DONE]") ++content_events;
       if (!dropped) prefix_end = static_cast<size_t>(ev.raw.data() - base) + ev.raw.size();
       else kept.append(ev.raw);
     });
@@ -176,12 +209,13 @@ net::awaitable<void> RelayStream(const ProxyRequest& pr, http::Exchange& ex, std
       co_return;
     }
     if (ex.done()) {  // the body is complete: last events (and any unterminated tail) and the end in one write
+      finish();
       std::string_view rest = splitter.completed(splitter.pending().size()).substr(scanned);
       if (rest.empty()) {
-        co_await res.SendFinalChunk(out);
+        co_await res.SendFinalChunk(out, trailer);
       } else {
         std::string last = std::string(out) + std::string(rest);
-        co_await res.SendFinalChunk(last);
+        co_await res.SendFinalChunk(last, trailer);
       }
       co_return;
     }
@@ -206,7 +240,8 @@ net::awaitable<void> RelayStream(const ProxyRequest& pr, http::Exchange& ex, std
     if (piece.empty()) break;
   }
   std::string tail(splitter.pending());
-  co_await res.SendFinalChunk(tail);
+  finish();
+  co_await res.SendFinalChunk(tail, trailer);
 }
 
 net::awaitable<AttemptResult> Attempt(const ProxyRequest& pr, const BackendState& b, const std::string& body,
@@ -257,16 +292,17 @@ net::awaitable<AttemptResult> Attempt(const ProxyRequest& pr, const BackendState
   }
   if (status == 200 && content_type.find("json") != std::string::npos) {
     rec.usage = api::ExtractUsageFromText(response_body);
+    if (!rec.usage.known) {  // the backend reports no usage: estimate it
+      int64_t completion = api::EstimateResponseTokens(response_body);
+      int64_t prompt = pr.body->prompt_tokens_estimate;
+      rec.usage = {prompt, completion, prompt + completion, 0, true, true};
+    }
   }
   if (pr.capture_bytes > 0) CaptureAppend(rec, pr.capture_bytes, response_body);
   http::Response out{static_cast<http::Status>(status), 11};
   out.base() = ClientHeader(status, content_type, rec, pr);
   if (pr.cost_estimator && rec.usage.known)
-    if (auto cost = (*pr.cost_estimator)(rec)) {
-      char text[32];
-      std::snprintf(text, sizeof text, "%.10g", *cost);
-      out.set("x-agentplane-cost-usd", text);
-    }
+    if (auto cost = (*pr.cost_estimator)(rec)) out.set(kCostHeader, FormatCost(*cost));
   if (auto ra = ex.header()[bhttp::field::retry_after]; !ra.empty()) out.set(bhttp::field::retry_after, ra);
   out.body() = std::move(response_body);
   result.delivered = true;

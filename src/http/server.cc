@@ -64,14 +64,14 @@ class ConnectionResponder final : public Responder {
 
   net::awaitable<bool> SendChunk(std::string_view data) override {
     if (data.empty()) co_return !failed_ && started_;  // an empty chunk would end the stream
-    co_return co_await WriteStreamPart(data, false);
+    co_return co_await WriteStreamPart(data, false, {});
   }
 
-  net::awaitable<bool> SendFinalChunk(std::string_view data) override {
-    co_return co_await WriteStreamPart(data, true);
+  net::awaitable<bool> SendFinalChunk(std::string_view data, std::string_view trailer) override {
+    co_return co_await WriteStreamPart(data, true, trailer);
   }
 
-  net::awaitable<bool> EndStream() override { co_return co_await WriteStreamPart({}, true); }
+  net::awaitable<bool> EndStream() override { co_return co_await WriteStreamPart({}, true, {}); }
   bool started() const override { return started_; }
   const tcp::endpoint& peer() const override { return peer_; }
   bool completed() const { return completed_; }
@@ -91,9 +91,9 @@ class ConnectionResponder final : public Responder {
 
   // One gather write: the held-back head (first time), a chunk (when `data` is not empty) and
   // the last-chunk marker (when `last`).
-  net::awaitable<bool> WriteStreamPart(std::string_view data, bool last) {
+  net::awaitable<bool> WriteStreamPart(std::string_view data, bool last, std::string_view trailer) {
     if (failed_ || !started_ || completed_) co_return false;
-    std::array<net::const_buffer, 5> buffers;
+    std::array<net::const_buffer, 7> buffers;
     size_t n = 0;
     if (head_pending_) buffers[n++] = net::buffer(head_);
     char size_line[24];
@@ -102,7 +102,13 @@ class ConnectionResponder final : public Responder {
       buffers[n++] = net::buffer(data);
       buffers[n++] = net::buffer("\r\n", 2);
     }
-    if (last) buffers[n++] = net::buffer("0\r\n\r\n", 5);
+    if (last && trailer.empty()) {
+      buffers[n++] = net::buffer("0\r\n\r\n", 5);
+    } else if (last) {
+      buffers[n++] = net::buffer("0\r\n", 3);
+      buffers[n++] = net::buffer(trailer);
+      buffers[n++] = net::buffer("\r\n", 2);
+    }
     if (n == 0) co_return true;
     stream_.expires_after(write_timeout_);
     auto [ec, written] = co_await net::async_write(stream_, std::span(buffers.data(), n), kUse);

@@ -58,8 +58,9 @@ class Responder {
   // with the first chunk (one write instead of two): callers start a stream when they have data.
   virtual net::awaitable<bool> StartStream(bhttp::response_header<> header) = 0;
   virtual net::awaitable<bool> SendChunk(std::string_view data) = 0;
-  // The last chunk and the end of the stream in one write.
-  virtual net::awaitable<bool> SendFinalChunk(std::string_view data) = 0;
+  // The last chunk and the end of the stream in one write, with `trailer` fields after it
+  // ("name: value\r\n" lines, announced in the head's Trailer header; may be empty).
+  virtual net::awaitable<bool> SendFinalChunk(std::string_view data, std::string_view trailer) = 0;
   virtual net::awaitable<bool> EndStream() = 0;
   // True once any byte of the response has been written.
   virtual bool started() const = 0;

@@ -129,12 +129,14 @@ TEST(Sink, FullCaptureRedactsAndCuts) {
   EXPECT_NE(g.metadata->find("\"request_id\":\"req-1\""), std::string::npos);
 }
 
-TEST(Sink, EstimatesUsageWhenTheBackendSentNone) {
+// The gateway estimates usage a backend did not report (api/token_estimate.h); the generation
+// keeps the counts and says they are estimated.
+TEST(Sink, MarksEstimatedUsage) {
   SinkOptions o;
   o.capture = CaptureMode::kMetadata;
   GatewaySink sink(nullptr, nullptr, nullptr, o);
   auto r = Record();
-  r.usage = {};
+  r.usage = {100, 20, 120, 0, true, true};
   r.request_body = std::string(400, 'a');
   r.response_body = std::string(80, 'b');
   auto g = std::get<Observation>(sink.ToItems(r, std::nullopt)[1].body);

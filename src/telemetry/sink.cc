@@ -96,11 +96,8 @@ std::vector<Item> GatewaySink::ToItems(const gateway::CompletionRecord& r, const
     g.output_tokens = r.usage.completion_tokens;
     g.total_tokens = r.usage.total_tokens ? r.usage.total_tokens : r.usage.prompt_tokens + r.usage.completion_tokens;
     if (r.usage.cached_tokens) g.cached_tokens = r.usage.cached_tokens;
-  } else if (!r.request_body.empty() || !r.response_body.empty()) {
-    g.input_tokens = static_cast<int64_t>((r.request_body.size() + 3) / 4);
-    g.output_tokens = static_cast<int64_t>((r.response_body.size() + 3) / 4);
-    g.total_tokens = *g.input_tokens + *g.output_tokens;
-    g.usage_details = R"({"estimated":true})";
+    // The backend reported none; the gateway counted (api/token_estimate.h).
+    if (r.usage.estimated) g.usage_details = R"({"estimated":true})";
   }
   if (cost) {
     g.input_cost = cost->input;

@@ -171,3 +171,56 @@ TEST(TelemetryGateway, OtlpJsonSpansBecomeGenerations) {
 
 }  // namespace
 }  // namespace ap::testing
+
+namespace ap::testing {
+namespace {
+
+// A streamed reply cannot carry its cost in the head (the usage comes last): it follows the
+// last chunk as an HTTP trailer announced by `Trailer:`.
+TEST(TelemetryGateway, StreamedRepliesCarryTheCostAsATrailer) {
+  MockUpstream up;
+  up.SetScript([](int) {
+    MockAction a;
+    a.stream = true;
+    a.chunks = 4;
+    return a;
+  });
+  TelemetryGateway g(up.url());
+  TestClient c(g.server->port());
+  auto r = c.Post("/v1/chat/completions", R"({"model":"public-model","stream":true,"messages":[{"role":"user","content":"hi"}]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.headers["Trailer"], "x-agentplane-cost-usd");
+  ASSERT_TRUE(r.headers.count("x-agentplane-cost-usd")) << "trailer not received";
+  EXPECT_NEAR(std::stod(r.headers["x-agentplane-cost-usd"]), 11 * 0.15e-6 + 4 * 0.60e-6, 1e-12);
+  EXPECT_EQ(r.body.find("\"usage\":{"), std::string::npos);  // the client did not ask for it
+}
+
+// A backend that reports no usage still gets its request counted and priced: the gateway
+// estimates prompt and completion tokens, and telemetry marks them as estimated.
+TEST(TelemetryGateway, MissingUsageIsEstimatedAndMarked) {
+  MockUpstream up;
+  up.SetScript([](int) {
+    MockAction a;
+    a.body = R"({"id":"x","object":"chat.completion","created":1,"model":"backend","choices":[{"index":0,)"
+             R"("message":{"role":"assistant","content":"The quick brown fox jumps over the lazy dog."},"finish_reason":"stop"}]})";
+    return a;
+  });
+  TelemetryGateway g(up.url());
+  TestClient c(g.server->port());
+  auto r = c.Post("/v1/chat/completions",
+                  R"({"model":"public-model","messages":[{"role":"user","content":"Tell me about foxes."}]})",
+                  {{"x-trace-id", "estimate-1"}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_TRUE(r.headers.count("x-agentplane-cost-usd"));
+  g.Settle(2);
+  auto t = c.Get("/api/public/traces/estimate-1", {kAuth});
+  ASSERT_EQ(t.status, 200) << t.body;
+  json::value trace = json::parse(t.body);
+  const auto& gen = trace.at("observations").as_array().at(0).as_object();
+  EXPECT_NEAR(gen.at("usage").at("output").to_number<double>(), 10, 3);  // cl100k: 10
+  EXPECT_NEAR(gen.at("usage").at("input").to_number<double>(), 12, 4);   // 5 of text + framing
+  EXPECT_NE(json::serialize(gen).find("estimated"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ap::testing
