@@ -1,6 +1,7 @@
 // limits/redis_counters.cc — Counters in Redis, shared by every gateway replica.
 //
-// Admission is one EVALSHA per request on the event loop's pipelined connection. Settlements
+// Admission: the requests one event loop admits in one turn go to Redis as one EVALSHA on that
+// loop's pipelined connection (one round trip, one script call, however many requests). Settlements
 // (token reconciliation, spend, lease release) are queued and sent by one thread every
 // settle_interval as one script call, merged per counter: N requests cost one Redis command per
 // interval, not N hot-key updates. When Redis does not answer within the timeout, admission
@@ -8,7 +9,16 @@
 // (refused as unavailable); Redis is tried again after a second.
 #include <atomic>
 #include <condition_variable>
+#include <optional>
 #include <thread>
+#include <unordered_map>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include "base/log.h"
 #include "limits/counters.h"
@@ -20,6 +30,7 @@ namespace {
 
 using internal::RedisReply;
 using Clock = std::chrono::steady_clock;
+namespace net = boost::asio;
 
 constexpr int64_t kLeaseTtlMs = 15 * 60 * 1000;
 
@@ -61,38 +72,32 @@ class RedisCounters : public Counters {
     return {};
   }
 
+  // Admissions wait here until their event loop's batch answers: every Admit issued in one turn
+  // of a loop goes to Redis as one script call.
+  struct Waiting {
+    const std::vector<Check>* checks;
+    std::string_view lease;
+    std::optional<Decision> decision;
+    net::steady_timer* wake;
+  };
+  struct LoopBatch {
+    std::vector<Waiting*> queue;
+    bool flush_scheduled = false;
+  };
+
   boost::asio::awaitable<Decision> Admit(const std::vector<Check>& checks, std::string_view lease) override {
     if (Clock::now() >= retry_at_.load()) {
-      std::vector<std::string> args;
-      args.reserve(5 + checks.size() * 5);
-      args.push_back("EVALSHA");
-      args.push_back(admit_sha_);
-      args.push_back(std::to_string(checks.size()));
-      for (const auto& c : checks) args.emplace_back(c.key);
-      args.emplace_back(lease);
-      args.push_back(std::to_string(kLeaseTtlMs));
-      for (const auto& c : checks) {
-        args.push_back(std::string(1, static_cast<char>(c.kind)));
-        args.push_back(Num(c.limit));
-        args.push_back(Num(c.amount));
-        args.push_back(std::to_string(std::max<int64_t>(1, c.ttl_s)));
+      auto ex = co_await net::this_coro::executor;
+      net::steady_timer wake(ex, std::chrono::steady_clock::time_point::max());
+      Waiting me{&checks, lease, std::nullopt, &wake};
+      LoopBatch& batch = *ThreadBatch();
+      batch.queue.push_back(&me);
+      if (!batch.flush_scheduled) {
+        batch.flush_scheduled = true;
+        net::co_spawn(ex, FlushAdmissions(&batch), net::detached);  // runs once this turn yields
       }
-      auto r = co_await pipeline_.Command(args, options_.timeout);
-      if (r && r->is_error() && r->str.starts_with("NOSCRIPT")) {  // Redis restarted: load again
-        args[0] = "EVAL";
-        args[1] = internal::kAdmitScript;
-        r = co_await pipeline_.Command(std::move(args), options_.timeout);
-      }
-      if (r && r->type == RedisReply::Type::kArray && r->elements.size() == checks.size() + 2) {
-        MarkUp();
-        Decision d;
-        int64_t refused = r->elements[0].integer;
-        d.refused = static_cast<int>(refused) - 1;
-        d.outcome = refused == 0 ? Decision::Outcome::kAdmitted : Decision::Outcome::kRefused;
-        for (size_t i = 0; i < checks.size(); ++i) d.levels.push_back(std::strtod(r->elements[i + 2].str.c_str(), nullptr));
-        co_return d;
-      }
-      MarkDown(r ? (r->is_error() ? r->str : std::string("unexpected reply")) : r.error());
+      if (!me.decision) co_await wake.async_wait(net::as_tuple(net::use_awaitable));
+      if (me.decision && me.decision->outcome != Decision::Outcome::kUnavailable) co_return std::move(*me.decision);
     }
     if (!options_.fail_open) {
       Health().refused_unavailable++;
@@ -105,6 +110,62 @@ class RedisCounters : public Counters {
     Decision d = fallback_->AdmitNow(checks, lease);
     d.degraded = true;
     co_return d;
+  }
+
+  // This thread's batch for this instance (event loops are threads; each has its own batch).
+  LoopBatch* ThreadBatch() {
+    thread_local std::unordered_map<const void*, std::unique_ptr<LoopBatch>> batches;
+    auto& b = batches[this];
+    if (!b) b = std::make_unique<LoopBatch>();
+    return b.get();
+  }
+
+  net::awaitable<void> FlushAdmissions(LoopBatch* batch) {
+    std::vector<Waiting*> waiting;
+    waiting.swap(batch->queue);
+    batch->flush_scheduled = false;
+    size_t total_checks = 0;
+    for (auto* w : waiting) total_checks += w->checks->size();
+    std::vector<std::string> args;
+    args.reserve(5 + total_checks * 5 + waiting.size() * 2);
+    args.push_back("EVALSHA");
+    args.push_back(admit_sha_);
+    args.push_back(std::to_string(total_checks));
+    for (auto* w : waiting)
+      for (const auto& c : *w->checks) args.emplace_back(c.key);
+    args.push_back(std::to_string(kLeaseTtlMs));
+    args.push_back(std::to_string(waiting.size()));
+    for (auto* w : waiting) {
+      args.push_back(std::to_string(w->checks->size()));
+      args.emplace_back(w->lease.empty() ? std::string_view("-") : w->lease);
+      for (const auto& c : *w->checks) {
+        args.push_back(std::string(1, static_cast<char>(c.kind)));
+        args.push_back(Num(c.limit));
+        args.push_back(Num(c.amount));
+        args.push_back(std::to_string(std::max<int64_t>(1, c.ttl_s)));
+      }
+    }
+    auto r = co_await pipeline_.Command(args, options_.timeout);
+    if (r && r->is_error() && r->str.starts_with("NOSCRIPT")) {  // Redis restarted: load again
+      args[0] = "EVAL";
+      args[1] = internal::kAdmitScript;
+      r = co_await pipeline_.Command(std::move(args), options_.timeout);
+    }
+    const bool ok = r && r->type == RedisReply::Type::kArray && r->elements.size() == total_checks + waiting.size();
+    if (ok) MarkUp();
+    else MarkDown(r ? (r->is_error() ? r->str : std::string("unexpected reply")) : r.error());
+    size_t at = 0;
+    for (auto* w : waiting) {
+      Decision d;
+      if (ok) {
+        int64_t refused = r->elements[at++].integer;
+        d.refused = static_cast<int>(refused) - 1;
+        d.outcome = refused == 0 ? Decision::Outcome::kAdmitted : Decision::Outcome::kRefused;
+        for (size_t i = 0; i < w->checks->size(); ++i) d.levels.push_back(std::strtod(r->elements[at++].str.c_str(), nullptr));
+      }  // else kUnavailable: the waiter applies the failure policy
+      w->decision = std::move(d);
+      w->wake->cancel();
+    }
   }
 
   void Settle(std::vector<Settlement> settlements) override {

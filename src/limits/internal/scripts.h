@@ -6,57 +6,67 @@
 
 namespace ap::limits::internal {
 
-// KEYS: one counter per check. ARGV[1]: lease id; ARGV[2]: lease ttl ms; then per check
-// kind, limit, amount, ttl_s. Returns {refused index (0: admitted), now_ms, level_1, …}.
+// Admits a batch of requests (those one event loop gathered in one turn), each all-or-nothing,
+// in order. KEYS: every check's counter, admission after admission. ARGV[1]: lease ttl ms;
+// ARGV[2]: number of admissions; then per admission: its check count n, its lease id, and n
+// times (kind, limit, amount, ttl_s). Returns, per admission, {refused index (0: admitted),
+// level_1, …, level_n} flattened.
 inline constexpr const char* kAdmitScript = R"lua(
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local lease, lease_ttl = ARGV[1], tonumber(ARGV[2])
-local level, refused = {}, 0
-for i = 1, #KEYS do
-  local b = 2 + (i - 1) * 4
-  local kind, limit, amount = ARGV[b + 1], tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
-  local ok
-  if kind == 'r' or kind == 't' then
-    local h = redis.call('HMGET', KEYS[i], 'v', 't')
-    local v, at = tonumber(h[1]), tonumber(h[2])
-    if v == nil then v, at = limit, now end
-    if now > at then v = math.min(limit, v + (now - at) * limit / 60000) end
-    level[i] = v
-    ok = v >= amount
-  elseif kind == 'p' then
-    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
-    local n = redis.call('ZCARD', KEYS[i])
-    level[i] = limit - n
-    ok = n + 1 <= limit
-  else
-    local s = tonumber(redis.call('GET', KEYS[i]) or '0')
-    level[i] = limit - s
-    ok = s < limit and (amount <= 0 or s + amount <= limit)
-  end
-  if not ok and refused == 0 then refused = i end
-end
-if refused == 0 then
-  for i = 1, #KEYS do
-    local b = 2 + (i - 1) * 4
-    local kind, amount, ttl = ARGV[b + 1], tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4])
+local lease_ttl = tonumber(ARGV[1])
+local out = {}
+local k, a = 0, 3
+for _ = 1, tonumber(ARGV[2]) do
+  local n, lease = tonumber(ARGV[a]), ARGV[a + 1]
+  a = a + 2
+  local level, refused = {}, 0
+  for i = 1, n do
+    local key, b = KEYS[k + i], a + (i - 1) * 4
+    local kind, limit, amount = ARGV[b], tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2])
+    local ok
     if kind == 'r' or kind == 't' then
-      redis.call('HSET', KEYS[i], 'v', tostring(level[i] - amount), 't', now)
-      redis.call('PEXPIRE', KEYS[i], 120000)
-      level[i] = level[i] - amount
+      local h = redis.call('HMGET', key, 'v', 't')
+      local v, at = tonumber(h[1]), tonumber(h[2])
+      if v == nil then v, at = limit, now end
+      if now > at then v = math.min(limit, v + (now - at) * limit / 60000) end
+      level[i] = v
+      ok = v >= amount
     elseif kind == 'p' then
-      redis.call('ZADD', KEYS[i], now + lease_ttl, lease)
-      redis.call('PEXPIRE', KEYS[i], lease_ttl)
-      level[i] = level[i] - 1
+      redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+      local c = redis.call('ZCARD', key)
+      level[i] = limit - c
+      ok = c + 1 <= limit
     else
-      redis.call('INCRBYFLOAT', KEYS[i], tostring(amount))
-      redis.call('EXPIRE', KEYS[i], ttl)
-      level[i] = level[i] - amount
+      local s = tonumber(redis.call('GET', key) or '0')
+      level[i] = limit - s
+      ok = s < limit and (amount <= 0 or s + amount <= limit)
+    end
+    if not ok and refused == 0 then refused = i end
+  end
+  if refused == 0 then
+    for i = 1, n do
+      local key, b = KEYS[k + i], a + (i - 1) * 4
+      local kind, amount, ttl = ARGV[b], tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
+      if kind == 'r' or kind == 't' then
+        redis.call('HSET', key, 'v', tostring(level[i] - amount), 't', now)
+        redis.call('PEXPIRE', key, 120000)
+        level[i] = level[i] - amount
+      elseif kind == 'p' then
+        redis.call('ZADD', key, now + lease_ttl, lease)
+        redis.call('PEXPIRE', key, lease_ttl)
+        level[i] = level[i] - 1
+      else
+        redis.call('INCRBYFLOAT', key, tostring(amount))
+        redis.call('EXPIRE', key, ttl)
+        level[i] = level[i] - amount
+      end
     end
   end
+  out[#out + 1] = refused
+  for i = 1, n do out[#out + 1] = tostring(level[i]) end
+  k, a = k + n, a + n * 4
 end
-local out = {refused, now}
-for i = 1, #KEYS do out[i + 2] = tostring(level[i]) end
 return out
 )lua";
 
