@@ -6,7 +6,8 @@
 //    so "N per minute" allows a burst of N and then N per minute. Admission takes `amount` (1, or
 //    the reserved tokens); settling adds back reserved-minus-used (the level may go negative
 //    when a request used more than it reserved: later requests wait for the debt to refill).
-//  * parallel (p): leases with an expiry; admission adds one, settling removes it.
+//  * parallel (p): admission takes a slot, settling frees it (in Redis a lease with an expiry,
+//    so a replica that dies holding slots cannot keep them past 15 minutes).
 //  * spend (s): USD spent in the current budget window plus reservations; admission refuses once
 //    spent + reserved would pass the limit, settling adds used-minus-reserved.
 // Admission checks every counter first and takes from none unless all allow it.
@@ -60,6 +61,7 @@ struct Settlement {
   double soft_limit = -1;  // s: alert when this request's actual cost carried spend across it (< 0: none)
   std::string_view scope;  // s: what to name in the alert ("team ml")
   double actual = 0;       // s: the request's actual cost (reserved + delta)
+  int64_t ttl_s = 0;       // s: how long the budget window's counters must live
 };
 
 class Counters {
@@ -120,10 +122,12 @@ class LocalCounters : public Counters {
   std::function<int64_t()> now_ms_;
   std::mutex mu_;
   Map<Bucket> buckets_;
-  Map<Map<int64_t>> leases_;  // key → lease → expiry
+  // In one process a parallel slot is a count: the process's end frees every slot anyway (Redis
+  // needs leases with expiries because a replica can die holding some).
+  Map<int64_t> in_flight_;
   Map<double> spend_;         // spent + in-flight reservations
   Map<double> committed_;     // actually spent
-  std::map<std::string, double> unsaved_spend_;        // committed, not yet in the ledger
+  std::map<std::string, double, std::less<>> unsaved_spend_;  // committed, not yet in the ledger
 };
 
 struct RedisCountersOptions {

@@ -1,6 +1,7 @@
 // limits/limiter.cc — see limiter.h.
 #include "limits/limiter.h"
 
+#include <charconv>
 #include <cmath>
 
 #include "base/random.h"
@@ -207,7 +208,15 @@ boost::asio::awaitable<Admission> Limiter::Admit(const Caller& caller, gateway::
       }
     }
   }
-  if (parallel) ticket->lease = RandomHexId(8);
+  if (parallel) {
+    // Unique per process and short enough to stay inside std::string's inline buffer.
+    static const std::string prefix = RandomHexId(3);
+    static std::atomic<uint64_t> next{0};
+    char n[16];
+    auto r = std::to_chars(n, n + sizeof n, next.fetch_add(1, std::memory_order_relaxed), 36);
+    ticket->lease = prefix;
+    ticket->lease.append(n, r.ptr);
+  }
   Decision d = co_await counters_->Admit(ticket->checks, ticket->lease);
   ticket->degraded = d.degraded;
 
@@ -299,7 +308,7 @@ void Limiter::Settle(const Admission& admission, const gateway::CompletionRecord
       case CounterKind::kSpend:
         out.push_back({c.kind, c.key, c.limit, cost_usd.value_or(0) - c.amount, "",
                        ticket->entry->counters[i].soft_limit,
-                       ticket->entry->bounds[ticket->entry->counters[i].bound].label, cost_usd.value_or(0)});
+                       ticket->entry->bounds[ticket->entry->counters[i].bound].label, cost_usd.value_or(0), c.ttl_s});
         break;
     }
   }

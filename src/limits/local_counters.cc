@@ -8,8 +8,6 @@
 namespace ap::limits {
 namespace {
 
-constexpr int64_t kLeaseTtlMs = 15 * 60 * 1000;  // a lease outlives any request
-
 int64_t SteadyMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
       .count();
@@ -63,10 +61,9 @@ Decision LocalCounters::AdmitNow(const std::vector<Check>& checks, std::string_v
         break;
       }
       case CounterKind::kParallel: {
-        auto& leases = Slot(leases_, c.key);
-        std::erase_if(leases, [now](const auto& kv) { return kv.second <= now; });
-        d.levels[i] = c.limit - static_cast<double>(leases.size());
-        ok = static_cast<double>(leases.size()) + 1 <= c.limit;
+        double used = static_cast<double>(Slot(in_flight_, c.key));
+        d.levels[i] = c.limit - used;
+        ok = used + 1 <= c.limit;
         break;
       }
       case CounterKind::kSpend: {
@@ -87,7 +84,7 @@ Decision LocalCounters::AdmitNow(const std::vector<Check>& checks, std::string_v
     switch (c.kind) {
       case CounterKind::kRequests:
       case CounterKind::kTokens: buckets_.find(c.key)->second.level -= c.amount; break;
-      case CounterKind::kParallel: Slot(Slot(leases_, c.key), lease) = now + kLeaseTtlMs; break;
+      case CounterKind::kParallel: ++Slot(in_flight_, c.key); break;
       case CounterKind::kSpend: Slot(spend_, c.key) += c.amount; break;
     }
     d.levels[i] -= c.amount;
@@ -111,14 +108,17 @@ void LocalCounters::Settle(std::vector<Settlement> settlements) {
           break;
         }
         case CounterKind::kParallel:
-          if (auto it = leases_.find(s.key); it != leases_.end())
-            if (auto l = it->second.find(s.lease); l != it->second.end()) it->second.erase(l);
+          if (auto it = in_flight_.find(s.key); it != in_flight_.end() && it->second > 0) --it->second;
           break;
         case CounterKind::kSpend: {
           Slot(spend_, s.key) += s.delta;
           double& done = Slot(committed_, s.key);
           done += s.actual;
-          if (ledger_) unsaved_spend_[std::string(s.key)] += s.actual;
+          if (ledger_) {
+            auto u = unsaved_spend_.find(s.key);
+            if (u == unsaved_spend_.end()) u = unsaved_spend_.emplace(std::string(s.key), 0.0).first;
+            u->second += s.actual;
+          }
           if (s.soft_limit >= 0 && done - s.actual < s.soft_limit && done >= s.soft_limit)
             alerts.emplace_back(std::string(s.scope), done, s.soft_limit);
           break;
@@ -138,8 +138,8 @@ double LocalCounters::Read(CounterKind kind, const std::string& key, double limi
       return it == committed_.end() ? 0 : it->second;
     }
     case CounterKind::kParallel: {
-      auto it = leases_.find(key);
-      return it == leases_.end() ? 0 : static_cast<double>(it->second.size());
+      auto it = in_flight_.find(key);
+      return it == in_flight_.end() ? 0 : static_cast<double>(it->second);
     }
     default: {
       auto it = buckets_.find(key);
@@ -150,12 +150,13 @@ double LocalCounters::Read(CounterKind kind, const std::string& key, double limi
 }
 
 void LocalCounters::Flush() {
-  std::map<std::string, double> batch;
+  std::map<std::string, double, std::less<>> taken;
   {
     std::lock_guard lock(mu_);
-    batch.swap(unsaved_spend_);
+    taken.swap(unsaved_spend_);
   }
-  if (batch.empty() || !ledger_) return;
+  if (taken.empty() || !ledger_) return;
+  std::map<std::string, double> batch(taken.begin(), taken.end());
   if (!ledger_->AddSpend(batch)) {
     std::lock_guard lock(mu_);  // keep it for the next flush
     for (auto& [k, v] : batch) unsaved_spend_[k] += v;

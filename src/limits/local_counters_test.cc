@@ -9,6 +9,7 @@
 #include <boost/asio/use_future.hpp>
 
 #include "limits/counters.h"
+#include "limits/internal/redis.h"
 #include "limits/testing/redis_server.h"
 
 namespace ap::limits {
@@ -112,8 +113,12 @@ TEST(RedisCounters, MatchLocalSemantics) {
   EXPECT_EQ(refused.outcome, Decision::Outcome::kRefused);
   EXPECT_FALSE(refused.degraded);
 
+  // Redis restarted (scripts gone): the next admission loads the script again.
+  internal::RedisSync sync(*internal::ParseRedisUrl(redis.url()), std::chrono::milliseconds(500));
+  ASSERT_TRUE(sync.Command({"SCRIPT", "FLUSH"}));
   Check key{CounterKind::kRequests, "t:key", 100, 1, 0};
   auto d = AdmitOn(c, {key, rpm});
+  EXPECT_EQ(d.outcome, Decision::Outcome::kRefused);
   EXPECT_EQ(d.refused, 1);
   EXPECT_NEAR(c.Read(CounterKind::kRequests, "t:key", 100), 100, 0.1);  // nothing taken
 

@@ -1,11 +1,13 @@
 // limits/model.cc — see model.h.
 #include "limits/model.h"
 
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
 #include <algorithm>
 #include <charconv>
+#include <memory>
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
@@ -52,8 +54,15 @@ std::string GenerateKey() {
 }
 
 std::string HashKey(std::string_view key) {
+  // OpenSSL 3's one-shot SHA256() looks the algorithm up on every call; this runs per request,
+  // so the digest is fetched once and a context kept per thread.
+  static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  thread_local std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
   unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(key.data()), key.size(), digest);
+  unsigned int n = 0;
+  if (!kSha256 || !ctx || EVP_DigestInit_ex2(ctx.get(), kSha256, nullptr) != 1 ||
+      EVP_DigestUpdate(ctx.get(), key.data(), key.size()) != 1 || EVP_DigestFinal_ex(ctx.get(), digest, &n) != 1)
+    SHA256(reinterpret_cast<const unsigned char*>(key.data()), key.size(), digest);
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   out.reserve(64);

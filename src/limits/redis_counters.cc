@@ -8,6 +8,7 @@
 // follows the policy: fail open (the local fallback counters answer, per replica) or fail closed
 // (refused as unavailable); Redis is tried again after a second.
 #include <atomic>
+#include <charconv>
 #include <condition_variable>
 #include <optional>
 #include <thread>
@@ -36,8 +37,8 @@ constexpr int64_t kLeaseTtlMs = 15 * 60 * 1000;
 
 std::string Num(double v) {
   char buf[32];
-  int n = std::snprintf(buf, sizeof buf, "%.17g", v);
-  return std::string(buf, static_cast<size_t>(n));
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
 }
 
 class RedisCounters : public Counters {
@@ -126,30 +127,23 @@ class RedisCounters : public Counters {
     batch->flush_scheduled = false;
     size_t total_checks = 0;
     for (auto* w : waiting) total_checks += w->checks->size();
-    std::vector<std::string> args;
-    args.reserve(5 + total_checks * 5 + waiting.size() * 2);
-    args.push_back("EVALSHA");
-    args.push_back(admit_sha_);
-    args.push_back(std::to_string(total_checks));
+    internal::RespCommand cmd;
+    cmd.Arg("EVALSHA").Arg(admit_sha_).Arg(static_cast<int64_t>(total_checks));
     for (auto* w : waiting)
-      for (const auto& c : *w->checks) args.emplace_back(c.key);
-    args.push_back(std::to_string(kLeaseTtlMs));
-    args.push_back(std::to_string(waiting.size()));
+      for (const auto& c : *w->checks) cmd.Arg(c.key);
+    cmd.Arg(kLeaseTtlMs).Arg(static_cast<int64_t>(waiting.size()));
     for (auto* w : waiting) {
-      args.push_back(std::to_string(w->checks->size()));
-      args.emplace_back(w->lease.empty() ? std::string_view("-") : w->lease);
+      cmd.Arg(static_cast<int64_t>(w->checks->size())).Arg(w->lease.empty() ? std::string_view("-") : w->lease);
       for (const auto& c : *w->checks) {
-        args.push_back(std::string(1, static_cast<char>(c.kind)));
-        args.push_back(Num(c.limit));
-        args.push_back(Num(c.amount));
-        args.push_back(std::to_string(std::max<int64_t>(1, c.ttl_s)));
+        char kind = static_cast<char>(c.kind);
+        cmd.Arg(std::string_view(&kind, 1)).Arg(c.limit).Arg(c.amount).Arg(std::max<int64_t>(1, c.ttl_s));
       }
     }
-    auto r = co_await pipeline_.Command(args, options_.timeout);
+    std::string command = cmd.Take();
+    auto r = co_await pipeline_.Command(command, options_.timeout);
     if (r && r->is_error() && r->str.starts_with("NOSCRIPT")) {  // Redis restarted: load again
-      args[0] = "EVAL";
-      args[1] = internal::kAdmitScript;
-      r = co_await pipeline_.Command(std::move(args), options_.timeout);
+      std::string eval = internal::RespCommand::WithHead(command, "EVAL", internal::kAdmitScript);
+      r = co_await pipeline_.Command(eval, options_.timeout);
     }
     const bool ok = r && r->type == RedisReply::Type::kArray && r->elements.size() == total_checks + waiting.size();
     if (ok) MarkUp();
@@ -172,7 +166,7 @@ class RedisCounters : public Counters {
     std::lock_guard lock(mu_);
     for (const auto& s : settlements)
       pending_.push_back({s.kind, std::string(s.key), s.limit, s.delta, std::string(s.lease), s.soft_limit,
-                          std::string(s.scope), s.actual});
+                          std::string(s.scope), s.actual, s.ttl_s});
   }
 
   double Read(CounterKind kind, const std::string& key, double limit) override {
@@ -185,7 +179,7 @@ class RedisCounters : public Counters {
       auto r = sync_.Command({"ZCARD", key});
       return r && r->type == RedisReply::Type::kInteger ? static_cast<double>(r->integer) : 0;
     }
-    auto r = sync_.Command({"HGET", key, "v"});
+    auto r = sync_.Command({"GET", key});  // "level:at_ms" (the level as of that time)
     return r && r->type == RedisReply::Type::kString ? std::strtod(r->str.c_str(), nullptr) : limit;
   }
 
@@ -224,7 +218,8 @@ class RedisCounters : public Counters {
     double soft_limit;
     std::string scope;
     double actual;
-    Settlement View() const { return {kind, key, limit, delta, lease, soft_limit, scope, actual}; }
+    int64_t ttl_s;
+    Settlement View() const { return {kind, key, limit, delta, lease, soft_limit, scope, actual, ttl_s}; }
   };
 
   // Merges pending settlements per counter (and leases per counter) into one script call.
@@ -247,6 +242,7 @@ class RedisCounters : public Counters {
       else {
         merged[it->second].delta += s.delta;
         merged[it->second].actual += s.actual;
+        merged[it->second].ttl_s = std::max(merged[it->second].ttl_s, s.ttl_s);
       }
     }
     constexpr size_t kPerCall = 500;
@@ -262,6 +258,7 @@ class RedisCounters : public Counters {
         args.push_back(s.lease.empty() ? "-" : s.lease);
         args.push_back(Num(s.soft_limit));
         args.push_back(Num(s.actual));
+        args.push_back(std::to_string(std::max<int64_t>(s.ttl_s, 86400)));
       }
       auto r = sync_.Command(args);
       if (r && r->is_error() && r->str.starts_with("NOSCRIPT")) {

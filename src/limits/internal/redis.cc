@@ -86,6 +86,60 @@ std::string Format(const std::vector<std::string>& args) {
 
 }  // namespace
 
+RespCommand& RespCommand::Arg(std::string_view a) {
+  char len[24];
+  auto r = std::to_chars(len, len + sizeof len, a.size());
+  body_.push_back('$');
+  body_.append(len, r.ptr);
+  body_.append("\r\n", 2);
+  body_.append(a);
+  body_.append("\r\n", 2);
+  ++count_;
+  return *this;
+}
+
+RespCommand& RespCommand::Arg(int64_t v) {
+  char text[24];
+  auto r = std::to_chars(text, text + sizeof text, v);
+  return Arg(std::string_view(text, static_cast<size_t>(r.ptr - text)));
+}
+
+RespCommand& RespCommand::Arg(double v) {
+  char text[32];
+  auto r = std::to_chars(text, text + sizeof text, v);
+  return Arg(std::string_view(text, static_cast<size_t>(r.ptr - text)));
+}
+
+std::string RespCommand::Take() {
+  char n[24];
+  auto r = std::to_chars(n, n + sizeof n, count_);
+  std::string out;
+  out.reserve(body_.size() + 16);
+  out.push_back('*');
+  out.append(n, r.ptr);
+  out.append("\r\n", 2);
+  out.append(body_);
+  body_.clear();
+  count_ = 0;
+  return out;
+}
+
+std::string RespCommand::WithHead(const std::string& command, std::string_view first, std::string_view second) {
+  // Skip "*N\r\n", then two "$len\r\n…\r\n" arguments.
+  size_t at = command.find("\r\n") + 2;
+  for (int i = 0; i < 2; ++i) {
+    size_t len_end = command.find("\r\n", at);
+    size_t len = std::stoul(command.substr(at + 1, len_end - at - 1));
+    at = len_end + 2 + len + 2;
+  }
+  RespCommand head;
+  head.Arg(first).Arg(second);
+  std::string out = command.substr(0, command.find("\r\n") + 2);
+  out += head.body_;
+  out.append(command, at, std::string::npos);
+  return out;
+}
+
 std::string ScriptSha(std::string_view script) {
   unsigned char d[SHA_DIGEST_LENGTH];
   SHA1(reinterpret_cast<const unsigned char*>(script.data()), script.size(), d);
@@ -289,7 +343,7 @@ thread_local std::unordered_map<uint64_t, std::shared_ptr<Conn>> thread_conns;
 RedisPipeline::RedisPipeline(RedisEndpoint endpoint, std::chrono::milliseconds connect_timeout)
     : endpoint_(std::move(endpoint)), connect_timeout_(connect_timeout), id_(next_pipeline_id++) {}
 
-net::awaitable<RedisResult> RedisPipeline::Command(std::vector<std::string> args, std::chrono::milliseconds timeout) {
+net::awaitable<RedisResult> RedisPipeline::Command(const std::string& resp, std::chrono::milliseconds timeout) {
   auto ex = co_await net::this_coro::executor;
   auto& conn = thread_conns[id_];
   if (!conn || conn->broken) {
@@ -302,7 +356,7 @@ net::awaitable<RedisResult> RedisPipeline::Command(std::vector<std::string> args
   }
   std::shared_ptr<Conn> c = conn;
   Waiter waiter(ex);
-  c->pending_out += Format(args);
+  c->pending_out += resp;
   c->waiters.push_back(&waiter);
   c->StartWriting();
   waiter.timer.expires_after(timeout);

@@ -36,6 +36,23 @@ struct RedisReply {
 
 using RedisResult = boost::system::result<RedisReply, std::string>;
 
+// Builds one command in RESP ("*N\r\n$len\r\narg\r\n…") without a string per argument:
+// the request path formats ~40 arguments per batch of admissions.
+class RespCommand {
+ public:
+  RespCommand& Arg(std::string_view a);
+  RespCommand& Arg(int64_t v);
+  RespCommand& Arg(double v);  // shortest text that reads back as the same double
+  // The finished command; the builder is empty afterwards.
+  std::string Take();
+  // Replaces the first two arguments (EVALSHA <sha> → EVAL <script>) of a taken command.
+  static std::string WithHead(const std::string& command, std::string_view first, std::string_view second);
+
+ private:
+  std::string body_;
+  size_t count_ = 0;
+};
+
 class RedisSync {
  public:
   RedisSync(RedisEndpoint endpoint, std::chrono::milliseconds timeout);
@@ -56,7 +73,8 @@ class RedisPipeline {
  public:
   RedisPipeline(RedisEndpoint endpoint, std::chrono::milliseconds connect_timeout);
   // Sends one command on this thread's connection and awaits its reply, at most `timeout`.
-  boost::asio::awaitable<RedisResult> Command(std::vector<std::string> args, std::chrono::milliseconds timeout);
+  // `resp` is a command RespCommand built.
+  boost::asio::awaitable<RedisResult> Command(const std::string& resp, std::chrono::milliseconds timeout);
 
  private:
   RedisEndpoint endpoint_;

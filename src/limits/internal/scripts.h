@@ -14,6 +14,15 @@ namespace ap::limits::internal {
 inline constexpr const char* kAdmitScript = R"lua(
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- A token bucket kept as "level:at_ms" (one GET, one SET with its expiry), refilled to now.
+local function bucket(key, limit)
+  local s = redis.call('GET', key)
+  if not s then return limit end
+  local sep = string.find(s, ':', 1, true)
+  local v, at = tonumber(string.sub(s, 1, sep - 1)), tonumber(string.sub(s, sep + 1))
+  if now > at then v = math.min(limit, v + (now - at) * limit / 60000) end
+  return v
+end
 local lease_ttl = tonumber(ARGV[1])
 local out = {}
 local k, a = 0, 3
@@ -26,15 +35,10 @@ for _ = 1, tonumber(ARGV[2]) do
     local kind, limit, amount = ARGV[b], tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2])
     local ok
     if kind == 'r' or kind == 't' then
-      local h = redis.call('HMGET', key, 'v', 't')
-      local v, at = tonumber(h[1]), tonumber(h[2])
-      if v == nil then v, at = limit, now end
-      if now > at then v = math.min(limit, v + (now - at) * limit / 60000) end
-      level[i] = v
-      ok = v >= amount
+      level[i] = bucket(key, limit)
+      ok = level[i] >= amount
     elseif kind == 'p' then
-      redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
-      local c = redis.call('ZCARD', key)
+      local c = redis.call('ZCOUNT', key, now, '+inf')  -- unexpired leases (expired ones are swept on settle)
       level[i] = limit - c
       ok = c + 1 <= limit
     else
@@ -49,16 +53,15 @@ for _ = 1, tonumber(ARGV[2]) do
       local key, b = KEYS[k + i], a + (i - 1) * 4
       local kind, amount, ttl = ARGV[b], tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
       if kind == 'r' or kind == 't' then
-        redis.call('HSET', key, 'v', tostring(level[i] - amount), 't', now)
-        redis.call('PEXPIRE', key, 120000)
         level[i] = level[i] - amount
+        redis.call('SET', key, tostring(level[i]) .. ':' .. now, 'PX', 120000)
       elseif kind == 'p' then
         redis.call('ZADD', key, now + lease_ttl, lease)
         redis.call('PEXPIRE', key, lease_ttl)
         level[i] = level[i] - 1
       else
-        redis.call('INCRBYFLOAT', key, tostring(amount))
-        redis.call('EXPIRE', key, ttl)
+        -- the window's expiry is set when the request settles (batched), not per admission
+        if amount > 0 then redis.call('INCRBYFLOAT', key, tostring(amount)) end
         level[i] = level[i] - amount
       end
     end
@@ -71,32 +74,38 @@ return out
 )lua";
 
 // KEYS: one counter per settlement. ARGV per settlement: kind, limit, delta, lease, soft_limit,
-// actual (the request's real cost: spend crosses the soft limit when it carried it across).
+// actual (the request's real cost: spend crosses the soft limit when it carried it across),
+// ttl_s (spend: how long the window's counters live).
 // Returns the 1-based indexes of spend counters that crossed their soft limit.
 inline constexpr const char* kSettleScript = R"lua(
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- A token bucket kept as "level:at_ms" (one GET, one SET with its expiry), refilled to now.
+local function bucket(key, limit)
+  local s = redis.call('GET', key)
+  if not s then return limit end
+  local sep = string.find(s, ':', 1, true)
+  local v, at = tonumber(string.sub(s, 1, sep - 1)), tonumber(string.sub(s, sep + 1))
+  if now > at then v = math.min(limit, v + (now - at) * limit / 60000) end
+  return v
+end
 local crossed = {}
 for i = 1, #KEYS do
-  local b = (i - 1) * 6
+  local b = (i - 1) * 7
   local kind, limit, delta, lease, soft = ARGV[b + 1], tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3]), ARGV[b + 4], tonumber(ARGV[b + 5])
   local actual = tonumber(ARGV[b + 6])
   if kind == 'r' or kind == 't' then
-    local h = redis.call('HMGET', KEYS[i], 'v', 't')
-    local v, at = tonumber(h[1]), tonumber(h[2])
-    if v == nil then v, at = limit, now end
-    if now > at then v = math.min(limit, v + (now - at) * limit / 60000) end
-    v = math.min(limit, v - delta)
-    redis.call('HSET', KEYS[i], 'v', tostring(v), 't', math.max(now, at))
-    redis.call('PEXPIRE', KEYS[i], 120000)
+    local v = math.min(limit, bucket(KEYS[i], limit) - delta)
+    redis.call('SET', KEYS[i], tostring(v) .. ':' .. now, 'PX', 120000)
   elseif kind == 'p' then
     redis.call('ZREM', KEYS[i], lease)
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
   else
     -- KEYS[i] holds spend plus in-flight reservations (what admission checks); KEYS[i]..':done'
     -- holds what was actually spent (what alerts and the admin API read).
     redis.call('INCRBYFLOAT', KEYS[i], tostring(delta))
-    local ttl = redis.call('TTL', KEYS[i])
-    if ttl < 0 then ttl = 400 * 86400; redis.call('EXPIRE', KEYS[i], ttl) end
+    local ttl = tonumber(ARGV[b + 7])  -- the rest of the budget window, and a day
+    redis.call('EXPIRE', KEYS[i], ttl)
     local done_key = KEYS[i] .. ':done'
     local done = tonumber(redis.call('INCRBYFLOAT', done_key, tostring(actual)))
     redis.call('EXPIRE', done_key, ttl)
