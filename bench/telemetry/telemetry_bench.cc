@@ -191,6 +191,7 @@ class NullStore : public Store {
     return std::optional<SessionSummary>();
   }
   Result<std::vector<UsageRow>> AggregateUsage(const UsageQuery&) override { return std::vector<UsageRow>{}; }
+  Result<std::vector<TimeBucket>> TimeSeries(const TimeSeriesQuery&) override { return std::vector<TimeBucket>{}; }
   Result<int64_t> DeleteOlderThan(int64_t) override { return int64_t{0}; }
   Result<StoreStats> Stats() override { return StoreStats{}; }
 };
