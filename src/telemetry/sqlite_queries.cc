@@ -164,7 +164,11 @@ Result<Page<Observation>> SqliteStore::ListObservations(const ObservationQuery& 
   Page<Observation> page;
   Where w;
   w.AddProject(c, "o.project", q.project);
-  if (q.trace_id) w.Add("t.id=?", {IdValue(*q.trace_id)});
+  if (q.trace_id) {
+    // Through the trace's (project, id) index, then its observations: never a scan.
+    w.AddProject(c, "t.project", q.project);
+    w.Add("t.id=?", {IdValue(*q.trace_id)});
+  }
   w.AddDim(c, "o.name", q.name);
   w.AddDim(c, "o.user", q.user_id);
   w.AddDim(c, "o.model", q.model);

@@ -67,7 +67,8 @@ TEST(SqliteStore, MigratesAnOlderSchema) {
   // Pretend the database predates migration 2.
   sqlite3* db = nullptr;
   sqlite3_open(path.c_str(), &db);
-  sqlite3_exec(db, "DROP INDEX events_ts; DROP TABLE usage_minute; DROP TABLE latency_minute; PRAGMA user_version=1;",
+  sqlite3_exec(db, "DROP INDEX events_ts; DROP TABLE usage_minute; DROP TABLE latency_minute; DROP INDEX traces_time; "
+               "PRAGMA user_version=1;",
                nullptr, nullptr, nullptr);
   sqlite3_close(db);
   auto s = SqliteStore::Open({path});
@@ -101,7 +102,7 @@ TEST(SqliteStore, MinuteRollupMigrationFillsFromStoredGenerations) {
   // The database as a binary before migration 4 left it.
   sqlite3* db = nullptr;
   sqlite3_open(path.c_str(), &db);
-  sqlite3_exec(db, "DROP TABLE usage_minute; DROP TABLE latency_minute; PRAGMA user_version=3;", nullptr, nullptr, nullptr);
+  sqlite3_exec(db, "DROP TABLE usage_minute; DROP TABLE latency_minute; DROP INDEX traces_time; PRAGMA user_version=3;", nullptr, nullptr, nullptr);
   sqlite3_close(db);
   auto s = SqliteStore::Open({path});
   ASSERT_TRUE(s) << s.error();

@@ -49,8 +49,11 @@ CREATE TABLE usage_daily(
       "DROP INDEX observations_id;"
       "CREATE UNIQUE INDEX observations_id ON observations(project, id) WHERE status IS NULL;",
       // 4: per-minute rollups for the dashboard's time series (internal/minute_rollup.h),
-      // filled from the generations already stored.
+      // filled from the generations already stored; and traces by time alone, for the admin's
+      // view across projects (newest first without sorting the range: ~17 bytes per trace,
+      // appended in time order).
       R"sql(
+CREATE INDEX traces_time ON traces(ts);
 CREATE TABLE usage_minute(
   minute INT NOT NULL, project INT NOT NULL, model INT NOT NULL, n INT NOT NULL, errors INT NOT NULL,
   in_tok INT NOT NULL, out_tok INT NOT NULL, cost REAL NOT NULL,
