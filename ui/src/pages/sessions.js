@@ -2,6 +2,7 @@
 // conversation: each turn's user message and the model's answer, from the captured payloads.
 import { get, rangeParams } from '../api.js';
 import { h, clear, fmt, table, card } from '../util.js';
+import { traceLink } from './traces.js';
 
 export function sessions(ctx) {
   if (ctx.args[0]) return conversation(ctx, ctx.args[0]);
@@ -53,12 +54,13 @@ function conversation(ctx, id) {
     if (key === shown) return;  // nothing new in the conversation
     shown = key;
     const turns = list.traces.slice(0, 30).reverse();
-    const details = await Promise.all(turns.map((t) => get('/api/telemetry/traces/' + encodeURIComponent(t.id))));
+    const details = await Promise.all(turns.map((t) =>
+      get('/api/telemetry/traces/' + encodeURIComponent(t.id), { project: t.projectId })));
     const items = details.map((t) => {
       const gen = flat(t.observations).find((o) => o.type === 'GENERATION');
       const said = userText(gen?.input ?? t.input), answered = answerText(gen?.output ?? t.output);
       return h('div', { class: 'turn' },
-        h('div', { class: 'turn-meta' }, h('a', { href: '#/traces/' + encodeURIComponent(t.id) }, fmt.dateTime(t.timestamp)),
+        h('div', { class: 'turn-meta' }, h('a', { href: traceLink(t) }, fmt.dateTime(t.timestamp)),
           ` · ${gen?.model ?? ''} · ${fmt.secs(t.latency)} · ${fmt.usd(t.totalCost)}`),
         h('div', { class: 'msg user' }, said ?? '(input not captured)'),
         h('div', { class: 'msg assistant' }, answered ?? '(output not captured)'));

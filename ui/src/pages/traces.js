@@ -37,13 +37,13 @@ export function traces(ctx) {
     if (data.total !== undefined) summary.textContent = `${fmt.num(data.total)} traces in range` + (page ? ` · page ${page + 1}` : '');
     const rows = data.traces.map((t) => ({
       data: t,
-      cells: [fmt.dateTime(t.timestamp), h('a', { href: '#/traces/' + encodeURIComponent(t.id) }, t.name ?? t.id.slice(0, 12)),
+      cells: [fmt.dateTime(t.timestamp), h('a', { href: traceLink(t) }, t.name ?? t.id.slice(0, 12)),
         t.userId ?? '–', t.sessionId ? h('a', { href: '#/sessions/' + encodeURIComponent(t.sessionId) }, t.sessionId) : '–',
         fmt.secs(t.latency), fmt.num(t.inputTokens) + ' / ' + fmt.num(t.outputTokens), fmt.usd(t.totalCost),
         { cls: 'status ' + t.status, v: t.status }],
     }));
     clear(list, table(['time', 'trace', 'user', 'session', 'latency', 'tokens in/out', 'cost', 'status'], rows,
-      { onRow: (t) => ctx.navigate('#/traces/' + encodeURIComponent(t.id)), empty: 'No traces match in this range.' }));
+      { onRow: (t) => ctx.navigate(traceLink(t)), empty: 'No traces match in this range.' }));
     clear(pager,
       page > 0 ? h('button', { onclick: () => { page = 0; load(); } }, '« Newest') : null,
       page > 0 ? h('button', { onclick: () => { page -= 1; load(); } }, '‹ Newer') : null,
@@ -52,6 +52,11 @@ export function traces(ctx) {
   // Live only on the newest page: an older page stays put while it is read.
   const update = () => (page === 0 || cursors.length === 0 ? load() : Promise.resolve());
   return { el, title: 'Traces', update, rangeChanged: () => { page = 0; cursors = []; } };
+}
+
+// A trace's page; the project lets the admin's lookup use the (project, id) index.
+export function traceLink(t) {
+  return '#/traces/' + encodeURIComponent(t.id) + (t.projectId ? '?project=' + encodeURIComponent(t.projectId) : '');
 }
 
 function flatten(nodes, depth, out) {
@@ -111,7 +116,7 @@ function traceDetail(ctx, id) {
 
   async function update() {
     if (loaded) return;  // a finished trace does not change; the list is what updates live
-    loaded = await get('/api/telemetry/traces/' + encodeURIComponent(id));
+    loaded = await get('/api/telemetry/traces/' + encodeURIComponent(id), { project: ctx.params.get('project') });
     render();
   }
   return { el, title: 'Trace', update };
