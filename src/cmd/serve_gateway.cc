@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "gateway/access_log.h"
 #include "http/server.h"
+#include "limits/limits.h"
 #include "telemetry/telemetry.h"
 
 namespace ap::cmd {
@@ -45,6 +46,41 @@ int ServeGateway(config::Config cfg, const ServeOptions& options) {
       auto cost = sink->CostOf(r);
       return cost ? std::optional<double>(cost->total) : std::nullopt;
     };
+  }
+  // Keys, teams, rate limits and budgets: with a limits: block, and always in local mode (`up`).
+  std::unique_ptr<limits::Service> lim;
+  if (cfg.limits.configured || gateway_options.loopback_without_key) {
+    limits::ServiceOptions lo;
+    lo.data_dir = cfg.limits.data_dir.empty() ? cfg.telemetry.data_dir : cfg.limits.data_dir;
+    lo.local_mode = gateway_options.loopback_without_key;
+    if (tel)
+      lo.price = [sink = tel->sink()](const std::string& model, int64_t prompt, int64_t completion) -> std::optional<double> {
+        gateway::CompletionRecord r;
+        r.model = model;
+        r.start = std::chrono::system_clock::now();
+        r.usage = {prompt, completion, prompt + completion, 0, true};
+        auto cost = sink->CostOf(r);
+        return cost ? std::optional<double>(cost->total) : std::nullopt;
+      };
+    auto started = limits::Service::Start(cfg.limits, std::move(lo));
+    if (!started) {
+      std::fprintf(stderr, "error: %s\n", started.error().c_str());
+      return 1;
+    }
+    lim = std::move(*started);
+    gateway_options.admitter = lim->limiter();
+    gateway_options.mounts.push_back(lim->AdminMount());
+    if (tel) {
+      tel->metrics()->AddCollector([l = lim.get()](std::string* out) { l->AppendPrometheus(out); });
+      // Tenancy: a team's key reads its team's traces; the admin key reads every project.
+      tel->api()->SetBearerResolver([limiter = lim->limiter(), project = cfg.telemetry.project](
+                                        std::string_view token) -> std::optional<telemetry::Tenant> {
+        auto id = limiter->Identify(token);
+        if (!id) return std::nullopt;
+        if (id->admin) return telemetry::Tenant{project, true};
+        return telemetry::Tenant{id->project(), false};
+      });
+    }
   }
   std::shared_ptr<gateway::CompletionSink> sink;
   if (any_sink) sink = sinks;
@@ -102,6 +138,7 @@ int ServeGateway(config::Config cfg, const ServeOptions& options) {
       };
   signals.async_wait(on_signal);
   signals_ctx.run();
+  if (lim) lim->Stop();  // settles and saves the drained requests' spend
   if (tel) tel->Stop();  // commits what the drained requests queued
   return 0;
 }

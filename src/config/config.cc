@@ -479,9 +479,34 @@ void ParseTelemetry(Reader& r, const YAML::Node& n, TelemetryConfig* t) {
   });
 }
 
-void ParseMain(Reader& r, const YAML::Node& root, Config* cfg) {
-  r.CheckKeys(root, "", {"server", "auth", "backends", "models", "routes", "fleet", "telemetry"});
+void ParseLimits(Reader& r, const YAML::Node& n, LimitsConfig* l) {
+  const std::string p = "limits";
+  r.CheckKeys(n, p, {"admin_key", "redis", "redis_failure", "redis_timeout", "data_dir",
+                     "reserve_completion_tokens", "settle_interval"});
   if (r.failed()) return;
+  l->configured = true;
+  if (auto v = r.OptString(n, "admin_key", p)) {
+    if (!v->empty() && v->size() < 16) r.Fail(n["admin_key"], p + ".admin_key", "must be at least 16 characters");
+    l->admin_key = *v;
+  }
+  if (auto v = r.OptString(n, "redis", p)) {
+    if (!v->empty() && !StartsWith(*v, "redis://")) r.Fail(n["redis"], p + ".redis", "must be a redis://host:port[/db] URL");
+    l->redis = *v;
+  }
+  if (auto v = r.OptString(n, "redis_failure", p)) {
+    if (*v != "open" && *v != "closed") r.Fail(n["redis_failure"], p + ".redis_failure", "must be open or closed");
+    l->fail_open = *v == "open";
+  }
+  r.Duration(n, "redis_timeout", p, &l->redis_timeout);
+  if (auto v = r.OptString(n, "data_dir", p)) l->data_dir = *v;
+  r.Uint(n, "reserve_completion_tokens", p, 1ull << 24, &l->reserve_completion_tokens);
+  r.Duration(n, "settle_interval", p, &l->settle_interval);
+}
+
+void ParseMain(Reader& r, const YAML::Node& root, Config* cfg) {
+  r.CheckKeys(root, "", {"server", "auth", "backends", "models", "routes", "fleet", "telemetry", "limits"});
+  if (r.failed()) return;
+  if (auto l = root["limits"]; l.IsDefined() && !l.IsNull()) ParseLimits(r, l, &cfg->limits);
   if (auto s = root["server"]; s.IsDefined()) ParseServer(r, s, &cfg->server);
   if (auto t = root["telemetry"]; t.IsDefined() && !t.IsNull()) ParseTelemetry(r, t, &cfg->telemetry);
   if (auto a = root["auth"]; a.IsDefined()) {

@@ -182,6 +182,18 @@ struct TelemetryConfig {
   std::vector<TelemetryProjectConfig> projects;
 };
 
+// Teams, virtual keys, budgets and rate limits (see docs/limits.md).
+struct LimitsConfig {
+  bool configured = false;         // the file had a limits: block
+  std::string admin_key;           // the admin API's key; empty: no admin API
+  std::string redis;               // redis://host:port[/db]; empty: counters in this process
+  bool fail_open = true;           // Redis unreachable: local limits (open) or 503 (closed)
+  milliseconds redis_timeout{50};  // per limit check
+  std::string data_dir;            // keys.db in local mode; empty: telemetry's data_dir
+  uint64_t reserve_completion_tokens = 256;  // reserved when a request sends no max_tokens
+  milliseconds settle_interval{20};  // batching of usage/spend reconciliation
+};
+
 struct Config {
   std::string source;  // the file it came from, or "<flags>"
   ServerConfig server;
@@ -191,6 +203,7 @@ struct Config {
   std::vector<ModelConfig> models;
   std::vector<RouteConfig> routes;
   TelemetryConfig telemetry;
+  LimitsConfig limits;
 
   const BackendConfig* FindBackend(std::string_view name) const;
   const ModelConfig* FindModel(std::string_view name) const;

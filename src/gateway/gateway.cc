@@ -1,7 +1,6 @@
 // gateway/gateway.cc — endpoint dispatch, auth and request ids; inference goes to proxy.cc.
 #include "gateway/gateway.h"
 
-#include <openssl/crypto.h>
 #include <openssl/sha.h>
 
 #include <boost/json/array.hpp>
@@ -120,17 +119,24 @@ bool Gateway::Reload(const config::Config& config, std::string* error) {
   return true;
 }
 
-bool Gateway::Authorized(const http::Request& request, const http::Responder& responder,
-                         const RouteTable& table) const {
+std::optional<api::ApiError> Gateway::Authenticate(const http::Request& request, const http::Responder& responder,
+                                                   const RouteTable& table, Caller* caller) const {
   const auto& keys = table.config().api_keys;
-  if (keys.empty()) return true;
-  if (options_.loopback_without_key && http::IsLoopback(responder.peer())) return true;
   std::string_view token = BearerToken(request);
-  if (token.empty()) return false;
-  bool match = false;
-  for (const auto& k : keys)  // constant-time per key: no early exit on the first differing byte
-    match |= k.size() == token.size() && CRYPTO_memcmp(k.data(), token.data(), k.size()) == 0;
-  return match;
+  if (!token.empty() && !keys.empty()) {
+    bool match = false;
+    for (const auto& k : keys) match |= ConstantTimeEquals(k, token);  // no early exit: constant time
+    if (match) {
+      caller->key_id = KeyIdFor(token);
+      return std::nullopt;
+    }
+  }
+  bool loopback = options_.loopback_without_key && http::IsLoopback(responder.peer());
+  if (options_.admitter) return options_.admitter->Authenticate(token, loopback, caller);
+  if (keys.empty() || (token.empty() && loopback)) return std::nullopt;
+  if (!token.empty()) caller->key_id = KeyIdFor(token);
+  return api::ApiError{api::ErrorKind::kAuthentication,
+                       "invalid or missing API key (send Authorization: Bearer <key>)", "", "invalid_api_key"};
 }
 
 http::Response Gateway::ProtocolError(http::Status status, std::string_view message) {
@@ -193,26 +199,29 @@ net::awaitable<void> Gateway::Handle(http::Request& request, http::Responder& re
     finish();
     co_return;
   }
-  if (auto token = BearerToken(request); !token.empty() && !table->config().api_keys.empty())
-    rec.key_id = KeyIdFor(token);
-  if (!Authorized(request, responder, *table)) {
-    api::ApiError error{api::ErrorKind::kAuthentication,
-                        "invalid or missing API key (send Authorization: Bearer <key>)", "", "invalid_api_key"};
-    co_await SendApiError(responder, rec, error);
+  Caller caller;
+  if (auto denied = Authenticate(request, responder, *table, &caller)) {
+    co_await SendApiError(responder, rec, *denied);
     finish();
     co_return;
   }
+  rec.key_id = caller.key_id;
+  rec.team = caller.team;
+  rec.project = caller.project;
+  Admitter* admitter = options_.admitter.get();
+  const bool forward_client_auth = table->config().api_keys.empty() && !admitter;
 
   if (models) {
     auto names = table->ModelNames();
     if (names.empty() && table->catch_all()) {
       // Quick-start mode: the backend knows its models; ask it.
-      co_await ForwardModels(*table->catch_all(), request, table->config().api_keys.empty(), responder, rec);
+      co_await ForwardModels(*table->catch_all(), request, forward_client_auth, responder, rec);
       finish();
       co_return;
     }
     boost::json::array data;
     for (const auto& n : names) {
+      if (admitter && !admitter->AllowsModel(caller, n)) continue;  // a key lists what it may use
       boost::json::object m;
       m["id"] = n;
       m["object"] = "model";
@@ -251,10 +260,32 @@ net::awaitable<void> Gateway::Handle(http::Request& request, http::Responder& re
     co_return;
   }
   rec.route = t->route;
+  Admission admission;
+  if (admitter) {
+    if (!admitter->AllowsModel(caller, parsed->model)) {
+      api::ApiError error{api::ErrorKind::kPermission,
+                          "this key may not use the model '" + parsed->model + "'", "model", "model_not_allowed"};
+      co_await SendApiError(responder, rec, error);
+      finish();
+      co_return;
+    }
+    AdmissionRequest ar{parsed->model, parsed->prompt_tokens_estimate, parsed->max_tokens};
+    admission = co_await admitter->Admit(caller, std::move(ar));
+    if (admission.error) {
+      co_await SendApiError(responder, rec, *admission.error, admission.headers);
+      finish();
+      co_return;
+    }
+  }
   ProxyRequest pr{t, &*parsed, &request, std::string(StartsWith(path, "/v1/") ? path.substr(3) : path),
-                  table->config().api_keys.empty(), options_.max_response_bytes, options_.capture_bytes,
-                  options_.cost_estimator ? &options_.cost_estimator : nullptr};
+                  forward_client_auth, options_.max_response_bytes, options_.capture_bytes,
+                  options_.cost_estimator ? &options_.cost_estimator : nullptr, &admission.headers};
   co_await ProxyInference(pr, responder, rec);
+  if (admitter) {
+    std::optional<double> cost;
+    if (options_.cost_estimator && rec.usage.known) cost = options_.cost_estimator(rec);
+    admitter->Settle(admission, rec, cost);
+  }
   finish();
 }
 

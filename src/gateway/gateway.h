@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "gateway/admission.h"
 #include "gateway/completion.h"
 #include "gateway/route_table.h"
 #include "http/server.h"
@@ -35,6 +36,8 @@ struct GatewayOptions {
   // The request's cost in USD once its usage is known (telemetry's price table); when it returns
   // a value, non-streaming replies carry it as `x-agentplane-cost-usd`.
   std::function<std::optional<double>(const CompletionRecord&)> cost_estimator;
+  // Keys, teams, rate limits and budgets (the limits module); null: only the config's static keys.
+  std::shared_ptr<Admitter> admitter;
 };
 
 class Gateway : public http::Handler {
@@ -51,8 +54,9 @@ class Gateway : public http::Handler {
   http::Response ProtocolError(http::Status status, std::string_view message) override;
 
  private:
-  bool Authorized(const http::Request& request, const http::Responder& responder,
-                  const RouteTable& table) const;
+  // Static keys of the config first, then the admitter's keys. Fills `caller` on success.
+  std::optional<api::ApiError> Authenticate(const http::Request& request, const http::Responder& responder,
+                                            const RouteTable& table, Caller* caller) const;
 
   std::atomic<std::shared_ptr<const RouteTable>> table_;
   std::shared_ptr<CompletionSink> sink_;

@@ -108,13 +108,16 @@ AttemptOutcome OutcomeForExchangeError(http::ExchangeError e) {
   }
 }
 
-bhttp::response_header<> ClientHeader(int status, std::string_view content_type, const CompletionRecord& rec) {
+bhttp::response_header<> ClientHeader(int status, std::string_view content_type, const CompletionRecord& rec,
+                                      const ProxyRequest& pr) {
   bhttp::response_header<> h;
   h.result(static_cast<unsigned>(status));
   h.version(11);
   h.set(bhttp::field::content_type, content_type.empty() ? "application/json" : content_type);
   h.set("x-request-id", rec.request_id);
   if (!rec.scheduler_pick.empty()) h.set("x-agentplane-pick", rec.scheduler_pick);
+  if (pr.extra_headers)
+    for (const auto& [name, value] : *pr.extra_headers) h.set(name, value);
   return h;
 }
 
@@ -122,7 +125,7 @@ bhttp::response_header<> ClientHeader(int status, std::string_view content_type,
 // backend that fails before sending anything can still be retried).
 net::awaitable<void> RelayStream(const ProxyRequest& pr, http::Exchange& ex, std::string first,
                                  http::Responder& res, CompletionRecord& rec, Clock::time_point start) {
-  auto header = ClientHeader(ex.status(), ex.header()[bhttp::field::content_type], rec);
+  auto header = ClientHeader(ex.status(), ex.header()[bhttp::field::content_type], rec, pr);
   header.set(bhttp::field::cache_control, "no-cache");
   if (!co_await res.StartStream(std::move(header))) {
     ex.Abort();
@@ -257,7 +260,7 @@ net::awaitable<AttemptResult> Attempt(const ProxyRequest& pr, const BackendState
   }
   if (pr.capture_bytes > 0) CaptureAppend(rec, pr.capture_bytes, response_body);
   http::Response out{static_cast<http::Status>(status), 11};
-  out.base() = ClientHeader(status, content_type, rec);
+  out.base() = ClientHeader(status, content_type, rec, pr);
   if (pr.cost_estimator && rec.usage.known)
     if (auto cost = (*pr.cost_estimator)(rec)) {
       char text[32];
@@ -304,15 +307,23 @@ api::ApiError FinalError(const Failure& f, int attempts, bool any_backend) {
 }  // namespace
 
 net::awaitable<void> SendApiError(http::Responder& responder, CompletionRecord& record,
-                                  const api::ApiError& error) {
+                                  const api::ApiError& error,
+                                  const std::vector<std::pair<std::string, std::string>>& headers) {
   int status = api::HttpStatus(error.kind);
   http::Response res{static_cast<http::Status>(status), 11};
   res.set(bhttp::field::content_type, "application/json");
   res.set("x-request-id", record.request_id);
+  for (const auto& [name, value] : headers) res.set(name, value);
   res.body() = api::ErrorBody(error);
   record.status = status;
   record.error = error.message;
   co_await responder.Send(std::move(res));
+}
+
+net::awaitable<void> SendApiError(http::Responder& responder, CompletionRecord& record,
+                                  const api::ApiError& error) {
+  static const std::vector<std::pair<std::string, std::string>> kNone;
+  return SendApiError(responder, record, error, kNone);
 }
 
 net::awaitable<void> ForwardModels(const BackendGroup& group, const http::Request& incoming,
@@ -341,7 +352,7 @@ net::awaitable<void> ForwardModels(const BackendGroup& group, const http::Reques
     co_return;
   }
   http::Response out{static_cast<http::Status>(ex.status()), 11};
-  out.base() = ClientHeader(ex.status(), ex.header()[bhttp::field::content_type], rec);
+  out.base() = ClientHeader(ex.status(), ex.header()[bhttp::field::content_type], rec, pr);
   out.body() = std::move(body);
   rec.status = ex.status();
   co_await res.Send(std::move(out));

@@ -28,6 +28,8 @@ struct ProxyRequest {
   uint64_t capture_bytes = 0;     // copy payloads into the record up to this size; 0: off
   // Sets x-agentplane-cost-usd on non-streaming replies (GatewayOptions::cost_estimator).
   const std::function<std::optional<double>(const CompletionRecord&)>* cost_estimator = nullptr;
+  // Added to the client's reply (the admitter's x-ratelimit-* headers).
+  const std::vector<std::pair<std::string, std::string>>* extra_headers = nullptr;
 };
 
 boost::asio::awaitable<void> ProxyInference(const ProxyRequest& request, http::Responder& responder,
@@ -38,7 +40,12 @@ boost::asio::awaitable<void> ForwardModels(const BackendGroup& group, const http
                                            bool forward_client_auth, http::Responder& responder,
                                            CompletionRecord& record);
 
-// Sends `error` as an OpenAI error response and records it.
+// Sends `error` as an OpenAI error response (with `headers`) and records it.
+boost::asio::awaitable<void> SendApiError(http::Responder& responder, CompletionRecord& record,
+                                          const api::ApiError& error,
+                                          const std::vector<std::pair<std::string, std::string>>& headers);
+// The same without extra headers. (No default argument: GCC 12 mishandles temporaries in
+// co_await'ed calls.)
 boost::asio::awaitable<void> SendApiError(http::Responder& responder, CompletionRecord& record,
                                           const api::ApiError& error);
 

@@ -61,6 +61,11 @@ class TelemetryApi : public http::Handler {
   http::net::awaitable<void> Handle(http::Request& request, http::Responder& responder) override;
   http::Response ProtocolError(http::Status status, std::string_view message) override;
 
+  // Set before the server starts (the limits module resolves virtual keys and the admin key).
+  void SetBearerResolver(std::function<std::optional<Tenant>(std::string_view)> resolve) {
+    options_.resolve_bearer = std::move(resolve);
+  }
+
   // The path prefixes to mount on the gateway.
   static std::vector<std::string> Prefixes() { return {"/api/public/", "/api/telemetry/", "/v1/traces"}; }
 

@@ -61,7 +61,7 @@ std::vector<Item> GatewaySink::ToItems(const gateway::CompletionRecord& r, const
   Trace t;
   t.id = r.trace_id;
   // Tenancy: a team's requests land in the team's project, so its keys read only its own data.
-  const std::string& project = r.team.empty() ? options_.project : r.team;
+  const std::string& project = r.project.empty() ? options_.project : r.project;
   t.project = project;
   t.timestamp_us = start;
   t.name = r.path;

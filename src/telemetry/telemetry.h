@@ -31,6 +31,7 @@ class Telemetry {
   std::shared_ptr<GatewaySink> sink() const { return sink_; }
   std::shared_ptr<Metrics> metrics() const { return metrics_; }
   std::shared_ptr<Writer> writer() const { return writer_; }
+  std::shared_ptr<TelemetryApi> api() const { return api_; }
   // Ingestion/query APIs and /metrics, for GatewayOptions::mounts.
   std::vector<gateway::Mount> Mounts() const;
   // Bytes of each payload the gateway should capture into its records (0: none).

@@ -1,0 +1,57 @@
+// gateway/admission.h — the gateway's hook for who may call and how much: authentication of a
+// client key, the model allowlist, and admission against rate limits, parallel limits and
+// budgets, settled with the real usage once the request is over.
+//
+// The gateway knows only this interface; the limits module implements it (teams, virtual keys,
+// Redis counters), the way the scheduler implements PickerFactory. Without an Admitter the
+// gateway checks the static keys of its config.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "api/errors.h"
+#include "gateway/completion.h"
+
+namespace ap::gateway {
+
+// Who is calling, as the admitter resolved the key.
+struct Caller {
+  std::string key_id;   // "key-…": safe to log
+  std::string team;     // may be empty
+  std::string user;     // may be empty
+  std::string project;  // the telemetry tenant the request's trace belongs to
+  std::shared_ptr<const void> state;  // the admitter's own view of the key (its directory entry)
+};
+
+struct AdmissionRequest {
+  std::string model;            // the public model name
+  int64_t prompt_tokens = 0;    // estimated (api/token_estimate.h)
+  int64_t max_tokens = -1;      // as the client sent it; -1: not sent
+};
+
+struct Admission {
+  std::optional<api::ApiError> error;  // set: refuse the request with it
+  // Sent with the reply, refused or not: x-ratelimit-*, and retry-after on refusals.
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::shared_ptr<void> ticket;  // the admitter's; handed back to Settle
+};
+
+class Admitter {
+ public:
+  virtual ~Admitter() = default;
+  // In memory, no I/O. Returns an error (401) or fills `caller`. `token` may be empty.
+  virtual std::optional<api::ApiError> Authenticate(std::string_view token, bool loopback, Caller* caller) const = 0;
+  virtual bool AllowsModel(const Caller& caller, std::string_view model) const = 0;
+  virtual boost::asio::awaitable<Admission> Admit(const Caller& caller, AdmissionRequest request) = 0;
+  // Once per admitted request, after its last byte: reconciles tokens and spend, frees its slot.
+  virtual void Settle(const Admission& admission, const CompletionRecord& record, std::optional<double> cost_usd) = 0;
+};
+
+}  // namespace ap::gateway

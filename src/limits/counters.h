@@ -1,0 +1,131 @@
+// limits/counters.h — the counters behind rate limits, parallel limits and budgets, checked and
+// taken in one atomic step per request, wherever they live.
+//
+// Semantics (identical in both implementations; see docs/limits.md):
+//  * requests (r) and tokens (t): a token bucket of `limit` that refills at limit/60 per second,
+//    so "N per minute" allows a burst of N and then N per minute. Admission takes `amount` (1, or
+//    the reserved tokens); settling adds back reserved-minus-used (the level may go negative
+//    when a request used more than it reserved: later requests wait for the debt to refill).
+//  * parallel (p): leases with an expiry; admission adds one, settling removes it.
+//  * spend (s): USD spent in the current budget window plus reservations; admission refuses once
+//    spent + reserved would pass the limit, settling adds used-minus-reserved.
+// Admission checks every counter first and takes from none unless all allow it.
+//
+// LocalCounters keeps them in this process (one gateway, or the fail-open fallback);
+// RedisCounters keeps them in Redis with Lua scripts so every replica shares them.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+
+#include <boost/asio/awaitable.hpp>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "limits/admin_store.h"
+
+namespace ap::limits {
+
+enum class CounterKind : char { kRequests = 'r', kTokens = 't', kParallel = 'p', kSpend = 's' };
+
+struct Check {
+  CounterKind kind;
+  std::string key;      // the counter's name, e.g. "team:ml:r", "key:key-ab12…:s@1700000000"
+  double limit = 0;
+  double amount = 0;    // r, p: 1; t: reserved tokens; s: reserved USD
+  int64_t ttl_s = 0;    // s: seconds the window has left (the counter expires after it)
+};
+
+struct Decision {
+  enum class Outcome { kAdmitted, kRefused, kUnavailable } outcome = Outcome::kUnavailable;
+  int refused = -1;            // index of the first check that refused
+  std::vector<double> levels;  // per check, after admission: r/t tokens left, p slots free, s USD left
+  bool degraded = false;       // answered by the local fallback because Redis was unreachable
+  std::string error;           // kUnavailable: why
+};
+
+struct Settlement {
+  CounterKind kind;
+  std::string key;
+  double limit = 0;
+  double delta = 0;        // t: used - reserved tokens; s: used - reserved USD
+  std::string lease;       // p: the lease to release
+  double soft_limit = -1;  // s: alert when this request's actual cost carried spend across it (< 0: none)
+  std::string scope;       // s: what to name in the alert ("team ml")
+  double actual = 0;       // s: the request's actual cost (reserved + delta)
+};
+
+class Counters {
+ public:
+  virtual ~Counters() = default;
+  virtual boost::asio::awaitable<Decision> Admit(std::vector<Check> checks, std::string lease) = 0;
+  // Returns at once; applied in batches.
+  virtual void Settle(std::vector<Settlement> settlements) = 0;
+  // Current value for the admin API (blocking): spend used in USD, or tokens left in a bucket.
+  virtual double Read(CounterKind kind, const std::string& key, double limit) = 0;
+  // Applies pending settlements now (tests, shutdown).
+  virtual void Flush() = 0;
+};
+
+// Called once when a spend counter crosses its soft limit (scope, spent, soft limit).
+using SoftBudgetAlert = std::function<void(const std::string&, double, double)>;
+
+class LocalCounters : public Counters {
+ public:
+  // `ledger`: where spend is kept durably (batched by Flush); may be null. `now_ms`: the clock.
+  LocalCounters(std::shared_ptr<AdminStore> ledger, SoftBudgetAlert alert,
+                std::function<int64_t()> now_ms = nullptr);
+
+  boost::asio::awaitable<Decision> Admit(std::vector<Check> checks, std::string lease) override;
+  void Settle(std::vector<Settlement> settlements) override;
+  double Read(CounterKind kind, const std::string& key, double limit) override;
+  void Flush() override;
+
+  // The synchronous core of Admit (benchmarks and tests call it directly).
+  Decision AdmitNow(const std::vector<Check>& checks, const std::string& lease);
+
+ private:
+  struct Bucket {
+    double level = 0;
+    int64_t at_ms = 0;
+  };
+  double Refill(Bucket& b, double limit, int64_t now);
+  Bucket& BucketFor(const std::string& key, double limit, int64_t now);
+
+  std::shared_ptr<AdminStore> ledger_;
+  SoftBudgetAlert alert_;
+  std::function<int64_t()> now_ms_;
+  std::mutex mu_;
+  std::unordered_map<std::string, Bucket> buckets_;
+  std::unordered_map<std::string, std::unordered_map<std::string, int64_t>> leases_;  // key → lease → expiry
+  std::unordered_map<std::string, double> spend_;
+  std::map<std::string, double> unsaved_spend_;
+};
+
+struct RedisCountersOptions {
+  std::string url;
+  std::chrono::milliseconds timeout{50};
+  std::chrono::milliseconds settle_interval{20};
+  bool fail_open = true;
+};
+
+// Counters in Redis; when Redis does not answer, `fallback` (fail open) or a refusal (fail
+// closed), and a retry of Redis after a second.
+Result<std::unique_ptr<Counters>> OpenRedisCounters(const RedisCountersOptions& options,
+                                                    std::shared_ptr<LocalCounters> fallback, SoftBudgetAlert alert);
+
+// Whether the counters last reached Redis (1), and how many admissions the fallback answered.
+struct CounterHealth {
+  std::atomic<int> redis_up{1};
+  std::atomic<uint64_t> fallback_admissions{0};
+  std::atomic<uint64_t> refused_unavailable{0};
+  std::atomic<uint64_t> budget_alerts{0};
+};
+CounterHealth& Health();
+
+}  // namespace ap::limits

@@ -1,0 +1,166 @@
+// limits/local_counters.cc — Counters in this process (see counters.h for the semantics, which
+// internal/scripts.h implements again in Lua for Redis). One mutex: a check holds it for a few
+// hundred nanoseconds.
+#include <algorithm>
+
+#include "limits/counters.h"
+
+namespace ap::limits {
+namespace {
+
+constexpr int64_t kLeaseTtlMs = 15 * 60 * 1000;  // a lease outlives any request
+
+int64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+CounterHealth& Health() {
+  static CounterHealth health;
+  return health;
+}
+
+LocalCounters::LocalCounters(std::shared_ptr<AdminStore> ledger, SoftBudgetAlert alert,
+                             std::function<int64_t()> now_ms)
+    : ledger_(std::move(ledger)), alert_(std::move(alert)), now_ms_(now_ms ? std::move(now_ms) : SteadyMs) {
+  if (ledger_)
+    if (auto saved = ledger_->LoadSpend())
+      for (auto& [k, v] : *saved) spend_[k] = v;
+}
+
+double LocalCounters::Refill(Bucket& b, double limit, int64_t now) {
+  if (now > b.at_ms) b.level = std::min(limit, b.level + static_cast<double>(now - b.at_ms) * limit / 60000.0);
+  b.at_ms = std::max(b.at_ms, now);
+  return b.level;
+}
+
+LocalCounters::Bucket& LocalCounters::BucketFor(const std::string& key, double limit, int64_t now) {
+  auto [it, inserted] = buckets_.try_emplace(key);
+  if (inserted) it->second = Bucket{limit, now};
+  return it->second;
+}
+
+boost::asio::awaitable<Decision> LocalCounters::Admit(std::vector<Check> checks, std::string lease) {
+  co_return AdmitNow(checks, lease);
+}
+
+Decision LocalCounters::AdmitNow(const std::vector<Check>& checks, const std::string& lease) {
+  Decision d;
+  d.levels.resize(checks.size());
+  std::lock_guard lock(mu_);
+  const int64_t now = now_ms_();
+  for (size_t i = 0; i < checks.size(); ++i) {
+    const Check& c = checks[i];
+    bool ok = true;
+    switch (c.kind) {
+      case CounterKind::kRequests:
+      case CounterKind::kTokens: {
+        double level = Refill(BucketFor(c.key, c.limit, now), c.limit, now);
+        d.levels[i] = level;
+        ok = level >= c.amount;
+        break;
+      }
+      case CounterKind::kParallel: {
+        auto& leases = leases_[c.key];
+        std::erase_if(leases, [now](const auto& kv) { return kv.second <= now; });
+        d.levels[i] = c.limit - static_cast<double>(leases.size());
+        ok = static_cast<double>(leases.size()) + 1 <= c.limit;
+        break;
+      }
+      case CounterKind::kSpend: {
+        double spent = spend_[c.key];
+        d.levels[i] = c.limit - spent;
+        ok = spent < c.limit && (c.amount <= 0 || spent + c.amount <= c.limit);
+        break;
+      }
+    }
+    if (!ok && d.refused < 0) d.refused = static_cast<int>(i);
+  }
+  if (d.refused >= 0) {
+    d.outcome = Decision::Outcome::kRefused;
+    return d;
+  }
+  for (size_t i = 0; i < checks.size(); ++i) {
+    const Check& c = checks[i];
+    switch (c.kind) {
+      case CounterKind::kRequests:
+      case CounterKind::kTokens: buckets_[c.key].level -= c.amount; break;
+      case CounterKind::kParallel: leases_[c.key][lease] = now + kLeaseTtlMs; break;
+      case CounterKind::kSpend:
+        spend_[c.key] += c.amount;
+        if (ledger_) unsaved_spend_[c.key] += c.amount;
+        break;
+    }
+    d.levels[i] -= c.amount;
+  }
+  d.outcome = Decision::Outcome::kAdmitted;
+  return d;
+}
+
+void LocalCounters::Settle(std::vector<Settlement> settlements) {
+  std::vector<std::tuple<std::string, double, double>> alerts;
+  {
+    std::lock_guard lock(mu_);
+    const int64_t now = now_ms_();
+    for (const auto& s : settlements) {
+      switch (s.kind) {
+        case CounterKind::kRequests:
+        case CounterKind::kTokens: {
+          Bucket& b = BucketFor(s.key, s.limit, now);
+          Refill(b, s.limit, now);
+          b.level = std::min(s.limit, b.level - s.delta);
+          break;
+        }
+        case CounterKind::kParallel:
+          if (auto it = leases_.find(s.key); it != leases_.end()) it->second.erase(s.lease);
+          break;
+        case CounterKind::kSpend: {
+          double& spent = spend_[s.key];
+          spent += s.delta;
+          if (ledger_) unsaved_spend_[s.key] += s.delta;
+          if (s.soft_limit >= 0 && spent - s.actual < s.soft_limit && spent >= s.soft_limit)
+            alerts.emplace_back(s.scope, spent, s.soft_limit);
+          break;
+        }
+      }
+    }
+  }
+  if (alert_)
+    for (auto& [scope, spent, soft] : alerts) alert_(scope, spent, soft);
+}
+
+double LocalCounters::Read(CounterKind kind, const std::string& key, double limit) {
+  std::lock_guard lock(mu_);
+  switch (kind) {
+    case CounterKind::kSpend: {
+      auto it = spend_.find(key);
+      return it == spend_.end() ? 0 : it->second;
+    }
+    case CounterKind::kParallel: {
+      auto it = leases_.find(key);
+      return it == leases_.end() ? 0 : static_cast<double>(it->second.size());
+    }
+    default: {
+      auto it = buckets_.find(key);
+      if (it == buckets_.end()) return limit;
+      return Refill(it->second, limit, now_ms_());
+    }
+  }
+}
+
+void LocalCounters::Flush() {
+  std::map<std::string, double> batch;
+  {
+    std::lock_guard lock(mu_);
+    batch.swap(unsaved_spend_);
+  }
+  if (batch.empty() || !ledger_) return;
+  if (!ledger_->AddSpend(batch)) {
+    std::lock_guard lock(mu_);  // keep it for the next flush
+    for (auto& [k, v] : batch) unsaved_spend_[k] += v;
+  }
+}
+
+}  // namespace ap::limits
