@@ -3,18 +3,16 @@
 // Telemetry's own APIs are mounted by ServeGateway with the rest of telemetry.
 #pragma once
 
-#include <functional>
 #include <memory>
-#include <string_view>
 
 #include "cmd/serve_gateway.h"
 #include "scheduler/scheduler.h"
 
 namespace ap::cmd {
 
-// `is_admin` says whether a bearer token is the operator's key (replica and fleet state are
-// operator data); unset: only local-mode loopback clients may read them.
-void MountDashboard(ServeOptions* options, std::shared_ptr<const scheduler::SchedulerFactory> schedulers,
-                    std::function<bool(std::string_view token)> is_admin = nullptr);
+// Replica and fleet state are operator data: the limits module's admin key may read them (known
+// once ServeGateway started limits: ServeOptions::on_limits), and so may local-mode loopback
+// clients; every other key gets 403.
+void MountDashboard(ServeOptions* options, std::shared_ptr<const scheduler::SchedulerFactory> schedulers);
 
 }  // namespace ap::cmd
