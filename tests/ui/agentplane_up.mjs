@@ -61,10 +61,11 @@ ${extraConfig}`);
   };
 }
 
-// One chat completion through the gateway; `i` varies model, user, session, streaming.
-export async function chat(base, i, { key, model } = {}) {
-  const headers = { 'content-type': 'application/json', 'x-session-id': `session-${i % 3}`,
-                    'x-user-id': `user-${i % 4}`, 'x-tags': i % 2 ? 'batch' : 'interactive' };
+// One chat completion through the gateway; `i` varies model, user, session, streaming; users and
+// sessions are named with `prefix` (a team's, say).
+export async function chat(base, i, { key, model, prefix = '' } = {}) {
+  const headers = { 'content-type': 'application/json', 'x-session-id': `${prefix}session-${i % 3}`,
+                    'x-user-id': `${prefix}user-${i % 4}`, 'x-tags': i % 2 ? 'batch' : 'interactive' };
   if (key) headers.authorization = `Bearer ${key}`;
   const stream = i % 2 === 0;
   const res = await fetch(`${base}/v1/chat/completions`, {
