@@ -58,9 +58,11 @@ const Asset* UiHandler::Find(std::string_view path) const {
 http::Response UiHandler::Respond(const http::Request& req) const {
   std::string_view target = req.target();
   std::string_view path = target.substr(0, target.find_first_of("?#"));
-  if (req.method() != bhttp::verb::get && req.method() != bhttp::verb::head) {
+  // GET only: the server derives Content-Length from the body it sends, so a HEAD answer could
+  // not state the length of the body it omits.
+  if (req.method() != bhttp::verb::get) {
     auto res = Text(http::Status::method_not_allowed, "the dashboard is read with GET\n", req);
-    res.set(bhttp::field::allow, "GET, HEAD");
+    res.set(bhttp::field::allow, "GET");
     return res;
   }
   if (path == kPrefix) {
@@ -102,10 +104,6 @@ http::Response UiHandler::Respond(const http::Request& req) const {
   bool gzip = !asset->gzip.empty() && AcceptsGzip(req[bhttp::field::accept_encoding]);
   std::string_view body = gzip ? asset->gzip : asset->body;
   if (gzip) res.set(bhttp::field::content_encoding, "gzip");
-  if (req.method() == bhttp::verb::head) {
-    res.content_length(body.size());
-    return res;
-  }
   res.body().assign(body.data(), body.size());
   res.prepare_payload();
   return res;
