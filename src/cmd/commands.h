@@ -11,5 +11,6 @@ void AddGatewayCommand(CLI::App& app, int* exit_code);
 void AddUpCommand(CLI::App& app, int* exit_code);
 void AddSimCommand(CLI::App& app, int* exit_code);
 void AddBenchCommand(CLI::App& app, int* exit_code);
+void AddAdminCommands(CLI::App& app, int* exit_code);  // keys, teams
 
 }  // namespace ap::cmd

@@ -17,7 +17,8 @@ int main(int argc, char** argv) {
       "Examples:\n"
       "  agentplane up                                   # gateway + simulated fleet, local mode\n"
       "  agentplane gateway --port 8080 --backend http://127.0.0.1:8000/v1\n"
-      "  agentplane gateway --config examples/gateway.yaml\n",
+      "  agentplane gateway --config examples/gateway.yaml\n"
+      "  agentplane keys create --team ml --rpm 60        # a virtual key (admin API)\n",
       "agentplane"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Show help for every subcommand");
@@ -26,6 +27,7 @@ int main(int argc, char** argv) {
   ap::cmd::AddGatewayCommand(app, &exit_code);
   ap::cmd::AddSimCommand(app, &exit_code);
   ap::cmd::AddBenchCommand(app, &exit_code);
+  ap::cmd::AddAdminCommands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

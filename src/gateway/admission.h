@@ -32,6 +32,7 @@ struct Caller {
 
 struct AdmissionRequest {
   std::string model;            // the public model name
+  std::string backend_model;    // what its primary backend calls it (prices often key on this)
   int64_t prompt_tokens = 0;    // estimated (api/token_estimate.h)
   int64_t max_tokens = -1;      // as the client sent it; -1: not sent
 };

@@ -269,7 +269,9 @@ net::awaitable<void> Gateway::Handle(http::Request& request, http::Responder& re
       finish();
       co_return;
     }
-    AdmissionRequest ar{parsed->model, parsed->prompt_tokens_estimate, parsed->max_tokens};
+    std::string backend_model;
+    if (t->group && !t->group->members.empty()) backend_model = t->group->members.front().backend->config.model;
+    AdmissionRequest ar{parsed->model, std::move(backend_model), parsed->prompt_tokens_estimate, parsed->max_tokens};
     admission = co_await admitter->Admit(caller, std::move(ar));
     if (admission.error) {
       co_await SendApiError(responder, rec, *admission.error, admission.headers);

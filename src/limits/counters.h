@@ -66,7 +66,8 @@ class Counters {
   virtual boost::asio::awaitable<Decision> Admit(std::vector<Check> checks, std::string lease) = 0;
   // Returns at once; applied in batches.
   virtual void Settle(std::vector<Settlement> settlements) = 0;
-  // Current value for the admin API (blocking): spend used in USD, or tokens left in a bucket.
+  // Current value for the admin API (blocking): USD actually spent (settled, without in-flight
+  // reservations), requests in flight, or tokens left in a bucket.
   virtual double Read(CounterKind kind, const std::string& key, double limit) = 0;
   // Applies pending settlements now (tests, shutdown).
   virtual void Flush() = 0;
@@ -103,8 +104,9 @@ class LocalCounters : public Counters {
   std::mutex mu_;
   std::unordered_map<std::string, Bucket> buckets_;
   std::unordered_map<std::string, std::unordered_map<std::string, int64_t>> leases_;  // key → lease → expiry
-  std::unordered_map<std::string, double> spend_;
-  std::map<std::string, double> unsaved_spend_;
+  std::unordered_map<std::string, double> spend_;      // spent + in-flight reservations
+  std::unordered_map<std::string, double> committed_;  // actually spent
+  std::map<std::string, double> unsaved_spend_;        // committed, not yet in the ledger
 };
 
 struct RedisCountersOptions {

@@ -187,7 +187,11 @@ boost::asio::awaitable<Admission> Limiter::Admit(const Caller& caller, gateway::
   if (view->team) bounds.push_back({Scope("team", view->team->name), "team '" + view->team->name + "'", &view->team->limits, view->team->created_at});
 
   const int64_t completion = request.max_tokens >= 0 ? request.max_tokens : options_.reserve_completion_tokens;
-  const int64_t reserve_tokens = request.prompt_tokens + completion;
+  // The prompt estimate can fall short of the backend's tokenizer by up to ~20 % (measured in
+  // docs/limits.md), so reservations take a quarter more: they are reconciled anyway, and an
+  // upper bound is what keeps concurrent requests from overrunning a budget.
+  const int64_t prompt = request.prompt_tokens + (request.prompt_tokens + 3) / 4;
+  const int64_t reserve_tokens = prompt + completion;
   std::optional<double> reserve_usd;
   const int64_t now = NowS();
 
@@ -201,7 +205,10 @@ boost::asio::awaitable<Admission> Limiter::Admit(const Caller& caller, gateway::
                                 double(std::min<int64_t>(reserve_tokens, *l.tpm)), 0});
     if (l.max_parallel) ticket->checks.push_back({CounterKind::kParallel, "ap:" + b.scope + ":p", double(*l.max_parallel), 1, 0});
     if (l.budget_usd) {
-      if (!reserve_usd) reserve_usd = options_.price ? options_.price(request.model, request.prompt_tokens, completion) : std::nullopt;
+      if (!reserve_usd && options_.price) {
+        if (!request.backend_model.empty()) reserve_usd = options_.price(request.backend_model, prompt, completion);
+        if (!reserve_usd) reserve_usd = options_.price(request.model, prompt, completion);
+      }
       auto [start, end] = BudgetWindow(b.created_at, l.budget_period, now);
       ticket->checks.push_back({CounterKind::kSpend, "ap:" + b.scope + ":s@" + std::to_string(start), *l.budget_usd,
                                 reserve_usd.value_or(0), end - now + 86400});

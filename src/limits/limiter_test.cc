@@ -63,7 +63,7 @@ class LimiterTest : public ::testing::Test {
   gateway::Admission Admit(const gateway::Caller& caller, int64_t prompt = 10, int64_t max_tokens = -1,
                            std::string model = "m") {
     boost::asio::io_context io;
-    auto f = boost::asio::co_spawn(io, limiter_->Admit(caller, {model, prompt, max_tokens}), boost::asio::use_future);
+    auto f = boost::asio::co_spawn(io, limiter_->Admit(caller, {model, "", prompt, max_tokens}), boost::asio::use_future);
     io.run();
     return f.get();
   }
@@ -144,8 +144,9 @@ TEST_F(LimiterTest, SendsOpenAiHeadersAndRefusesWithTheLimitAndItsReset) {
   EXPECT_EQ(Header(a, "x-ratelimit-remaining-requests"), "1");
   EXPECT_EQ(Header(a, "x-ratelimit-reset-requests"), "30s");
   EXPECT_EQ(Header(a, "x-ratelimit-limit-tokens"), "1000");
-  EXPECT_EQ(Header(a, "x-ratelimit-remaining-tokens"), "900");
-  EXPECT_EQ(Header(a, "x-ratelimit-reset-tokens"), "6s");
+  // Reserved: the prompt estimate plus a quarter (10 + 3) and max_tokens (90).
+  EXPECT_EQ(Header(a, "x-ratelimit-remaining-tokens"), "897");
+  EXPECT_EQ(Header(a, "x-ratelimit-reset-tokens"), "7s");
   gateway::CompletionRecord rec;
   limiter_->Settle(a, rec, std::nullopt);
   ASSERT_FALSE(Admit(c).error);
@@ -164,7 +165,7 @@ TEST_F(LimiterTest, TokensReserveAtAdmissionAndReconcileWithUsage) {
   std::string key = AddKey(l);
   gateway::Caller c;
   ASSERT_FALSE(limiter_->Authenticate(key, false, &c));
-  auto a = Admit(c, 200, 600);  // reserves 800
+  auto a = Admit(c, 200, 600);  // reserves 250 + 600
   ASSERT_FALSE(a.error);
   auto b = Admit(c, 200, 600);
   ASSERT_TRUE(b.error);
@@ -189,7 +190,7 @@ TEST_F(LimiterTest, BudgetOfTeamBindsItsKeysAndStopsWithinOneRequest) {
   for (int i = 0; i < 20; ++i) {
     gateway::Caller c;
     ASSERT_FALSE(limiter_->Authenticate(i % 2 ? a : b, false, &c));
-    auto adm = Admit(c, 100, 200, "priced");  // reserves $0.30
+    auto adm = Admit(c, 100, 200, "priced");  // reserves (125 + 200) tokens: $0.325
     if (adm.error) {
       EXPECT_EQ(adm.error->code, "budget_exceeded");
       EXPECT_NE(adm.error->message.find("team 'ml'"), std::string::npos);
@@ -201,8 +202,8 @@ TEST_F(LimiterTest, BudgetOfTeamBindsItsKeysAndStopsWithinOneRequest) {
     limiter_->Settle(adm, rec, 0.25);  // actual cost
     spent += 0.25;
   }
-  EXPECT_EQ(admitted, 3);  // a fourth's $0.30 reservation would not fit under $1.00
-  EXPECT_GE(spent, 1.0 - 0.3);
+  EXPECT_EQ(admitted, 3);  // a fourth's $0.325 reservation would not fit under $1.00
+  EXPECT_GE(spent, 1.0 - 0.325);
   EXPECT_LE(spent, 1.0);
   local_->Flush();  // the ledger is durable
   EXPECT_DOUBLE_EQ(limiter_->SpendOf("team:ml", directory_->snapshot()->teams.at("ml").limits,

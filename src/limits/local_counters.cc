@@ -27,7 +27,7 @@ LocalCounters::LocalCounters(std::shared_ptr<AdminStore> ledger, SoftBudgetAlert
     : ledger_(std::move(ledger)), alert_(std::move(alert)), now_ms_(now_ms ? std::move(now_ms) : SteadyMs) {
   if (ledger_)
     if (auto saved = ledger_->LoadSpend())
-      for (auto& [k, v] : *saved) spend_[k] = v;
+      for (auto& [k, v] : *saved) spend_[k] = committed_[k] = v;
 }
 
 double LocalCounters::Refill(Bucket& b, double limit, int64_t now) {
@@ -88,10 +88,7 @@ Decision LocalCounters::AdmitNow(const std::vector<Check>& checks, const std::st
       case CounterKind::kRequests:
       case CounterKind::kTokens: buckets_[c.key].level -= c.amount; break;
       case CounterKind::kParallel: leases_[c.key][lease] = now + kLeaseTtlMs; break;
-      case CounterKind::kSpend:
-        spend_[c.key] += c.amount;
-        if (ledger_) unsaved_spend_[c.key] += c.amount;
-        break;
+      case CounterKind::kSpend: spend_[c.key] += c.amount; break;
     }
     d.levels[i] -= c.amount;
   }
@@ -117,11 +114,12 @@ void LocalCounters::Settle(std::vector<Settlement> settlements) {
           if (auto it = leases_.find(s.key); it != leases_.end()) it->second.erase(s.lease);
           break;
         case CounterKind::kSpend: {
-          double& spent = spend_[s.key];
-          spent += s.delta;
-          if (ledger_) unsaved_spend_[s.key] += s.delta;
-          if (s.soft_limit >= 0 && spent - s.actual < s.soft_limit && spent >= s.soft_limit)
-            alerts.emplace_back(s.scope, spent, s.soft_limit);
+          spend_[s.key] += s.delta;
+          double& done = committed_[s.key];
+          done += s.actual;
+          if (ledger_) unsaved_spend_[s.key] += s.actual;
+          if (s.soft_limit >= 0 && done - s.actual < s.soft_limit && done >= s.soft_limit)
+            alerts.emplace_back(s.scope, done, s.soft_limit);
           break;
         }
       }
@@ -135,8 +133,8 @@ double LocalCounters::Read(CounterKind kind, const std::string& key, double limi
   std::lock_guard lock(mu_);
   switch (kind) {
     case CounterKind::kSpend: {
-      auto it = spend_.find(key);
-      return it == spend_.end() ? 0 : it->second;
+      auto it = committed_.find(key);
+      return it == committed_.end() ? 0 : it->second;
     }
     case CounterKind::kParallel: {
       auto it = leases_.find(key);

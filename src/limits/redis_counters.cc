@@ -114,7 +114,7 @@ class RedisCounters : public Counters {
 
   double Read(CounterKind kind, const std::string& key, double limit) override {
     if (kind == CounterKind::kSpend) {
-      auto r = sync_.Command({"GET", key});
+      auto r = sync_.Command({"GET", key + ":done"});
       if (r && r->type == RedisReply::Type::kString) return std::strtod(r->str.c_str(), nullptr);
       return 0;
     }

@@ -82,9 +82,15 @@ for i = 1, #KEYS do
   elseif kind == 'p' then
     redis.call('ZREM', KEYS[i], lease)
   else
-    local after = tonumber(redis.call('INCRBYFLOAT', KEYS[i], tostring(delta)))
-    if redis.call('TTL', KEYS[i]) < 0 then redis.call('EXPIRE', KEYS[i], 400 * 86400) end
-    if soft >= 0 and after - actual < soft and after >= soft then crossed[#crossed + 1] = i end
+    -- KEYS[i] holds spend plus in-flight reservations (what admission checks); KEYS[i]..':done'
+    -- holds what was actually spent (what alerts and the admin API read).
+    redis.call('INCRBYFLOAT', KEYS[i], tostring(delta))
+    local ttl = redis.call('TTL', KEYS[i])
+    if ttl < 0 then ttl = 400 * 86400; redis.call('EXPIRE', KEYS[i], ttl) end
+    local done_key = KEYS[i] .. ':done'
+    local done = tonumber(redis.call('INCRBYFLOAT', done_key, tostring(actual)))
+    redis.call('EXPIRE', done_key, ttl)
+    if soft >= 0 and done - actual < soft and done >= soft then crossed[#crossed + 1] = i end
   end
 end
 return crossed
