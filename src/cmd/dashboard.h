@@ -13,6 +13,7 @@ namespace ap::cmd {
 // Replica and fleet state are operator data: the limits module's admin key may read them (known
 // once ServeGateway started limits: ServeOptions::on_limits), and so may local-mode loopback
 // clients; every other key gets 403.
-void MountDashboard(ServeOptions* options, std::shared_ptr<const scheduler::SchedulerFactory> schedulers);
+void MountDashboard(ServeOptions* options,
+                    std::shared_ptr<const scheduler::SchedulerFactory> schedulers);
 
 }  // namespace ap::cmd

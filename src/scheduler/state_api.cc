@@ -1,9 +1,8 @@
 // scheduler/state_api.cc — see state_api.h.
 #include "scheduler/state_api.h"
 
-#include <map>
-
 #include <boost/json.hpp>
+#include <map>
 
 #include "base/strings.h"
 
@@ -53,7 +52,8 @@ std::string StateApi::ReplicasJson() const {
     double hit = static_cast<double>(m.prefix_blocks_matched.load(std::memory_order_relaxed));
     mj["prefix_hit_ratio"] = total > 0 ? json::value(hit / total) : json::value(nullptr);
     mj["decisions"] = m.decision.count();
-    mj["decision_p99_seconds"] = m.decision.count() ? json::value(m.decision.Quantile(0.99)) : json::value(nullptr);
+    mj["decision_p99_seconds"] =
+        m.decision.count() ? json::value(m.decision.Quantile(0.99)) : json::value(nullptr);
     json::array replicas;
     for (const auto& r : pool->replicas()) {
       json::object rj;
@@ -111,14 +111,16 @@ std::string StateApi::FleetJson() const {
         gj["model_name"] = g.model_name;
         gj["util_percent"] = OrNull(g.util_percent);
         gj["fb_used_mib"] = OrNull(g.fb_used_mib);
-        gj["fb_total_mib"] = g.fb_used_mib >= 0 && g.fb_free_mib >= 0 ? json::value(g.fb_used_mib + g.fb_free_mib)
-                                                                        : json::value(nullptr);
+        gj["fb_total_mib"] = g.fb_used_mib >= 0 && g.fb_free_mib >= 0
+                                 ? json::value(g.fb_used_mib + g.fb_free_mib)
+                                 : json::value(nullptr);
         gj["temp_c"] = OrNull(g.temp_c);
         gj["power_w"] = OrNull(g.power_w);
         gj["replica"] = r->name;
         gj["model"] = pool->model();
         gj["sample_age_ms"] = OrNull(age);
-        gj["stale"] = !r->Fresh(now, std::max(pool->config().stale_after, std::chrono::milliseconds(5000)));
+        gj["stale"] =
+            !r->Fresh(now, std::max(pool->config().stale_after, std::chrono::milliseconds(5000)));
         // Keyed by the exporter that reported it too: UUIDs are unique in a real fleet, but two
         // simulators on one host number their GPUs alike.
         std::string endpoint = r->endpoint.host + ":" + std::to_string(r->endpoint.port);
@@ -144,26 +146,31 @@ http::net::awaitable<void> StateApi::Handle(http::Request& req, http::Responder&
   std::string_view path = target.substr(0, target.find('?'));
   auto auth = req[bhttp::field::authorization];
   std::string_view token;
-  if (auth.size() > 7 && EqualsIgnoreCase(auth.substr(0, 7), "bearer ")) token = Trim(auth.substr(7));
-  else if (auth.empty()) token = Trim(req["x-api-key"]);
+  if (auth.size() > 7 && EqualsIgnoreCase(auth.substr(0, 7), "bearer "))
+    token = Trim(auth.substr(7));
+  else if (auth.empty())
+    token = Trim(req["x-api-key"]);
   if (token.empty() && !auth.empty()) {
-    co_await responder.Send(Json(http::Status::unauthorized, Error("use Authorization: Bearer with the admin key"), req));
+    co_await responder.Send(Json(http::Status::unauthorized,
+                                 Error("use Authorization: Bearer with the admin key"), req));
     co_return;
   }
   if (token.empty()) {
     if (!(options_.loopback_without_key && http::IsLoopback(responder.peer()))) {
-      co_await responder.Send(Json(http::Status::unauthorized,
-                                   Error("replica and fleet state need the admin key (Authorization: Bearer)"), req));
+      co_await responder.Send(
+          Json(http::Status::unauthorized,
+               Error("replica and fleet state need the admin key (Authorization: Bearer)"), req));
       co_return;
     }
   } else if (!options_.is_admin || !options_.is_admin(token)) {
-    co_await responder.Send(Json(http::Status::forbidden,
-                                 Error("replica and fleet state are operator data: only the admin key may read them"),
-                                 req));
+    co_await responder.Send(Json(
+        http::Status::forbidden,
+        Error("replica and fleet state are operator data: only the admin key may read them"), req));
     co_return;
   }
   if (req.method() != bhttp::verb::get) {
-    co_await responder.Send(Json(http::Status::method_not_allowed, Error("method not allowed"), req));
+    co_await responder.Send(
+        Json(http::Status::method_not_allowed, Error("method not allowed"), req));
     co_return;
   }
   if (path == "/api/scheduler/replicas") {
@@ -171,7 +178,8 @@ http::net::awaitable<void> StateApi::Handle(http::Request& req, http::Responder&
   } else if (path == "/api/fleet/gpus") {
     co_await responder.Send(Json(http::Status::ok, FleetJson(), req));
   } else {
-    co_await responder.Send(Json(http::Status::not_found, Error("no such endpoint: " + std::string(path)), req));
+    co_await responder.Send(
+        Json(http::Status::not_found, Error("no such endpoint: " + std::string(path)), req));
   }
 }
 

@@ -50,7 +50,8 @@ struct Fixture {
       b->config.name = "r" + std::to_string(i);
       b->endpoint.host = "127.0.0.1";
       b->endpoint.port = 1;  // nothing listens: the factory's own scrapes fail, ours are published
-      b->breaker = std::make_shared<gateway::CircuitBreaker>(config::CircuitBreakerConfig{1, std::chrono::seconds(60)});
+      b->breaker = std::make_shared<gateway::CircuitBreaker>(
+          config::CircuitBreakerConfig{1, std::chrono::seconds(60)});
       members.push_back(b.get());
       backends.push_back(std::move(b));
     }
@@ -78,7 +79,8 @@ struct Fixture {
 TEST(StateApi, ReplicasShowHealthLoadCachesAndRecentPicks) {
   Fixture f;
   gateway::PickContext ctx{f.body, f.incoming, f.exclude};
-  for (int i = 0; i < 3; ++i) ASSERT_EQ(f.pool->Decide(ctx, Clock::now()).verdict, Pool::Verdict::kPicked);
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(f.pool->Decide(ctx, Clock::now()).verdict, Pool::Verdict::kPicked);
   StateApi api(f.factory, {});
   auto v = json::parse(api.ReplicasJson());
   auto& models = v.at("models").as_array();
@@ -98,7 +100,8 @@ TEST(StateApi, ReplicasShowHealthLoadCachesAndRecentPicks) {
   auto& picks = m.at("recent_picks").as_array();
   ASSERT_EQ(picks.size(), 3u);
   EXPECT_GE(picks[0].at("ago_ms").as_double(), 0);
-  EXPECT_TRUE(picks[0].at("replica").as_string() == "r0" || picks[0].at("replica").as_string() == "r1");
+  EXPECT_TRUE(picks[0].at("replica").as_string() == "r0" ||
+              picks[0].at("replica").as_string() == "r1");
 }
 
 TEST(StateApi, RecentPicksKeepTheLatestOnes) {
@@ -145,7 +148,8 @@ class FakeResponder : public http::Responder {
   http::tcp::endpoint peer_;
 };
 
-int StatusOf(StateApi& api, const char* peer, std::string bearer, std::string path = "/api/fleet/gpus") {
+int StatusOf(StateApi& api, const char* peer, std::string bearer,
+             std::string path = "/api/fleet/gpus") {
   http::Request req{http::bhttp::verb::get, path, 11};
   if (!bearer.empty()) req.set(http::bhttp::field::authorization, "Bearer " + bearer);
   FakeResponder responder(peer);

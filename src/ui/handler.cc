@@ -67,7 +67,8 @@ http::Response UiHandler::Respond(const http::Request& req) const {
   }
   if (path == kPrefix) {
     http::Response res{http::Status::permanent_redirect, req.version()};
-    res.set(bhttp::field::location, std::string(kPrefix) + "/" + std::string(target.substr(path.size())));
+    res.set(bhttp::field::location,
+            std::string(kPrefix) + "/" + std::string(target.substr(path.size())));
     res.keep_alive(req.keep_alive());
     res.prepare_payload();
     return res;
@@ -78,15 +79,19 @@ http::Response UiHandler::Respond(const http::Request& req) const {
   const Asset* asset = Find(name);
   if (!asset) {
     if (assets_.empty())
-      return Text(http::Status::service_unavailable,
-                  "this agentplane was built without its dashboard (Node.js was missing at build time); "
-                  "install node and npm (scripts/install-deps.sh) and rebuild\n", req);
-    return Text(http::Status::not_found, "no such dashboard file: " + std::string(name) + "\n", req);
+      return Text(
+          http::Status::service_unavailable,
+          "this agentplane was built without its dashboard (Node.js was missing at build time); "
+          "install node and npm (scripts/install-deps.sh) and rebuild\n",
+          req);
+    return Text(http::Status::not_found, "no such dashboard file: " + std::string(name) + "\n",
+                req);
   }
   http::Response res{http::Status::ok, req.version()};
   res.keep_alive(req.keep_alive());
   res.set(bhttp::field::etag, asset->etag);
-  res.set(bhttp::field::cache_control, asset->immutable ? "public, max-age=31536000, immutable" : "no-cache");
+  res.set(bhttp::field::cache_control,
+          asset->immutable ? "public, max-age=31536000, immutable" : "no-cache");
   res.set(bhttp::field::vary, "Accept-Encoding");
   if (name == "index.html") {
     // The page may only talk to its own origin and load its own files.

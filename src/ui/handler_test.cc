@@ -11,11 +11,13 @@ namespace {
 namespace bhttp = http::bhttp;
 
 constexpr Asset kTable[] = {
-    {"index.html", "text/html; charset=utf-8", "\"aaaa\"", "<!doctype html><title>x</title>", "", false},
+    {"index.html", "text/html; charset=utf-8", "\"aaaa\"", "<!doctype html><title>x</title>", "",
+     false},
     {"app-ABCDEFGH.js", "text/javascript; charset=utf-8", "\"bbbb\"", "console.log(1)", "GZ", true},
 };
 
-http::Request Get(std::string target, std::vector<std::pair<bhttp::field, std::string>> headers = {}) {
+http::Request Get(std::string target,
+                  std::vector<std::pair<bhttp::field, std::string>> headers = {}) {
   http::Request req{bhttp::verb::get, target, 11};
   for (auto& [f, v] : headers) req.set(f, v);
   return req;
@@ -52,24 +54,29 @@ TEST(UiHandlerTest, ServesHashedAssetsImmutableWithTheirType) {
 
 TEST(UiHandlerTest, GzipOnlyWhenAccepted) {
   UiHandler h(kTable);
-  auto z = h.Respond(Get("/ui/app-ABCDEFGH.js", {{bhttp::field::accept_encoding, "br, gzip;q=0.8"}}));
+  auto z =
+      h.Respond(Get("/ui/app-ABCDEFGH.js", {{bhttp::field::accept_encoding, "br, gzip;q=0.8"}}));
   EXPECT_EQ(z[bhttp::field::content_encoding], "gzip");
   EXPECT_EQ(z.body(), "GZ");
   EXPECT_EQ(z[bhttp::field::vary], "Accept-Encoding");
-  auto refused = h.Respond(Get("/ui/app-ABCDEFGH.js", {{bhttp::field::accept_encoding, "gzip;q=0"}}));
+  auto refused =
+      h.Respond(Get("/ui/app-ABCDEFGH.js", {{bhttp::field::accept_encoding, "gzip;q=0"}}));
   EXPECT_EQ(refused[bhttp::field::content_encoding], "");
   EXPECT_EQ(refused.body(), "console.log(1)");
   // No gzip copy: the plain body whatever the client accepts.
-  EXPECT_EQ(h.Respond(Get("/ui/", {{bhttp::field::accept_encoding, "gzip"}})).body(), kTable[0].body);
+  EXPECT_EQ(h.Respond(Get("/ui/", {{bhttp::field::accept_encoding, "gzip"}})).body(),
+            kTable[0].body);
 }
 
 TEST(UiHandlerTest, ConditionalGetAnswers304) {
   UiHandler h(kTable);
-  auto res = h.Respond(Get("/ui/app-ABCDEFGH.js", {{bhttp::field::if_none_match, "\"zzzz\", \"bbbb\""}}));
+  auto res =
+      h.Respond(Get("/ui/app-ABCDEFGH.js", {{bhttp::field::if_none_match, "\"zzzz\", \"bbbb\""}}));
   EXPECT_EQ(res.result(), http::Status::not_modified);
   EXPECT_TRUE(res.body().empty());
-  EXPECT_EQ(h.Respond(Get("/ui/app-ABCDEFGH.js", {{bhttp::field::if_none_match, "\"zzzz\""}})).result(),
-            http::Status::ok);
+  EXPECT_EQ(
+      h.Respond(Get("/ui/app-ABCDEFGH.js", {{bhttp::field::if_none_match, "\"zzzz\""}})).result(),
+      http::Status::ok);
 }
 
 TEST(UiHandlerTest, UnknownFilesAndMethodsAreRefused) {

@@ -14,7 +14,8 @@ const double kLogFactor = std::log(kFactor);
 
 int LatencyBucket(int64_t micros) {
   if (micros <= 1000) return 0;
-  int b = static_cast<int>(std::ceil(std::log(static_cast<double>(micros) / 1000.0) / kLogFactor - 1e-9));
+  int b = static_cast<int>(
+      std::ceil(std::log(static_cast<double>(micros) / 1000.0) / kLogFactor - 1e-9));
   return std::clamp(b, 0, kLatencyBuckets - 1);
 }
 
@@ -32,7 +33,8 @@ double HistogramQuantile(const std::vector<int64_t>& counts, double q) {
     if (static_cast<double>(seen + c) >= rank) {
       double hi = LatencyBucketUpper(static_cast<int>(b));
       double lo = b == 0 ? hi / kFactor : LatencyBucketUpper(static_cast<int>(b) - 1);
-      double frac = std::clamp((rank - static_cast<double>(seen)) / static_cast<double>(c), 0.0, 1.0);
+      double frac =
+          std::clamp((rank - static_cast<double>(seen)) / static_cast<double>(c), 0.0, 1.0);
       return lo * std::pow(hi / lo, frac);
     }
     seen += c;
@@ -50,9 +52,11 @@ void MinuteRollup::Add(int64_t project, int64_t model, const Observation& o, int
   t.in += sign * o.input_tokens.value_or(0);
   t.out += sign * o.output_tokens.value_or(0);
   t.cost += sign * o.total_cost.value_or(0);
-  if (o.end_us > o.start_us) hist_[{minute, project, model, kKindLatency, LatencyBucket(o.end_us - o.start_us)}] += sign;
+  if (o.end_us > o.start_us)
+    hist_[{minute, project, model, kKindLatency, LatencyBucket(o.end_us - o.start_us)}] += sign;
   if (o.completion_start_us >= o.start_us && o.completion_start_us)
-    hist_[{minute, project, model, kKindTtft, LatencyBucket(o.completion_start_us - o.start_us)}] += sign;
+    hist_[{minute, project, model, kKindTtft, LatencyBucket(o.completion_start_us - o.start_us)}] +=
+        sign;
 }
 
 }  // namespace ap::telemetry::internal

@@ -41,7 +41,7 @@ class MinuteRollup {
     int64_t n = 0, errors = 0, in = 0, out = 0;
     double cost = 0;
   };
-  using Key = std::tuple<int64_t, int64_t, int64_t>;  // minute, project, model
+  using Key = std::tuple<int64_t, int64_t, int64_t>;                // minute, project, model
   using HistKey = std::tuple<int64_t, int64_t, int64_t, int, int>;  // + kind, bucket
   const std::map<Key, Totals>& totals() const { return totals_; }
   const std::map<HistKey, int64_t>& histogram() const { return hist_; }
