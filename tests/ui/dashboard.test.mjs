@@ -92,7 +92,7 @@ test('traces: a trace opens from the list and shows its generation', async () =>
     await page.waitForSelector('tbody tr.click', { timeout: 10000 });
     const users = await page.locator('tbody tr td:nth-child(3)').allTextContents();
     assert.ok(users.length > 0 && users.every((u) => u === 'user-1'), `filtered users ${users}`);
-    await page.locator('tbody tr.click').first().click();
+    await page.locator('tbody tr.click td:nth-child(2) a').first().click();  // the trace's link
     await page.waitForSelector('.obs[data-type="GENERATION"]', { timeout: 10000 });
     assert.match(page.url(), /#\/traces\/[0-9a-f]+/);
     const card = await page.locator('.card', { hasText: 'generation ·' }).innerText();
@@ -100,6 +100,9 @@ test('traces: a trace opens from the list and shows its generation', async () =>
     assert.match(card, /Question number/);           // the captured request payload
     await page.screenshot({ path: path.join(shots, 'trace.png'), fullPage: true });
     assert.deepEqual(errors, []);
+  } catch (e) {
+    await page.screenshot({ path: path.join(shots, 'trace-failed.png'), fullPage: true }).catch(() => {});
+    throw new Error(`${e.message}\nurl: ${page.url()}\nconsole: ${errors.join('\n')}`);
   } finally {
     await page.close();
   }

@@ -35,8 +35,7 @@ export function lineChart({ times, series, format = (v) => fmt.num(v, 1), title 
   const svg = frame(max, y, format, title);
   for (let i = 0; i <= 4; i++) {
     const t = t0 + ((t1 - t0) * i) / 4;
-    const label = t1 - t0 > 2 * 86400e3 ? new Date(t).toLocaleDateString([], { month: 'short', day: 'numeric' })
-      : new Date(t).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    const label = t1 - t0 > 2 * 86400e3 ? fmt.day(t) : fmt.hm(t);
     svg.append(s('text', { x: x(t), y: H - 6, class: 'tick', 'text-anchor': i === 0 ? 'start' : i === 4 ? 'end' : 'middle' }, label));
   }
   series.forEach((se, k) => {

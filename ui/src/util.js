@@ -43,6 +43,12 @@ export function clear(el, ...children) {
   return el;
 }
 
+// Dates and numbers are formatted by hand, not with Intl/toLocaleString: the first Intl call in
+// a fresh page loads locale data and cost ~100 ms of every page's time to interactive.
+const kMonths = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const pad2 = (n) => String(n).padStart(2, '0');
+const grouped = (s) => s.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+
 export const fmt = {
   num(v, digits = 0) {
     if (v === null || v === undefined || Number.isNaN(v)) return '–';
@@ -57,20 +63,31 @@ export const fmt = {
   usd(v) {
     if (v === null || v === undefined) return '–';
     if (v !== 0 && Math.abs(v) < 0.01) return '$' + v.toPrecision(2);
-    return '$' + v.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+    const [whole, cents] = Math.abs(v).toFixed(2).split('.');
+    return (v < 0 ? '-$' : '$') + grouped(whole) + '.' + cents;
   },
   secs(v) {
     if (v === null || v === undefined || v < 0) return '–';
     if (v < 1) return (v * 1000).toFixed(v < 0.01 ? 1 : 0) + ' ms';
     return v.toFixed(2) + ' s';
   },
+  // Local time: 14:03:05.
   time(ms) {
     const d = new Date(ms);
-    return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+    return `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
   },
-  dateTime(iso) {
-    const d = new Date(iso);
-    return d.toLocaleString([], { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  hm(ms) {
+    const d = new Date(ms);
+    return `${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
+  },
+  day(ms) {
+    const d = new Date(ms);
+    return `${kMonths[d.getMonth()]} ${d.getDate()}`;
+  },
+  // Nov 30, 14:03:05 (from an ISO string or epoch ms).
+  dateTime(t) {
+    const ms = typeof t === 'number' ? t : Date.parse(t);
+    return `${fmt.day(ms)}, ${fmt.time(ms)}`;
   },
   ago(ms) {
     if (ms < 1000) return Math.round(ms) + ' ms ago';
