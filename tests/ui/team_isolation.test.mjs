@@ -102,7 +102,8 @@ test('the dashboard with a team key shows that team and nothing of another', asy
   const costs = await redPage('#/costs', async (page) => {
     await page.waitForFunction(() => document.querySelector('.bar span')?.textContent.includes('/ $5.00'));
   }, 'costs');
-  assert.match(costs, /red/);
+  assert.match(costs, /team red/);
+  assert.match(costs, /red-app \(key-[0-9a-f]+\)/);  // keys named through the admin API
   for (const name of ['models', 'fleet']) {
     await redPage(`#/${name}`, async (page) => {
       await page.waitForFunction(() => !document.getElementById('banner').hidden);
