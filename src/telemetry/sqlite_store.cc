@@ -320,6 +320,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptions& opti
                         std::to_string(options.writer_cache_mib * 1024) + "; PRAGMA synchronous=";
   pragmas += options.synchronous_full ? "FULL;" : "NORMAL;";
   if (!conn->Exec(pragmas, &error)) return "configure " + options.path + ": " + error;
+  if (!internal::RegisterLatencyBucketFunction(conn->db())) return "configure " + options.path + ": " + conn->LastError();
   int version = 0;
   {
     auto s = conn->Prepare("PRAGMA user_version");

@@ -19,6 +19,14 @@ int LatencyBucket(int64_t micros) {
   return std::clamp(b, 0, kLatencyBuckets - 1);
 }
 
+bool RegisterLatencyBucketFunction(sqlite3* db) {
+  auto fn = [](sqlite3_context* ctx, int, sqlite3_value** argv) {
+    sqlite3_result_int(ctx, LatencyBucket(sqlite3_value_int64(argv[0])));
+  };
+  return sqlite3_create_function_v2(db, "ap_latency_bucket", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                                    nullptr, fn, nullptr, nullptr, nullptr) == SQLITE_OK;
+}
+
 double LatencyBucketUpper(int b) { return 0.001 * std::pow(kFactor, b); }
 
 double HistogramQuantile(const std::vector<int64_t>& counts, double q) {

@@ -9,6 +9,8 @@
 // over a million traces reads a few thousand rollup rows instead of the observations.
 #pragma once
 
+#include <sqlite3.h>
+
 #include <cstdint>
 #include <map>
 #include <tuple>
@@ -26,6 +28,10 @@ constexpr int kKindTtft = 1;
 int LatencyBucket(int64_t micros);
 // The upper bound of bucket `b` in seconds.
 double LatencyBucketUpper(int b);
+// Registers ap_latency_bucket(micros) → LatencyBucket on `db`, so SQL (migration 4's back-fill)
+// buckets exactly as the writer does. Returns false when SQLite refused it.
+bool RegisterLatencyBucketFunction(sqlite3* db);
+
 // The q-quantile (0..1) in seconds of a histogram (counts per bucket), interpolated
 // geometrically inside the bucket; -1 when it is empty.
 double HistogramQuantile(const std::vector<int64_t>& counts, double q);

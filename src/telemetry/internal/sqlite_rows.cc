@@ -49,7 +49,7 @@ CREATE TABLE usage_daily(
       "DROP INDEX observations_id;"
       "CREATE UNIQUE INDEX observations_id ON observations(project, id) WHERE status IS NULL;",
       // 4: per-minute rollups for the dashboard's time series (internal/minute_rollup.h),
-      // filled from the generations already stored; and traces by time alone, for the admin's
+      // filled from the generations already stored (ap_latency_bucket is registered by Open); and traces by time alone, for the admin's
       // view across projects (newest first without sorting the range: ~17 bytes per trace,
       // appended in time order).
       R"sql(
@@ -66,13 +66,11 @@ INSERT INTO usage_minute
          total(in_tok), total(out_tok), total(cost)
   FROM observations WHERE type=1 GROUP BY 1,2,3;
 INSERT INTO latency_minute
-  WITH RECURSIVE b(i, up) AS (SELECT 0, 1000.0 UNION ALL SELECT i+1, up*1.25 FROM b WHERE i<63),
-  d(minute, project, model, kind, us) AS (
-    SELECT start/60000000, project, coalesce(model,0), 0, dur FROM observations WHERE type=1 AND dur>0
-    UNION ALL
-    SELECT start/60000000, project, coalesce(model,0), 1, ttft FROM observations WHERE type=1 AND ttft>=0)
-  SELECT minute, project, model, kind, coalesce((SELECT min(i) FROM b WHERE us<=up), 63), count(*)
-  FROM d GROUP BY 1,2,3,4,5;
+  SELECT start/60000000, project, coalesce(model,0), 0, ap_latency_bucket(dur), count(*)
+  FROM observations WHERE type=1 AND dur>0 GROUP BY 1,2,3,5;
+INSERT INTO latency_minute
+  SELECT start/60000000, project, coalesce(model,0), 1, ap_latency_bucket(ttft), count(*)
+  FROM observations WHERE type=1 AND ttft>=0 GROUP BY 1,2,3,5;
 )sql",
   };
   return kMigrations;
