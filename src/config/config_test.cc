@@ -284,3 +284,36 @@ telemetry:
 
 }  // namespace
 }  // namespace ap::config
+
+namespace ap::config {
+namespace {
+
+TEST(Config, ParsesLimits) {
+  auto c = ParseConfig(R"(
+limits:
+  admin_key: admin-key-0123456789
+  redis: redis://127.0.0.1:6380/2
+  redis_failure: closed
+  redis_timeout: 25ms
+  reserve_completion_tokens: 512
+)", "limits.yaml");
+  ASSERT_TRUE(c) << c.error().ToString();
+  EXPECT_TRUE(c->limits.configured);
+  EXPECT_EQ(c->limits.admin_key, "admin-key-0123456789");
+  EXPECT_EQ(c->limits.redis, "redis://127.0.0.1:6380/2");
+  EXPECT_FALSE(c->limits.fail_open);
+  EXPECT_EQ(c->limits.redis_timeout, std::chrono::milliseconds(25));
+  EXPECT_EQ(c->limits.reserve_completion_tokens, 512u);
+
+  auto bad = ParseConfig("limits:\n  redis: 127.0.0.1:6379\n", "l.yaml");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().ToString(), "l.yaml:2: limits.redis: must be a redis://host:port[/db] URL");
+  auto weak = ParseConfig("limits:\n  admin_key: short\n", "l.yaml");
+  ASSERT_FALSE(weak);
+  EXPECT_NE(weak.error().ToString().find("at least 16 characters"), std::string::npos);
+  auto typo = ParseConfig("limits:\n  redis_fail: open\n", "l.yaml");
+  ASSERT_FALSE(typo);
+}
+
+}  // namespace
+}  // namespace ap::config

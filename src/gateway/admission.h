@@ -37,10 +37,13 @@ struct AdmissionRequest {
   int64_t max_tokens = -1;      // as the client sent it; -1: not sent
 };
 
+// Header names are static strings (x-ratelimit-limit-requests, …); values are owned.
+using ResponseHeaders = std::vector<std::pair<std::string_view, std::string>>;
+
 struct Admission {
   std::optional<api::ApiError> error;  // set: refuse the request with it
   // Sent with the reply, refused or not: x-ratelimit-*, and retry-after on refusals.
-  std::vector<std::pair<std::string, std::string>> headers;
+  ResponseHeaders headers;
   std::shared_ptr<void> ticket;  // the admitter's; handed back to Settle
 };
 

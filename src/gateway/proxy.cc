@@ -308,7 +308,7 @@ api::ApiError FinalError(const Failure& f, int attempts, bool any_backend) {
 
 net::awaitable<void> SendApiError(http::Responder& responder, CompletionRecord& record,
                                   const api::ApiError& error,
-                                  const std::vector<std::pair<std::string, std::string>>& headers) {
+                                  const ResponseHeaders& headers) {
   int status = api::HttpStatus(error.kind);
   http::Response res{static_cast<http::Status>(status), 11};
   res.set(bhttp::field::content_type, "application/json");
@@ -322,7 +322,7 @@ net::awaitable<void> SendApiError(http::Responder& responder, CompletionRecord& 
 
 net::awaitable<void> SendApiError(http::Responder& responder, CompletionRecord& record,
                                   const api::ApiError& error) {
-  static const std::vector<std::pair<std::string, std::string>> kNone;
+  static const ResponseHeaders kNone;
   return SendApiError(responder, record, error, kNone);
 }
 

@@ -12,6 +12,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "api/openai.h"
+#include "gateway/admission.h"
 #include "gateway/completion.h"
 #include "gateway/route_table.h"
 #include "http/server.h"
@@ -29,7 +30,7 @@ struct ProxyRequest {
   // Sets x-agentplane-cost-usd on non-streaming replies (GatewayOptions::cost_estimator).
   const std::function<std::optional<double>(const CompletionRecord&)>* cost_estimator = nullptr;
   // Added to the client's reply (the admitter's x-ratelimit-* headers).
-  const std::vector<std::pair<std::string, std::string>>* extra_headers = nullptr;
+  const ResponseHeaders* extra_headers = nullptr;
 };
 
 boost::asio::awaitable<void> ProxyInference(const ProxyRequest& request, http::Responder& responder,
@@ -43,7 +44,7 @@ boost::asio::awaitable<void> ForwardModels(const BackendGroup& group, const http
 // Sends `error` as an OpenAI error response (with `headers`) and records it.
 boost::asio::awaitable<void> SendApiError(http::Responder& responder, CompletionRecord& record,
                                           const api::ApiError& error,
-                                          const std::vector<std::pair<std::string, std::string>>& headers);
+                                          const ResponseHeaders& headers);
 // The same without extra headers. (No default argument: GCC 12 mishandles temporaries in
 // co_await'ed calls.)
 boost::asio::awaitable<void> SendApiError(http::Responder& responder, CompletionRecord& record,

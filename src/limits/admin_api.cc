@@ -120,8 +120,8 @@ Reply AdminApi::Serve(const Identity& who, Verb method, const std::string& path,
   }
   auto snapshot = limiter_->directory().snapshot();
   const int64_t now = limiter_->NowS();
-  const std::string own_team = who.key ? who.key->key->team : std::string();
-  const std::string own_user = who.key ? who.key->key->user : std::string();
+  const std::string own_team = who.key ? who.key->key().team : std::string();
+  const std::string own_user = who.key ? who.key->key().user : std::string();
   auto refresh = [&] {
     if (auto r = limiter_->directory().Refresh(); !r) log::Warn("limits", "refresh after admin write", {{"error", r.error()}});
   };
@@ -194,13 +194,13 @@ Reply AdminApi::Serve(const Identity& who, Verb method, const std::string& path,
     return View(*limiter_, ToJson(k), Limiter::Scope("key", k.id), k.limits, k.created_at);
   };
   auto visible_key = [&](const VirtualKey& k) {
-    return who.admin || (who.key && (k.id == who.key->key->id || (!own_team.empty() && k.team == own_team)));
+    return who.admin || (who.key && (k.id == who.key->key().id || (!own_team.empty() && k.team == own_team)));
   };
   if (name.empty()) {
     if (method == Verb::get) {
       json::array data;
-      for (const auto& [hash, k] : snapshot->keys)
-        if (visible_key(k) && (query_team.empty() || k.team == query_team)) data.push_back(key_view(k));
+      for (const auto& [hash, entry] : snapshot->keys)
+        if (visible_key(entry.key) && (query_team.empty() || entry.key.team == query_team)) data.push_back(key_view(entry.key));
       return Json(200, json::object{{"object", "list"}, {"data", std::move(data)}});
     }
     if (method != Verb::post) return Error(api::ErrorKind::kInvalidRequest, "use GET or POST on " + path, "method_not_allowed");
@@ -235,8 +235,8 @@ Reply AdminApi::Serve(const Identity& who, Verb method, const std::string& path,
     return Json(201, o);
   }
   const VirtualKey* found = nullptr;
-  for (const auto& [hash, k] : snapshot->keys)
-    if (k.id == name) found = &k;
+  for (const auto& [hash, entry] : snapshot->keys)
+    if (entry.key.id == name) found = &entry.key;
   if (!found || !visible_key(*found)) return Error(api::ErrorKind::kNotFound, "key '" + name + "' does not exist", "not_found");
   if (method == Verb::get) return Json(200, key_view(*found));
   VirtualKey k = *found;

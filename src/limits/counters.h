@@ -24,6 +24,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -35,7 +36,7 @@ enum class CounterKind : char { kRequests = 'r', kTokens = 't', kParallel = 'p',
 
 struct Check {
   CounterKind kind;
-  std::string key;      // the counter's name, e.g. "team:ml:r", "key:key-ab12…:s@1700000000"
+  std::string_view key;  // the counter's name, e.g. "ap:team:ml:r"; must outlive the Admit call
   double limit = 0;
   double amount = 0;    // r, p: 1; t: reserved tokens; s: reserved USD
   int64_t ttl_s = 0;    // s: seconds the window has left (the counter expires after it)
@@ -49,21 +50,23 @@ struct Decision {
   std::string error;           // kUnavailable: why
 };
 
+// Views: Settle copies what it keeps past the call.
 struct Settlement {
   CounterKind kind;
-  std::string key;
+  std::string_view key;
   double limit = 0;
   double delta = 0;        // t: used - reserved tokens; s: used - reserved USD
-  std::string lease;       // p: the lease to release
+  std::string_view lease;  // p: the lease to release
   double soft_limit = -1;  // s: alert when this request's actual cost carried spend across it (< 0: none)
-  std::string scope;       // s: what to name in the alert ("team ml")
+  std::string_view scope;  // s: what to name in the alert ("team ml")
   double actual = 0;       // s: the request's actual cost (reserved + delta)
 };
 
 class Counters {
  public:
   virtual ~Counters() = default;
-  virtual boost::asio::awaitable<Decision> Admit(std::vector<Check> checks, std::string lease) = 0;
+  // `checks` and `lease` must stay valid until the returned awaitable completes.
+  virtual boost::asio::awaitable<Decision> Admit(const std::vector<Check>& checks, std::string_view lease) = 0;
   // Returns at once; applied in batches.
   virtual void Settle(std::vector<Settlement> settlements) = 0;
   // Current value for the admin API (blocking): USD actually spent (settled, without in-flight
@@ -82,13 +85,13 @@ class LocalCounters : public Counters {
   LocalCounters(std::shared_ptr<AdminStore> ledger, SoftBudgetAlert alert,
                 std::function<int64_t()> now_ms = nullptr);
 
-  boost::asio::awaitable<Decision> Admit(std::vector<Check> checks, std::string lease) override;
+  boost::asio::awaitable<Decision> Admit(const std::vector<Check>& checks, std::string_view lease) override;
   void Settle(std::vector<Settlement> settlements) override;
   double Read(CounterKind kind, const std::string& key, double limit) override;
   void Flush() override;
 
   // The synchronous core of Admit (benchmarks and tests call it directly).
-  Decision AdmitNow(const std::vector<Check>& checks, const std::string& lease);
+  Decision AdmitNow(const std::vector<Check>& checks, std::string_view lease);
 
  private:
   struct Bucket {
@@ -96,16 +99,30 @@ class LocalCounters : public Counters {
     int64_t at_ms = 0;
   };
   double Refill(Bucket& b, double limit, int64_t now);
-  Bucket& BucketFor(const std::string& key, double limit, int64_t now);
+  Bucket& BucketFor(std::string_view key, double limit, int64_t now);
+
+  // Maps looked up by string_view without building a std::string (C++20 heterogeneous lookup).
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
+  template <typename V>
+  using Map = std::unordered_map<std::string, V, Hash, std::equal_to<>>;
+  template <typename V>
+  static V& Slot(Map<V>& map, std::string_view key) {
+    auto it = map.find(key);
+    if (it == map.end()) it = map.emplace(std::string(key), V{}).first;
+    return it->second;
+  }
 
   std::shared_ptr<AdminStore> ledger_;
   SoftBudgetAlert alert_;
   std::function<int64_t()> now_ms_;
   std::mutex mu_;
-  std::unordered_map<std::string, Bucket> buckets_;
-  std::unordered_map<std::string, std::unordered_map<std::string, int64_t>> leases_;  // key → lease → expiry
-  std::unordered_map<std::string, double> spend_;      // spent + in-flight reservations
-  std::unordered_map<std::string, double> committed_;  // actually spent
+  Map<Bucket> buckets_;
+  Map<Map<int64_t>> leases_;  // key → lease → expiry
+  Map<double> spend_;         // spent + in-flight reservations
+  Map<double> committed_;     // actually spent
   std::map<std::string, double> unsaved_spend_;        // committed, not yet in the ledger
 };
 

@@ -48,7 +48,28 @@ Result<void> Directory::Refresh() {
     auto& map = p.kind == PrincipalKind::kTeam ? next->teams : next->users;
     map.emplace(p.name, std::move(p));
   }
-  for (auto& k : state->keys) next->keys.emplace(k.hash, std::move(k));
+  for (auto& k : state->keys) {
+    std::string hash = k.hash;
+    KeyEntry& e = next->keys[hash];
+    e.key = std::move(k);
+    e.team = e.key.team.empty() ? nullptr : next->Team(e.key.team);
+    e.user = e.key.user.empty() ? nullptr : next->User(e.key.user);
+    e.project = e.key.team.empty() ? e.key.id : e.key.team;
+    e.bounds.push_back({"key " + e.key.id, &e.key.limits, e.key.created_at});
+    if (e.user) e.bounds.push_back({"user '" + e.user->name + "'", &e.user->limits, e.user->created_at});
+    if (e.team) e.bounds.push_back({"team '" + e.team->name + "'", &e.team->limits, e.team->created_at});
+    const std::string scopes[3] = {"key:" + e.key.id, e.user ? "user:" + e.user->name : "", e.team ? "team:" + e.team->name : ""};
+    for (size_t b = 0; b < e.bounds.size(); ++b) {
+      const Limits& l = *e.bounds[b].limits;
+      const std::string& scope = b == 0 ? scopes[0] : (e.bounds[b].limits == (e.user ? &e.user->limits : nullptr) ? scopes[1] : scopes[2]);
+      if (l.rpm) e.counters.push_back({CounterKind::kRequests, "ap:" + scope + ":r", double(*l.rpm), -1, b});
+      if (l.tpm) e.counters.push_back({CounterKind::kTokens, "ap:" + scope + ":t", double(*l.tpm), -1, b});
+      if (l.max_parallel) e.counters.push_back({CounterKind::kParallel, "ap:" + scope + ":p", double(*l.max_parallel), -1, b});
+      if (l.budget_usd)
+        e.counters.push_back({CounterKind::kSpend, "ap:" + scope + ":s@", *l.budget_usd, l.soft_budget_usd.value_or(-1), b});
+      if (l.expires_at > 0 && (e.expires_at == 0 || l.expires_at < e.expires_at)) e.expires_at = l.expires_at;
+    }
+  }
   snapshot_.store(std::move(next));
   return {};
 }

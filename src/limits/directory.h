@@ -16,11 +16,39 @@
 #include <unordered_map>
 
 #include "limits/admin_store.h"
+#include "limits/counters.h"
 
 namespace ap::limits {
 
+// One level of limits a key's requests are bound by: the key itself, its user, its team.
+struct Bound {
+  std::string label;  // "team 'ml'", as refusals name it
+  const Limits* limits;
+  int64_t created_at;  // budget windows count from here
+};
+
+// One counter a key's requests take from, with its Redis/local name computed once per snapshot.
+struct CounterPlan {
+  CounterKind kind;
+  std::string key;  // "ap:team:ml:r"; spend: the prefix "ap:team:ml:s@" (the window start follows)
+  double limit;
+  double soft_limit = -1;  // spend: the soft budget
+  size_t bound;            // index into KeyEntry::bounds
+};
+
+// A key as the request path needs it: resolved team and user, and every counter it takes from.
+struct KeyEntry {
+  VirtualKey key;
+  const Principal* team = nullptr;
+  const Principal* user = nullptr;
+  std::vector<Bound> bounds;
+  std::vector<CounterPlan> counters;
+  int64_t expires_at = 0;  // the earliest expiry of key, user and team; 0: never
+  std::string project;     // telemetry tenant: the team, else the key's id
+};
+
 struct Snapshot {
-  std::unordered_map<std::string, VirtualKey> keys;  // by hash
+  std::unordered_map<std::string, KeyEntry> keys;  // by hash
   std::unordered_map<std::string, Principal> teams, users;
   int64_t version = -1;
 

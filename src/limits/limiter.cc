@@ -12,20 +12,15 @@ namespace {
 using gateway::Admission;
 using gateway::Caller;
 
-// What a ticket remembers between admission and settlement.
+// What a ticket remembers between admission and settlement. `checks` view the entry's counter
+// names (kept alive by `hold`) and `spend_keys`.
 struct Ticket {
-  std::vector<Check> checks;
-  std::vector<std::pair<double, std::string>> soft;  // per check: soft limit (<0 none), scope
+  std::shared_ptr<const void> hold;  // the snapshot the entry lives in
+  const KeyEntry* entry = nullptr;
+  std::vector<Check> checks;         // parallel to entry->counters
+  std::vector<std::string> spend_keys;  // budget counters: prefix + window start
   std::string lease;
   bool degraded = false;
-};
-
-// One level of limits a request is bound by: the key, its user, its team.
-struct Bound {
-  std::string scope;  // "team:ml"
-  std::string label;  // "team 'ml'"
-  const Limits* limits;
-  int64_t created_at;
 };
 
 const char* KindIndexName(CounterKind k) {
@@ -55,11 +50,6 @@ std::string Money(double usd) {
 }
 
 }  // namespace
-
-std::string Identity::project() const {
-  if (!key) return "";
-  return key->key->team.empty() ? key->key->id : key->key->team;
-}
 
 std::pair<int64_t, int64_t> BudgetWindow(int64_t created_at, std::chrono::seconds period, int64_t now) {
   int64_t p = std::max<int64_t>(1, period.count());
@@ -98,44 +88,40 @@ int64_t Limiter::NowS() const {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-std::optional<KeyView> Limiter::FindKey(std::string_view token, std::optional<api::ApiError>* why) const {
-  auto snapshot = directory_->snapshot();
-  auto it = snapshot->keys.find(HashKey(token));
-  if (it == snapshot->keys.end()) {
+const KeyEntry* Limiter::Find(const Snapshot& snapshot, const std::string& hash, std::optional<api::ApiError>* why) const {
+  auto it = snapshot.keys.find(hash);
+  if (it == snapshot.keys.end()) {
     *why = api::ApiError{api::ErrorKind::kAuthentication, "invalid API key", "", "invalid_api_key"};
-    return std::nullopt;
+    return nullptr;
   }
-  const VirtualKey& key = it->second;
-  if (key.revoked) {
-    *why = api::ApiError{api::ErrorKind::kAuthentication, "this API key (" + key.id + ") was revoked", "", "key_revoked"};
-    return std::nullopt;
+  const KeyEntry& e = it->second;
+  if (e.key.revoked) {
+    *why = api::ApiError{api::ErrorKind::kAuthentication, "this API key (" + e.key.id + ") was revoked", "", "key_revoked"};
+    return nullptr;
   }
-  KeyView view{snapshot, &key, key.team.empty() ? nullptr : snapshot->Team(key.team),
-               key.user.empty() ? nullptr : snapshot->User(key.user)};
-  if (!key.team.empty() && !view.team) {
-    *why = api::ApiError{api::ErrorKind::kAuthentication, "this API key's team '" + key.team + "' no longer exists", "",
-                         "invalid_api_key"};
-    return std::nullopt;
+  if (!e.key.team.empty() && !e.team) {
+    *why = api::ApiError{api::ErrorKind::kAuthentication, "this API key's team '" + e.key.team + "' no longer exists", "",
+                         "key_revoked"};
+    return nullptr;
   }
-  const int64_t now = NowS();
-  for (const auto* limits : {&key.limits, view.team ? &view.team->limits : nullptr, view.user ? &view.user->limits : nullptr}) {
-    if (limits && limits->expires_at > 0 && now >= limits->expires_at) {
-      *why = api::ApiError{api::ErrorKind::kAuthentication,
-                           "this API key (" + key.id + ") expired at " + std::to_string(limits->expires_at) + " (unix time)",
-                           "", "key_expired"};
-      return std::nullopt;
-    }
+  if (e.expires_at > 0 && NowS() >= e.expires_at) {
+    *why = api::ApiError{api::ErrorKind::kAuthentication,
+                         "this API key (" + e.key.id + ") expired at " + std::to_string(e.expires_at) + " (unix time)", "",
+                         "key_expired"};
+    return nullptr;
   }
-  return view;
+  return &e;
 }
 
 std::optional<Identity> Limiter::Identify(std::string_view token) const {
   if (token.empty()) return std::nullopt;
-  if (!admin_hash_.empty() && ConstantTimeEquals(HashKey(token), admin_hash_)) return Identity{true, std::nullopt};
+  std::string hash = HashKey(token);
+  if (!admin_hash_.empty() && ConstantTimeEquals(hash, admin_hash_)) return Identity{true, std::nullopt};
+  auto snapshot = directory_->snapshot();
   std::optional<api::ApiError> why;
-  auto view = FindKey(token, &why);
-  if (!view) return std::nullopt;
-  return Identity{false, std::move(view)};
+  const KeyEntry* e = Find(*snapshot, hash, &why);
+  if (!e) return std::nullopt;
+  return Identity{false, KeyView{std::move(snapshot), e}};
 }
 
 std::optional<api::ApiError> Limiter::Authenticate(std::string_view token, bool loopback, Caller* caller) const {
@@ -144,86 +130,84 @@ std::optional<api::ApiError> Limiter::Authenticate(std::string_view token, bool 
     return api::ApiError{api::ErrorKind::kAuthentication,
                          "missing API key (send Authorization: Bearer <key> or x-api-key)", "", "invalid_api_key"};
   }
-  if (!admin_hash_.empty() && ConstantTimeEquals(HashKey(token), admin_hash_)) {
+  std::string hash = HashKey(token);
+  if (!admin_hash_.empty() && ConstantTimeEquals(hash, admin_hash_)) {
     caller->key_id = "admin";
     return std::nullopt;
   }
+  auto snapshot = directory_->snapshot();
   std::optional<api::ApiError> why;
-  auto view = FindKey(token, &why);
-  if (!view) {
+  const KeyEntry* e = Find(*snapshot, hash, &why);
+  if (!e) {
     // Local mode: loopback clients need no key, and SDKs that insist on sending one may send any
     // placeholder; a key this gateway issued is still held to its state (revoked, expired).
-    if (loopback && why && why->code == "invalid_api_key" && !directory_->snapshot()->keys.count(HashKey(token)))
-      return std::nullopt;
+    if (loopback && !snapshot->keys.count(hash)) return std::nullopt;
     return why;
   }
-  caller->key_id = view->key->id;
-  caller->team = view->key->team;
-  caller->user = view->key->user;
-  caller->project = Identity{false, view}.project();
-  caller->state = std::make_shared<const KeyView>(std::move(*view));
+  caller->key_id = e->key.id;
+  caller->team = e->key.team;
+  caller->user = e->key.user;
+  caller->project = e->project;
+  caller->state = std::shared_ptr<const void>(std::move(snapshot), e);  // aliasing: no allocation
   return std::nullopt;
 }
 
 bool Limiter::AllowsModel(const Caller& caller, std::string_view model) const {
-  auto* view = static_cast<const KeyView*>(caller.state.get());
-  if (!view) return true;
-  if (!view->key->limits.AllowsModel(model)) return false;
-  if (view->user && !view->user->limits.AllowsModel(model)) return false;
-  if (view->team && !view->team->limits.AllowsModel(model)) return false;
+  auto* e = static_cast<const KeyEntry*>(caller.state.get());
+  if (!e) return true;
+  for (const auto& b : e->bounds)
+    if (!b.limits->AllowsModel(model)) return false;
   return true;
 }
 
 boost::asio::awaitable<Admission> Limiter::Admit(const Caller& caller, gateway::AdmissionRequest request) {
   Admission admission;
-  auto* view = static_cast<const KeyView*>(caller.state.get());
-  if (!view) {
+  auto* e = static_cast<const KeyEntry*>(caller.state.get());
+  if (!e || e->counters.empty()) {
     admitted_++;
     co_return admission;
   }
-  std::vector<Bound> bounds;
-  bounds.push_back({Scope("key", view->key->id), "key " + view->key->id, &view->key->limits, view->key->created_at});
-  if (view->user) bounds.push_back({Scope("user", view->user->name), "user '" + view->user->name + "'", &view->user->limits, view->user->created_at});
-  if (view->team) bounds.push_back({Scope("team", view->team->name), "team '" + view->team->name + "'", &view->team->limits, view->team->created_at});
-
   const int64_t completion = request.max_tokens >= 0 ? request.max_tokens : options_.reserve_completion_tokens;
   // The prompt estimate can fall short of the backend's tokenizer by up to ~20 % (measured in
   // docs/limits.md), so reservations take a quarter more: they are reconciled anyway, and an
   // upper bound is what keeps concurrent requests from overrunning a budget.
   const int64_t prompt = request.prompt_tokens + (request.prompt_tokens + 3) / 4;
   const int64_t reserve_tokens = prompt + completion;
-  std::optional<double> reserve_usd;
   const int64_t now = NowS();
 
   auto ticket = std::make_shared<Ticket>();
-  std::vector<const Bound*> owner;  // per check
-  for (const auto& b : bounds) {
-    const Limits& l = *b.limits;
-    if (l.rpm) ticket->checks.push_back({CounterKind::kRequests, "ap:" + b.scope + ":r", double(*l.rpm), 1, 0});
-    if (l.tpm)
-      ticket->checks.push_back({CounterKind::kTokens, "ap:" + b.scope + ":t", double(*l.tpm),
-                                double(std::min<int64_t>(reserve_tokens, *l.tpm)), 0});
-    if (l.max_parallel) ticket->checks.push_back({CounterKind::kParallel, "ap:" + b.scope + ":p", double(*l.max_parallel), 1, 0});
-    if (l.budget_usd) {
-      if (!reserve_usd && options_.price) {
-        if (!request.backend_model.empty()) reserve_usd = options_.price(request.backend_model, prompt, completion);
-        if (!reserve_usd) reserve_usd = options_.price(request.model, prompt, completion);
+  ticket->hold = caller.state;
+  ticket->entry = e;
+  ticket->checks.reserve(e->counters.size());
+  size_t budgets = 0;
+  bool parallel = false;
+  for (const auto& plan : e->counters) {
+    budgets += plan.kind == CounterKind::kSpend;
+    parallel |= plan.kind == CounterKind::kParallel;
+  }
+  ticket->spend_keys.reserve(budgets);  // checks view these strings: no reallocation after
+  std::optional<double> reserve_usd;
+  if (budgets && options_.price) {
+    if (!request.backend_model.empty()) reserve_usd = options_.price(request.backend_model, prompt, completion);
+    if (!reserve_usd) reserve_usd = options_.price(request.model, prompt, completion);
+  }
+  for (const auto& plan : e->counters) {
+    switch (plan.kind) {
+      case CounterKind::kRequests: ticket->checks.push_back({plan.kind, plan.key, plan.limit, 1, 0}); break;
+      case CounterKind::kTokens:
+        ticket->checks.push_back({plan.kind, plan.key, plan.limit, std::min<double>(double(reserve_tokens), plan.limit), 0});
+        break;
+      case CounterKind::kParallel: ticket->checks.push_back({plan.kind, plan.key, plan.limit, 1, 0}); break;
+      case CounterKind::kSpend: {
+        const Bound& b = e->bounds[plan.bound];
+        auto [start, end] = BudgetWindow(b.created_at, b.limits->budget_period, now);
+        ticket->spend_keys.push_back(plan.key + std::to_string(start));
+        ticket->checks.push_back({plan.kind, ticket->spend_keys.back(), plan.limit, reserve_usd.value_or(0), end - now + 86400});
+        break;
       }
-      auto [start, end] = BudgetWindow(b.created_at, l.budget_period, now);
-      ticket->checks.push_back({CounterKind::kSpend, "ap:" + b.scope + ":s@" + std::to_string(start), *l.budget_usd,
-                                reserve_usd.value_or(0), end - now + 86400});
-    }
-    while (owner.size() < ticket->checks.size()) {
-      owner.push_back(&b);
-      bool spend = ticket->checks[owner.size() - 1].kind == CounterKind::kSpend;
-      ticket->soft.emplace_back(spend && l.soft_budget_usd ? *l.soft_budget_usd : -1.0, b.label);
     }
   }
-  if (ticket->checks.empty()) {
-    admitted_++;
-    co_return admission;
-  }
-  ticket->lease = RandomHexId(8);
+  if (parallel) ticket->lease = RandomHexId(8);
   Decision d = co_await counters_->Admit(ticket->checks, ticket->lease);
   ticket->degraded = d.degraded;
 
@@ -239,14 +223,16 @@ boost::asio::awaitable<Admission> Limiter::Admit(const Caller& caller, gateway::
       tight_level[k] = d.levels[i];
     }
   }
-  static constexpr const char* kNames[2] = {"requests", "tokens"};
+  static constexpr std::string_view kHeaders[2][3] = {
+      {"x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests"},
+      {"x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"}};
+  admission.headers.reserve(7);
   for (int k = 0; k < 2; ++k) {
     if (!tight[k]) continue;
     double left = std::max(0.0, tight_level[k]);
-    admission.headers.emplace_back(std::string("x-ratelimit-limit-") + kNames[k], std::to_string(int64_t(tight[k]->limit)));
-    admission.headers.emplace_back(std::string("x-ratelimit-remaining-") + kNames[k], std::to_string(int64_t(left)));
-    admission.headers.emplace_back(std::string("x-ratelimit-reset-") + kNames[k],
-                                   FormatReset((tight[k]->limit - tight_level[k]) / tight[k]->limit * 60.0));
+    admission.headers.emplace_back(kHeaders[k][0], std::to_string(int64_t(tight[k]->limit)));
+    admission.headers.emplace_back(kHeaders[k][1], std::to_string(int64_t(left)));
+    admission.headers.emplace_back(kHeaders[k][2], FormatReset((tight[k]->limit - tight_level[k]) / tight[k]->limit * 60.0));
   }
 
   if (d.outcome == Decision::Outcome::kUnavailable) {
@@ -256,7 +242,7 @@ boost::asio::awaitable<Admission> Limiter::Admit(const Caller& caller, gateway::
   }
   if (d.outcome == Decision::Outcome::kRefused && d.refused >= 0 && size_t(d.refused) < ticket->checks.size()) {
     const Check& c = ticket->checks[d.refused];
-    const Bound& b = *owner[d.refused];
+    const Bound& b = e->bounds[e->counters[d.refused].bound];
     double level = d.levels[d.refused];
     refused_[KindIndex(c.kind)]++;
     std::string message;
@@ -301,6 +287,7 @@ void Limiter::Settle(const Admission& admission, const gateway::CompletionRecord
   if (!ticket) return;
   const double used_tokens = record.usage.known ? double(record.usage.total_tokens) : 0.0;
   std::vector<Settlement> out;
+  out.reserve(ticket->checks.size());
   for (size_t i = 0; i < ticket->checks.size(); ++i) {
     const Check& c = ticket->checks[i];
     switch (c.kind) {
@@ -310,8 +297,9 @@ void Limiter::Settle(const Admission& admission, const gateway::CompletionRecord
         break;
       case CounterKind::kParallel: out.push_back({c.kind, c.key, c.limit, 0, ticket->lease, -1, ""}); break;
       case CounterKind::kSpend:
-        out.push_back({c.kind, c.key, c.limit, cost_usd.value_or(0) - c.amount, "", ticket->soft[i].first,
-                       ticket->soft[i].second, cost_usd.value_or(0)});
+        out.push_back({c.kind, c.key, c.limit, cost_usd.value_or(0) - c.amount, "",
+                       ticket->entry->counters[i].soft_limit,
+                       ticket->entry->bounds[ticket->entry->counters[i].bound].label, cost_usd.value_or(0)});
         break;
     }
   }

@@ -25,16 +25,15 @@ struct LimiterOptions {
 
 // A resolved key, as the admin API and telemetry's tenancy see it.
 struct KeyView {
-  std::shared_ptr<const Snapshot> snapshot;  // keeps the pointers below alive
-  const VirtualKey* key = nullptr;
-  const Principal* team = nullptr;
-  const Principal* user = nullptr;
+  std::shared_ptr<const Snapshot> snapshot;  // keeps `entry` alive
+  const KeyEntry* entry = nullptr;
+  const VirtualKey& key() const { return entry->key; }
 };
 
 struct Identity {
   bool admin = false;
   std::optional<KeyView> key;  // set for a valid virtual key
-  std::string project() const;  // telemetry tenant: the key's team, else its id
+  std::string project() const { return key ? key->entry->project : std::string(); }
 };
 
 class Limiter : public gateway::Admitter {
@@ -68,7 +67,8 @@ class Limiter : public gateway::Admitter {
   int64_t NowS() const;
 
  private:
-  std::optional<KeyView> FindKey(std::string_view token, std::optional<api::ApiError>* why) const;
+  // The valid entry for a key's hash in `snapshot`, or why not (`why`), or null when unknown.
+  const KeyEntry* Find(const Snapshot& snapshot, const std::string& hash, std::optional<api::ApiError>* why) const;
 
   std::shared_ptr<Directory> directory_;
   std::shared_ptr<Counters> counters_;

@@ -108,7 +108,7 @@ TEST_F(LimiterTest, AuthenticatesKeysAndSaysWhyNot) {
   now_ms_ += 61'000;
   EXPECT_EQ(limiter_->Authenticate(soon, false, &e)->code, "key_expired");
 
-  VirtualKey revoked = directory_->snapshot()->keys.at(HashKey(key));
+  VirtualKey revoked = directory_->snapshot()->keys.at(HashKey(key)).key;
   revoked.revoked = true;
   ASSERT_TRUE(store_->PutKey(revoked));
   ASSERT_TRUE(directory_->Refresh());
@@ -181,7 +181,7 @@ TEST_F(LimiterTest, BudgetOfTeamBindsItsKeysAndStopsWithinOneRequest) {
   team_limits.budget_usd = 1.0;
   std::string a = AddKey({}, "ml", team_limits);
   std::string b = AddKey({});
-  VirtualKey kb = directory_->snapshot()->keys.at(HashKey(b));
+  VirtualKey kb = directory_->snapshot()->keys.at(HashKey(b)).key;
   kb.team = "ml";
   ASSERT_TRUE(store_->PutKey(kb));
   ASSERT_TRUE(directory_->Refresh());

@@ -36,17 +36,17 @@ double LocalCounters::Refill(Bucket& b, double limit, int64_t now) {
   return b.level;
 }
 
-LocalCounters::Bucket& LocalCounters::BucketFor(const std::string& key, double limit, int64_t now) {
-  auto [it, inserted] = buckets_.try_emplace(key);
-  if (inserted) it->second = Bucket{limit, now};
+LocalCounters::Bucket& LocalCounters::BucketFor(std::string_view key, double limit, int64_t now) {
+  auto it = buckets_.find(key);
+  if (it == buckets_.end()) it = buckets_.emplace(std::string(key), Bucket{limit, now}).first;
   return it->second;
 }
 
-boost::asio::awaitable<Decision> LocalCounters::Admit(std::vector<Check> checks, std::string lease) {
+boost::asio::awaitable<Decision> LocalCounters::Admit(const std::vector<Check>& checks, std::string_view lease) {
   co_return AdmitNow(checks, lease);
 }
 
-Decision LocalCounters::AdmitNow(const std::vector<Check>& checks, const std::string& lease) {
+Decision LocalCounters::AdmitNow(const std::vector<Check>& checks, std::string_view lease) {
   Decision d;
   d.levels.resize(checks.size());
   std::lock_guard lock(mu_);
@@ -63,14 +63,14 @@ Decision LocalCounters::AdmitNow(const std::vector<Check>& checks, const std::st
         break;
       }
       case CounterKind::kParallel: {
-        auto& leases = leases_[c.key];
+        auto& leases = Slot(leases_, c.key);
         std::erase_if(leases, [now](const auto& kv) { return kv.second <= now; });
         d.levels[i] = c.limit - static_cast<double>(leases.size());
         ok = static_cast<double>(leases.size()) + 1 <= c.limit;
         break;
       }
       case CounterKind::kSpend: {
-        double spent = spend_[c.key];
+        double spent = Slot(spend_, c.key);
         d.levels[i] = c.limit - spent;
         ok = spent < c.limit && (c.amount <= 0 || spent + c.amount <= c.limit);
         break;
@@ -86,9 +86,9 @@ Decision LocalCounters::AdmitNow(const std::vector<Check>& checks, const std::st
     const Check& c = checks[i];
     switch (c.kind) {
       case CounterKind::kRequests:
-      case CounterKind::kTokens: buckets_[c.key].level -= c.amount; break;
-      case CounterKind::kParallel: leases_[c.key][lease] = now + kLeaseTtlMs; break;
-      case CounterKind::kSpend: spend_[c.key] += c.amount; break;
+      case CounterKind::kTokens: buckets_.find(c.key)->second.level -= c.amount; break;
+      case CounterKind::kParallel: Slot(Slot(leases_, c.key), lease) = now + kLeaseTtlMs; break;
+      case CounterKind::kSpend: Slot(spend_, c.key) += c.amount; break;
     }
     d.levels[i] -= c.amount;
   }
@@ -111,15 +111,16 @@ void LocalCounters::Settle(std::vector<Settlement> settlements) {
           break;
         }
         case CounterKind::kParallel:
-          if (auto it = leases_.find(s.key); it != leases_.end()) it->second.erase(s.lease);
+          if (auto it = leases_.find(s.key); it != leases_.end())
+            if (auto l = it->second.find(s.lease); l != it->second.end()) it->second.erase(l);
           break;
         case CounterKind::kSpend: {
-          spend_[s.key] += s.delta;
-          double& done = committed_[s.key];
+          Slot(spend_, s.key) += s.delta;
+          double& done = Slot(committed_, s.key);
           done += s.actual;
-          if (ledger_) unsaved_spend_[s.key] += s.actual;
+          if (ledger_) unsaved_spend_[std::string(s.key)] += s.actual;
           if (s.soft_limit >= 0 && done - s.actual < s.soft_limit && done >= s.soft_limit)
-            alerts.emplace_back(s.scope, done, s.soft_limit);
+            alerts.emplace_back(std::string(s.scope), done, s.soft_limit);
           break;
         }
       }

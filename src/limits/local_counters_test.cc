@@ -27,7 +27,7 @@ struct Loop {
 
 Decision AdmitOn(Counters& c, std::vector<Check> checks, std::string lease = "l") {
   static Loop* loop = new Loop();  // lives for the test binary: its connections outlive tests
-  return boost::asio::co_spawn(loop->io, c.Admit(std::move(checks), std::move(lease)), boost::asio::use_future).get();
+  return boost::asio::co_spawn(loop->io, c.Admit(checks, lease), boost::asio::use_future).get();
 }
 
 TEST(LocalCounters, RequestBucketAllowsTheBurstThenRefillsPerMinute) {

@@ -61,15 +61,15 @@ class RedisCounters : public Counters {
     return {};
   }
 
-  boost::asio::awaitable<Decision> Admit(std::vector<Check> checks, std::string lease) override {
+  boost::asio::awaitable<Decision> Admit(const std::vector<Check>& checks, std::string_view lease) override {
     if (Clock::now() >= retry_at_.load()) {
       std::vector<std::string> args;
       args.reserve(5 + checks.size() * 5);
       args.push_back("EVALSHA");
       args.push_back(admit_sha_);
       args.push_back(std::to_string(checks.size()));
-      for (const auto& c : checks) args.push_back(c.key);
-      args.push_back(lease);
+      for (const auto& c : checks) args.emplace_back(c.key);
+      args.emplace_back(lease);
       args.push_back(std::to_string(kLeaseTtlMs));
       for (const auto& c : checks) {
         args.push_back(std::string(1, static_cast<char>(c.kind)));
@@ -109,7 +109,9 @@ class RedisCounters : public Counters {
 
   void Settle(std::vector<Settlement> settlements) override {
     std::lock_guard lock(mu_);
-    for (auto& s : settlements) pending_.push_back(std::move(s));
+    for (const auto& s : settlements)
+      pending_.push_back({s.kind, std::string(s.key), s.limit, s.delta, std::string(s.lease), s.soft_limit,
+                          std::string(s.scope), s.actual});
   }
 
   double Read(CounterKind kind, const std::string& key, double limit) override {
@@ -152,15 +154,27 @@ class RedisCounters : public Counters {
     SendPending();
   }
 
+  // A settlement that owns its strings, queued until the next batch.
+  struct Pending {
+    CounterKind kind;
+    std::string key;
+    double limit, delta;
+    std::string lease;
+    double soft_limit;
+    std::string scope;
+    double actual;
+    Settlement View() const { return {kind, key, limit, delta, lease, soft_limit, scope, actual}; }
+  };
+
   // Merges pending settlements per counter (and leases per counter) into one script call.
   void SendPending() {
-    std::vector<Settlement> batch;
+    std::vector<Pending> batch;
     {
       std::lock_guard lock(mu_);
       batch.swap(pending_);
     }
     if (batch.empty()) return;
-    std::vector<Settlement> merged;
+    std::vector<Pending> merged;
     std::unordered_map<std::string, size_t> index;
     for (auto& s : batch) {
       if (s.kind == CounterKind::kParallel) {
@@ -196,7 +210,11 @@ class RedisCounters : public Counters {
       }
       if (!r || r->is_error()) {
         // Redis is down: apply to the fallback so local limits stay consistent, and say so once.
-        if (fallback_) fallback_->Settle(std::vector<Settlement>(merged.begin() + from, merged.begin() + to));
+        if (fallback_) {
+          std::vector<Settlement> views;
+          for (size_t i = from; i < to; ++i) views.push_back(merged[i].View());
+          fallback_->Settle(std::move(views));
+        }
         MarkDown(r ? r->str : r.error());
         continue;
       }
@@ -217,7 +235,7 @@ class RedisCounters : public Counters {
   std::atomic<Clock::time_point> retry_at_{Clock::time_point()};
   std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<Settlement> pending_;
+  std::vector<Pending> pending_;
   bool stopping_ = false;
   std::thread thread_;
 };
