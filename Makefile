@@ -15,13 +15,14 @@ $(BUILD_DIR)/build.ninja: CMakeLists.txt
 	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
 
 build: deps $(BUILD_DIR)/build.ninja
+	@scripts/install-deps.sh npm ui
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
 run: build
 	$(BUILD_DIR)/agentplane up --config examples/local.yaml
 
 test: build
-	@scripts/install-deps.sh npm tests/sdk tests/telemetry_sdk
+	@scripts/install-deps.sh npm tests/sdk tests/telemetry_sdk tests/ui
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
 bench: build

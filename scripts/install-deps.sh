@@ -11,7 +11,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev
   nodejs npm
-  nginx-light wrk redis-server prometheus curl procps openssl python3
+  nginx-light wrk redis-server prometheus curl procps openssl python3 chromium
 )
 
 missing=()
@@ -32,7 +32,8 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# npm packages for SDK tests and benchmarks (only when asked: `install-deps.sh npm DIR...`).
+# npm packages for the dashboard's build, SDK tests and benchmarks (only when asked:
+# `install-deps.sh npm DIR...`).
 if [ "${1:-}" = npm ]; then
   shift
   for dir in "$@"; do

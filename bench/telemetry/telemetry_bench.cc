@@ -6,6 +6,8 @@
 //   bytes      database bytes per gateway generation after a WAL checkpoint (trace included)
 //   aggregate  cost grouped by model / user / day over --generations rows (rollup table)
 //   gateway    requests/s of an in-process gateway with telemetry on vs off (same mock upstream)
+//   fill       a store of --generations gateway records over the last --fill-days, kept at
+//              --fill-path (for the dashboard benchmark, bench/dashboard/run.sh)
 //
 // Bounded: every phase has a fixed size or time; loopback only; files live in a temp dir that
 // is removed at the end. It measures, it does not assert.
@@ -191,6 +193,7 @@ class NullStore : public Store {
     return std::optional<SessionSummary>();
   }
   Result<std::vector<UsageRow>> AggregateUsage(const UsageQuery&) override { return std::vector<UsageRow>{}; }
+  Result<std::vector<TimeBucket>> TimeSeries(const TimeSeriesQuery&) override { return std::vector<TimeBucket>{}; }
   Result<int64_t> DeleteOlderThan(int64_t) override { return int64_t{0}; }
   Result<StoreStats> Stats() override { return StoreStats{}; }
 };
@@ -254,13 +257,17 @@ int main(int argc, char** argv) {
   double gateway_seconds = 5;
   int rounds = 3, clients = 4;
   std::string phases = "ingest,bytes,aggregate,gateway";
+  std::string fill_path;
+  int fill_days = 1;
   app.add_option("--ingest", ingest, "gateway records for the ingestion phase");
   app.add_option("--langfuse", langfuse, "Langfuse-shaped observations");
   app.add_option("--generations", generations, "rows in the aggregate database");
   app.add_option("--gateway-seconds", gateway_seconds, "seconds per gateway round");
   app.add_option("--rounds", rounds, "gateway rounds (on/off alternating)");
   app.add_option("--clients", clients, "concurrent keep-alive clients");
-  app.add_option("--phases", phases, "comma-separated subset of ingest,bytes,aggregate,gateway");
+  app.add_option("--phases", phases, "comma-separated subset of ingest,bytes,aggregate,gateway,fill");
+  app.add_option("--fill-path", fill_path, "fill phase: the database to create and keep");
+  app.add_option("--fill-days", fill_days, "fill phase: days the generations spread over, ending now");
   CLI11_PARSE(app, argc, argv);
   ap::log::SetLevel(ap::log::Level::kWarn);
   auto dir = std::filesystem::temp_directory_path() / ("ap_telemetry_bench_" + std::to_string(::getpid()));
@@ -302,6 +309,16 @@ int main(int argc, char** argv) {
       std::printf("| cost aggregate by %s over %lld generations | %.1f ms (%zu rows) | < 1000 ms |\n", group,
                   static_cast<long long>(n), ms, rows->size());
     }
+    std::fflush(stdout);
+  }
+  if (has("fill")) {
+    if (fill_path.empty()) {
+      std::fprintf(stderr, "--phases fill needs --fill-path\n");
+      return 2;
+    }
+    auto r = IngestGateway(fill_path, generations, 0, NowMicros() - fill_days * 86'400'000'000ll, fill_days);
+    std::printf("| fill: %llu generations over %d days into %s | %.0f observations/s wall | |\n",
+                static_cast<unsigned long long>(generations), fill_days, fill_path.c_str(), r.per_second);
     std::fflush(stdout);
   }
   if (has("gateway")) {

@@ -7,6 +7,7 @@
 
 #include "base/log.h"
 #include "cmd/commands.h"
+#include "cmd/dashboard.h"
 #include "cmd/serve_gateway.h"
 #include "config/config.h"
 #include "scheduler/scheduler.h"
@@ -47,6 +48,7 @@ int RunGateway(const GatewayFlags& flags) {
   auto schedulers = std::make_shared<scheduler::SchedulerFactory>();  // models with `scheduler:`
   options.gateway.pickers = schedulers;
   options.metrics_collectors.push_back([schedulers](std::string* out) { schedulers->AppendPrometheus(out); });
+  MountDashboard(&options, schedulers);  // /ui and the replica/fleet state it shows
   return ServeGateway(std::move(cfg), options);
 }
 

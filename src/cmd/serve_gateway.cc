@@ -69,6 +69,7 @@ int ServeGateway(config::Config cfg, const ServeOptions& options) {
     }
     lim = std::move(*started);
     gateway_options.admitter = lim->limiter();
+    if (options.on_limits) options.on_limits(lim->limiter());
     gateway_options.mounts.push_back(lim->AdminMount());
     if (tel) {
       tel->metrics()->AddCollector([l = lim.get()](std::string* out) { l->AppendPrometheus(out); });

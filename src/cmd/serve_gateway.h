@@ -9,6 +9,7 @@
 
 #include "config/config.h"
 #include "gateway/gateway.h"
+#include "limits/limiter.h"
 
 namespace ap::cmd {
 
@@ -20,6 +21,9 @@ struct ServeOptions {
   // Applied to every config loaded on SIGHUP before it is swapped in (for example to add the
   // backends of a simulated fleet that the file does not list).
   std::function<void(config::Config&)> complete_config;
+  // Called once the limits module is up, with its limiter (who holds the admin key, which team a
+  // key belongs to), for handlers mounted before it existed (the dashboard's state API).
+  std::function<void(std::shared_ptr<limits::Limiter>)> on_limits;
   // Extra Prometheus text appended to GET /metrics (other modules' AppendPrometheus).
   std::vector<std::function<void(std::string*)>> metrics_collectors;
 };

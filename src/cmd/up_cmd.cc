@@ -16,6 +16,7 @@
 
 #include "base/log.h"
 #include "cmd/commands.h"
+#include "cmd/dashboard.h"
 #include "cmd/serve_gateway.h"
 #include "config/config.h"
 #include "scheduler/scheduler.h"
@@ -159,6 +160,7 @@ int RunUp(const UpFlags& flags) {
   options.gateway.pickers = schedulers;
   options.metrics_collectors.push_back([schedulers](std::string* out) { schedulers->AppendPrometheus(out); });
   options.gateway.loopback_without_key = true;
+  MountDashboard(&options, schedulers);  // /ui and the replica/fleet state it shows
   options.complete_config = [&fleet](config::Config& next) { AddFleetBackends(next, fleet); };
   options.on_ready = [&](uint16_t port) {
     WriteState(flags.data_dir, port, fleet);
@@ -166,6 +168,7 @@ int RunUp(const UpFlags& flags) {
     std::printf("\nagentplane is up (local mode: clients on 127.0.0.1 need no key)\n\n");
     std::printf("  gateway      %s/v1   (OpenAI-compatible)\n", base.c_str());
     std::printf("  health       %s/healthz\n", base.c_str());
+    std::printf("  dashboard    %s/ui/\n", base.c_str());
     for (const auto& d : fleet) {
       std::printf("  model        %-16s %d x %s replicas:", d.entry.model.c_str(), d.entry.replicas, d.entry.gpu.c_str());
       for (auto p : d.simulator->ports()) std::printf(" http://127.0.0.1:%u", p);

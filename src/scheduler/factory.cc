@@ -111,7 +111,7 @@ std::shared_ptr<Pool> SchedulerFactory::FindPool(const std::string& model) const
   return nullptr;
 }
 
-void SchedulerFactory::AppendPrometheus(std::string* out) const {
+std::vector<std::shared_ptr<Pool>> SchedulerFactory::LivePools() const {
   // The newest live pool per model (a reload may briefly leave the old one alive).
   std::map<std::string, std::shared_ptr<Pool>> live;
   {
@@ -119,10 +119,17 @@ void SchedulerFactory::AppendPrometheus(std::string* out) const {
     for (const auto& w : pools_)
       if (auto p = w.lock()) live[p->model()] = p;
   }
+  std::vector<std::shared_ptr<Pool>> out;
+  for (auto& [name, pool] : live) out.push_back(std::move(pool));
+  return out;
+}
+
+void SchedulerFactory::AppendPrometheus(std::string* out) const {
+  auto live = LivePools();
   if (live.empty()) return;
   for (int f = 0; f < kNumFamilies; ++f) {
     AppendFamily(out, kFamilies[f].name, kFamilies[f].type, kFamilies[f].help);
-    for (const auto& [name, pool] : live) pool->AppendSamples(out, f);
+    for (const auto& pool : live) pool->AppendSamples(out, f);
   }
 }
 

@@ -79,6 +79,34 @@ std::vector<std::string> SplitList(const std::string& s) {
 
 void Add(std::optional<double>& slot, double v) { slot = slot.value_or(0) + v; }
 
+// DCGM_FI_DEV_<field>{gpu,UUID,device,modelName,Hostname[,cluster]} value → the GPU's sample.
+void AddDcgm(const Line& line, std::vector<GpuSample>& gpus) {
+  std::string_view field = line.name.substr(12);
+  double GpuSample::*slot = field == "GPU_UTIL"     ? &GpuSample::util_percent
+                            : field == "FB_USED"    ? &GpuSample::fb_used_mib
+                            : field == "FB_FREE"    ? &GpuSample::fb_free_mib
+                            : field == "GPU_TEMP"   ? &GpuSample::temp_c
+                            : field == "POWER_USAGE" ? &GpuSample::power_w
+                                                    : nullptr;
+  if (!slot) return;
+  std::string uuid = Label(line.labels, "UUID").value_or("");
+  std::string gpu = Label(line.labels, "gpu").value_or("");
+  GpuSample* g = nullptr;
+  for (auto& x : gpus)
+    if (x.uuid == uuid && x.gpu == gpu) g = &x;
+  if (!g) {
+    if (gpus.size() >= 64) return;  // a replica spans at most a node's GPUs
+    g = &gpus.emplace_back();
+    g->uuid = std::move(uuid);
+    g->gpu = std::move(gpu);
+    g->device = Label(line.labels, "device").value_or("");
+    g->model_name = Label(line.labels, "modelName").value_or("");
+    g->hostname = Label(line.labels, "Hostname").value_or("");
+    g->cluster = Label(line.labels, "cluster").value_or("");
+  }
+  g->*slot = line.value;
+}
+
 }  // namespace
 
 VllmMetrics ParseVllmMetrics(std::string_view text) {
@@ -93,12 +121,18 @@ VllmMetrics ParseVllmMetrics(std::string_view text) {
     std::string_view raw = text.substr(pos, nl - pos);
     pos = nl + 1;
     if (!raw.empty() && raw.back() == '\r') raw.remove_suffix(1);
+    if (raw.size() > 12 && raw.substr(0, 12) == "DCGM_FI_DEV_") {
+      if (ParseLine(raw, &line)) AddDcgm(line, m.gpus);
+      continue;
+    }
     if (raw.size() < 6 || raw.substr(0, 5) != "vllm:" || !ParseLine(raw, &line)) continue;
     std::string_view n = line.name.substr(5);
     if (n == "num_requests_waiting") Add(m.waiting, line.value);
     else if (n == "num_requests_running") Add(m.running, line.value);
     else if (n == "kv_cache_usage_perc") m.kv_usage = std::max(m.kv_usage.value_or(0), line.value);
     else if (n == "gpu_cache_usage_perc") old_kv = std::max(old_kv.value_or(0), line.value);
+    else if (n == "prefix_cache_queries_total") Add(m.prefix_queries, line.value);
+    else if (n == "prefix_cache_hits_total") Add(m.prefix_hits, line.value);
     else if (n == "cache_config_info") {
       if (auto b = Label(line.labels, "block_size")) m.block_size = std::strtod(b->c_str(), nullptr);
       if (auto b = Label(line.labels, "num_gpu_blocks")) m.num_gpu_blocks = std::strtod(b->c_str(), nullptr);
@@ -146,6 +180,9 @@ void ReplicaState::Publish(const VllmMetrics& m, Clock::time_point now) {
     snap->max_lora = m.max_lora;
     lora.store(std::move(snap));
   }
+  prefix_queries.store(m.prefix_queries.value_or(-1), std::memory_order_relaxed);
+  prefix_hits.store(m.prefix_hits.value_or(-1), std::memory_order_relaxed);
+  if (!m.gpus.empty()) gpus.store(std::make_shared<const std::vector<GpuSample>>(m.gpus));
   in_flight_at_scrape.store(in_flight.load(std::memory_order_relaxed), std::memory_order_relaxed);
   scrape_failures.store(0, std::memory_order_relaxed);
   request_failed.store(false, std::memory_order_relaxed);

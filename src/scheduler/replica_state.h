@@ -22,6 +22,14 @@ namespace ap::scheduler {
 
 using Clock = std::chrono::steady_clock;
 
+// One GPU as DCGM-exporter reports it (the simulator exposes the same series). Values < 0: the
+// series was absent.
+struct GpuSample {
+  std::string gpu, uuid, device, model_name, hostname;
+  std::string cluster;  // the `cluster` label when the exporter's relabelling adds one
+  double util_percent = -1, fb_used_mib = -1, fb_free_mib = -1, temp_c = -1, power_w = -1;
+};
+
 // The vLLM series the scheduler reads from one scrape.
 struct VllmMetrics {
   std::optional<double> waiting;    // vllm:num_requests_waiting
@@ -32,6 +40,8 @@ struct VllmMetrics {
   bool has_lora_info = false;
   std::vector<std::string> running_loras, waiting_loras;  // vllm:lora_requests_info (latest)
   int max_lora = 0;
+  std::optional<double> prefix_queries, prefix_hits;  // vllm:prefix_cache_{queries,hits}_total
+  std::vector<GpuSample> gpus;                        // DCGM_FI_DEV_* gauges, by UUID (or gpu)
 };
 
 // Parses Prometheus text as vLLM exposes it. Series of several model_name labels are summed
@@ -59,6 +69,10 @@ struct ReplicaState {
   std::atomic<int64_t> capacity_tokens{0};    // num_gpu_blocks × block_size; 0: unknown
   std::atomic<std::shared_ptr<const LoraSnapshot>> lora;
   std::atomic<bool> scrape_busy{false};
+  // For the dashboard (never read by decisions): prefix-cache counters and the GPUs behind the
+  // replica, as last scraped.
+  std::atomic<double> prefix_queries{-1}, prefix_hits{-1};
+  std::atomic<std::shared_ptr<const std::vector<GpuSample>>> gpus;
 
   // Updated by the gateway on every attempt.
   std::atomic<int64_t> in_flight{0};

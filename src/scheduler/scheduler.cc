@@ -130,6 +130,7 @@ Pool::Decision Pool::Decide(const gateway::PickContext& ctx, Clock::time_point n
         metrics_.prefix_blocks_matched.fetch_add(w.prefix_blocks, std::memory_order_relaxed);
       }
       if (config_.debug_header) d.debug = DebugString(w, prompt_blocks);
+      RememberPick(now, w.replica, w.total, w.prefix_blocks, prompt_blocks);
       if (prompt_blocks > 0) RecordPrefix(w.replica, s.hashes);
       return d;
     }
@@ -137,6 +138,32 @@ Pool::Decision Pool::Decide(const gateway::PickContext& ctx, Clock::time_point n
     c = c.subspan(0, c.size() - 1);
   }
   return d;
+}
+
+void Pool::RememberPick(Clock::time_point now, size_t replica, double score, size_t matched, size_t blocks) {
+  uint64_t ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count());
+  uint64_t share = blocks > 0 ? std::min<uint64_t>(1000, matched * 1000 / blocks) + 1 : 0;
+  auto& slot = recent_[recent_next_.fetch_add(1, std::memory_order_relaxed) % kRecentPicks];
+  slot.score.store(static_cast<float>(score), std::memory_order_relaxed);
+  slot.packed.store((ms & ((1ull << 42) - 1)) << 22 | (replica & 0xfff) << 10 | (share & 0x3ff), std::memory_order_relaxed);
+}
+
+std::vector<Pool::RecentPick> Pool::RecentPicks() const {
+  std::vector<RecentPick> out;
+  uint64_t next = recent_next_.load(std::memory_order_relaxed);
+  uint64_t first = next > kRecentPicks ? next - kRecentPicks : 0;
+  for (uint64_t i = first; i < next; ++i) {
+    uint64_t p = recent_[i % kRecentPicks].packed.load(std::memory_order_relaxed);
+    if (p == 0) continue;
+    RecentPick r;
+    r.at = Clock::time_point(std::chrono::milliseconds(p >> 22));
+    r.replica = (p >> 10) & 0xfff;
+    uint64_t share = p & 0x3ff;
+    r.prefix_share = share == 0 ? -1 : static_cast<double>(share - 1) / 1000.0;
+    r.score = recent_[i % kRecentPicks].score.load(std::memory_order_relaxed);
+    if (r.replica < replicas_.size()) out.push_back(r);
+  }
+  return out;
 }
 
 void Pool::RecordPrefix(size_t replica, const std::vector<uint64_t>& hashes) {

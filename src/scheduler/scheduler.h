@@ -9,6 +9,7 @@
 // and owns the scraper thread that polls every replica's /metrics off the request path.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <memory>
 #include <mutex>
@@ -68,6 +69,16 @@ class Pool : public gateway::ReplicaPicker, public std::enable_shared_from_this<
   // Appends this pool's samples of the family `family` (see SchedulerFactory::AppendPrometheus).
   void AppendSamples(std::string* out, int family) const;
 
+  // The latest decisions (at most kRecentPicks), oldest first, for the dashboard.
+  struct RecentPick {
+    Clock::time_point at;
+    size_t replica = 0;
+    double score = 0;
+    double prefix_share = -1;  // matched ÷ prompt blocks; < 0: the prefix scorer was off
+  };
+  static constexpr size_t kRecentPicks = 32;
+  std::vector<RecentPick> RecentPicks() const;
+
  private:
   bool UsesQueue() const { return mode_ != Mode::kRoundRobin && mode_ != Mode::kRandom; }
   int IndexOf(const gateway::BackendState* b) const;
@@ -91,6 +102,15 @@ class Pool : public gateway::ReplicaPicker, public std::enable_shared_from_this<
   std::optional<boost::asio::any_io_executor> bookkeeping_;
   static constexpr int kMaxPendingRecords = 4096;
   std::atomic<int> pending_records_{0};
+  // Ring of recent picks, written with relaxed atomics on the request path (no lock); a reader
+  // may see a slot mid-update, which only blurs one line of a dashboard.
+  struct PickSlot {
+    std::atomic<uint64_t> packed{0};  // steady ms (42 bits) | replica (12) | prefix per-mille+1 (10)
+    std::atomic<float> score{0};
+  };
+  void RememberPick(Clock::time_point now, size_t replica, double score, size_t matched, size_t blocks);
+  std::array<PickSlot, kRecentPicks> recent_;
+  std::atomic<uint64_t> recent_next_{0};
 };
 
 // Builds a Pool for every model with a `scheduler:` block and keeps their replicas scraped.
@@ -107,6 +127,8 @@ class SchedulerFactory : public gateway::PickerFactory {
   void AppendPrometheus(std::string* out) const;
   // The live pool of `model` (latest built), or null.
   std::shared_ptr<Pool> FindPool(const std::string& model) const;
+  // The newest live pool of every model, by model name.
+  std::vector<std::shared_ptr<Pool>> LivePools() const;
 
  private:
   std::unique_ptr<Scraper> scraper_;

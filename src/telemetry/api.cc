@@ -140,7 +140,10 @@ net::awaitable<void> TelemetryApi::Handle(http::Request& req, http::Responder& r
     bool lf = path.starts_with("/api/public/");
     std::string rest = path.substr(lf ? 12 : 15);
     Writer* writer = writer_.get();
-    std::string project = tenant->all ? std::string() : tenant->project;  // empty: every project
+    // Empty: every project. Who sees every project may narrow to one with ?project= (the
+    // dashboard does, so a trace opened from a list is found through the (project, id) index).
+    std::string project = tenant->all ? (params.contains("project") ? params["project"] : std::string())
+                                      : tenant->project;
     std::function<Reply()> work = [writer, project, rest, params, lf] {
       return lf ? internal::LangfuseGet(writer->store(), project, rest, params)
                 : internal::TelemetryGet(writer->store(), project, rest, params);

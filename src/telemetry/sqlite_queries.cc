@@ -7,6 +7,7 @@
 // never the raw observations.
 #include <filesystem>
 
+#include "telemetry/internal/minute_rollup.h"
 #include "telemetry/internal/sqlite_db.h"
 #include "telemetry/internal/sqlite_rows.h"
 #include "telemetry/sqlite_store.h"
@@ -163,7 +164,11 @@ Result<Page<Observation>> SqliteStore::ListObservations(const ObservationQuery& 
   Page<Observation> page;
   Where w;
   w.AddProject(c, "o.project", q.project);
-  if (q.trace_id) w.Add("t.id=?", {IdValue(*q.trace_id)});
+  if (q.trace_id) {
+    // Through the trace's (project, id) index, then its observations: never a scan.
+    w.AddProject(c, "t.project", q.project);
+    w.Add("t.id=?", {IdValue(*q.trace_id)});
+  }
   w.AddDim(c, "o.name", q.name);
   w.AddDim(c, "o.user", q.user_id);
   w.AddDim(c, "o.model", q.model);
@@ -338,6 +343,71 @@ Result<std::vector<UsageRow>> SqliteStore::AggregateUsage(const UsageQuery& q) {
     out.push_back(std::move(row));
   }
   if (rc != SQLITE_DONE) return c.LastError();
+  return out;
+}
+
+Result<std::vector<TimeBucket>> SqliteStore::TimeSeries(const TimeSeriesQuery& q) {
+  constexpr int64_t kMinute = 60'000'000;
+  if (q.from_us <= 0 || q.to_us <= q.from_us) return std::string("time series need from < to");
+  int64_t step = std::max<int64_t>(1, q.step_us / kMinute);  // minutes per bucket
+  int64_t first = q.from_us / kMinute, last = (q.to_us - 1) / kMinute;  // minutes, inclusive
+  first -= first % step;
+  int64_t buckets = (last - first) / step + 1;
+  if (buckets > 10'000) return std::string("too many buckets: raise step");
+  std::vector<TimeBucket> out(static_cast<size_t>(buckets));
+  for (int64_t i = 0; i < buckets; ++i) out[i].start_us = (first + i * step) * kMinute;
+  AP_READER(c);
+  Where w;
+  w.AddProject(c, "project", q.project);
+  w.AddDim(c, "model", q.model);
+  w.Add("minute>=? AND minute<=?", {first, last});
+  if (w.impossible) return out;
+  {
+    auto s = c.Prepare("SELECT (minute-?)/?, sum(n), sum(errors), sum(in_tok), sum(out_tok), sum(cost) FROM usage_minute" +
+                       w.sql + " GROUP BY 1");
+    if (!s.ok()) return c.LastError();
+    s.Bind(1, first);
+    s.Bind(2, step);
+    s.BindAll(w.args, 3);
+    int rc;
+    while ((rc = s.Step()) == SQLITE_ROW) {
+      int64_t i = s.Int(0);
+      if (i < 0 || i >= buckets) continue;
+      auto& b = out[i];
+      b.requests = s.Int(1);
+      b.errors = s.Int(2);
+      b.input_tokens = s.Int(3);
+      b.output_tokens = s.Int(4);
+      b.cost = s.Real(5);
+    }
+    if (rc != SQLITE_DONE) return c.LastError();
+  }
+  auto s = c.Prepare("SELECT (minute-?)/?, kind, bucket, sum(n) FROM latency_minute" + w.sql + " GROUP BY 1, 2, 3");
+  if (!s.ok()) return c.LastError();
+  s.Bind(1, first);
+  s.Bind(2, step);
+  s.BindAll(w.args, 3);
+  std::vector<std::vector<int64_t>> hist(static_cast<size_t>(buckets) * 2);
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) {
+    int64_t i = s.Int(0), kind = s.Int(1), bucket = s.Int(2);
+    if (i < 0 || i >= buckets || kind < 0 || kind > 1 || bucket < 0 || bucket >= internal::kLatencyBuckets) continue;
+    auto& h = hist[i * 2 + kind];
+    if (h.empty()) h.assign(internal::kLatencyBuckets, 0);
+    h[bucket] += s.Int(3);
+  }
+  if (rc != SQLITE_DONE) return c.LastError();
+  for (int64_t i = 0; i < buckets; ++i) {
+    auto& b = out[i];
+    const auto& lat = hist[i * 2];
+    const auto& ttft = hist[i * 2 + 1];
+    b.latency_p50 = internal::HistogramQuantile(lat, 0.5);
+    b.latency_p90 = internal::HistogramQuantile(lat, 0.9);
+    b.latency_p99 = internal::HistogramQuantile(lat, 0.99);
+    b.ttft_p50 = internal::HistogramQuantile(ttft, 0.5);
+    b.ttft_p90 = internal::HistogramQuantile(ttft, 0.9);
+    b.ttft_p99 = internal::HistogramQuantile(ttft, 0.99);
+  }
   return out;
 }
 

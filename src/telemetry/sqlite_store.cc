@@ -12,6 +12,7 @@
 #include <map>
 #include <tuple>
 
+#include "telemetry/internal/minute_rollup.h"
 #include "telemetry/internal/sqlite_db.h"
 #include "telemetry/internal/sqlite_rows.h"
 
@@ -95,10 +96,32 @@ class BatchWriter {
       s.BindAll({day, project, model, user, team, key, d.n, d.in, d.out, d.cached, d.cost});
       if (s.Step() != SQLITE_DONE) return false;
     }
-    return true;
+    return FlushMinuteRollup();
   }
 
  private:
+  // The per-minute rollup (the dashboard's time series), from the same deltas.
+  bool FlushMinuteRollup() {
+    for (const auto& [k, t] : minute_.totals()) {
+      if (t.n == 0 && t.errors == 0 && t.in == 0 && t.out == 0 && t.cost == 0) continue;
+      auto s = c_.Prepare(
+          "INSERT INTO usage_minute VALUES(?,?,?,?,?,?,?,?) ON CONFLICT DO UPDATE SET n=n+excluded.n, "
+          "errors=errors+excluded.errors, in_tok=in_tok+excluded.in_tok, out_tok=out_tok+excluded.out_tok, "
+          "cost=cost+excluded.cost");
+      auto [minute, project, model] = k;
+      s.BindAll({minute, project, model, t.n, t.errors, t.in, t.out, t.cost});
+      if (s.Step() != SQLITE_DONE) return false;
+    }
+    for (const auto& [k, n] : minute_.histogram()) {
+      if (n == 0) continue;
+      auto s = c_.Prepare("INSERT INTO latency_minute VALUES(?,?,?,?,?,?) ON CONFLICT DO UPDATE SET n=n+excluded.n");
+      auto [minute, project, model, kind, bucket] = k;
+      s.BindAll({minute, project, model, int64_t{kind}, int64_t{bucket}, n});
+      if (s.Step() != SQLITE_DONE) return false;
+    }
+    return true;
+  }
+
   Value Dim(const std::optional<std::string>& v) {
     if (!v) return {};
     return c_.Intern(*v);
@@ -193,6 +216,7 @@ class BatchWriter {
     if (o.type != ObservationType::kGeneration) return;
     auto id = [&](const std::optional<std::string>& v) { return v ? c_.Intern(*v) : int64_t{0}; };
     RollupKey k{DayOf(o.start_us), project, id(o.model), id(o.user_id), id(o.team), id(o.key)};
+    minute_.Add(project, std::get<2>(k), o, sign);
     auto& d = rollup_[k];
     d.n += sign;
     d.in += sign * o.input_tokens.value_or(0);
@@ -269,6 +293,7 @@ class BatchWriter {
   const Store::Pricer& pricer_;
   int64_t now_ = NowMicros();
   std::map<RollupKey, RollupDelta> rollup_;
+  internal::MinuteRollup minute_;
   std::map<std::pair<int64_t, std::string>, std::pair<int64_t, std::optional<std::string>>> trace_cache_;
 };
 
@@ -295,6 +320,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptions& opti
                         std::to_string(options.writer_cache_mib * 1024) + "; PRAGMA synchronous=";
   pragmas += options.synchronous_full ? "FULL;" : "NORMAL;";
   if (!conn->Exec(pragmas, &error)) return "configure " + options.path + ": " + error;
+  if (!internal::RegisterLatencyBucketFunction(conn->db())) return "configure " + options.path + ": " + conn->LastError();
   int version = 0;
   {
     auto s = conn->Prepare("PRAGMA user_version");
@@ -357,6 +383,12 @@ Result<int64_t> SqliteStore::DeleteOlderThan(int64_t cutoff_us) {
   if (ok) {
     auto s = c.Prepare("DELETE FROM usage_daily WHERE day < ?");
     s.Bind(1, cutoff_day);
+    ok = s.Step() == SQLITE_DONE;
+  }
+  for (const char* table : {"usage_minute", "latency_minute"}) {
+    if (!ok) break;
+    auto s = c.Prepare(std::string("DELETE FROM ") + table + " WHERE minute < ?");
+    s.Bind(1, cutoff / 60'000'000);
     ok = s.Step() == SQLITE_DONE;
   }
   if (ok && c.Exec("COMMIT", &error)) return deleted;

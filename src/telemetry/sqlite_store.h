@@ -43,6 +43,7 @@ class SqliteStore : public Store {
   Result<Page<SessionSummary>> ListSessions(const SessionQuery& query) override;
   Result<std::optional<SessionSummary>> GetSession(const std::string& project, const std::string& id) override;
   Result<std::vector<UsageRow>> AggregateUsage(const UsageQuery& query) override;
+  Result<std::vector<TimeBucket>> TimeSeries(const TimeSeriesQuery& query) override;
   Result<int64_t> DeleteOlderThan(int64_t cutoff_us) override;
   Result<StoreStats> Stats() override;
 

@@ -67,11 +67,56 @@ TEST(SqliteStore, MigratesAnOlderSchema) {
   // Pretend the database predates migration 2.
   sqlite3* db = nullptr;
   sqlite3_open(path.c_str(), &db);
-  sqlite3_exec(db, "DROP INDEX events_ts; PRAGMA user_version=1;", nullptr, nullptr, nullptr);
+  sqlite3_exec(db, "DROP INDEX events_ts; DROP TABLE usage_minute; DROP TABLE latency_minute; DROP INDEX traces_time; "
+               "PRAGMA user_version=1;",
+               nullptr, nullptr, nullptr);
   sqlite3_close(db);
   auto s = SqliteStore::Open({path});
   ASSERT_TRUE(s) << s.error();
   EXPECT_EQ(Pragma(path, "user_version"), std::to_string(SqliteStore::LatestSchemaVersion()));
+}
+
+TEST(SqliteStore, MinuteRollupMigrationFillsFromStoredGenerations) {
+  std::string path = TempDb("minute");
+  constexpr int64_t kT0 = 1'714'564'800'000'000;  // a whole minute
+  {
+    auto s = SqliteStore::Open({path});
+    ASSERT_TRUE(s);
+    std::vector<Item> items;
+    for (int i = 0; i < 10; ++i) {
+      Observation g;
+      g.id = "g" + std::to_string(i);
+      g.trace_id = "t" + std::to_string(i);
+      g.project = "p";
+      g.type = ObservationType::kGeneration;
+      g.start_us = kT0 + i;
+      g.end_us = g.start_us + 200'000;  // 200 ms
+      g.completion_start_us = g.start_us + 20'000;
+      g.model = "m";
+      g.input_tokens = 3;
+      g.status_code = i == 0 ? 502 : 200;
+      items.push_back(Item{"", true, g});
+    }
+    ASSERT_TRUE((*s)->Write(items));
+  }
+  // The database as a binary before migration 4 left it.
+  sqlite3* db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  sqlite3_exec(db, "DROP TABLE usage_minute; DROP TABLE latency_minute; DROP INDEX traces_time; PRAGMA user_version=3;", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  auto s = SqliteStore::Open({path});
+  ASSERT_TRUE(s) << s.error();
+  TimeSeriesQuery q;
+  q.from_us = kT0;
+  q.to_us = kT0 + 60'000'000;
+  auto r = (*s)->TimeSeries(q);
+  ASSERT_TRUE(r) << r.error();
+  ASSERT_EQ(r->size(), 1u);
+  EXPECT_EQ((*r)[0].requests, 10);
+  EXPECT_EQ((*r)[0].errors, 1);
+  EXPECT_EQ((*r)[0].input_tokens, 30);
+  EXPECT_NEAR((*r)[0].latency_p50, 0.2, 0.2 * 0.15);
+  EXPECT_NEAR((*r)[0].ttft_p50, 0.02, 0.02 * 0.15);
 }
 
 TEST(SqliteStore, RefusesASchemaNewerThanItself) {

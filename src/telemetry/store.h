@@ -96,6 +96,25 @@ struct UsageRow {
   double cost = 0;
 };
 
+// Generations per time bucket for the dashboard: rate, errors, tokens, cost and latency/TTFT
+// quantiles, read from the per-minute rollup (minute granularity).
+struct TimeSeriesQuery {
+  std::string project;             // empty: every project
+  int64_t from_us = 0, to_us = 0;  // [from, to), both required
+  int64_t step_us = 60'000'000;    // bucket width, a whole number of minutes
+  std::optional<std::string> model;
+};
+
+struct TimeBucket {
+  int64_t start_us = 0;
+  int64_t requests = 0, errors = 0;
+  int64_t input_tokens = 0, output_tokens = 0;
+  double cost = 0;
+  // Seconds; -1 when the bucket measured none.
+  double latency_p50 = -1, latency_p90 = -1, latency_p99 = -1;
+  double ttft_p50 = -1, ttft_p90 = -1, ttft_p99 = -1;
+};
+
 struct StoreStats {
   int64_t traces = 0, observations = 0, scores = 0;
   int64_t bytes = 0;  // on disk, database + WAL
@@ -121,6 +140,8 @@ class Store {
   virtual Result<Page<SessionSummary>> ListSessions(const SessionQuery& query) = 0;
   virtual Result<std::optional<SessionSummary>> GetSession(const std::string& project, const std::string& id) = 0;
   virtual Result<std::vector<UsageRow>> AggregateUsage(const UsageQuery& query) = 0;
+  // Every bucket of the range, empty ones included, oldest first.
+  virtual Result<std::vector<TimeBucket>> TimeSeries(const TimeSeriesQuery& query) = 0;
 
   // Deletes traces (with their observations and scores) and event ids older than `cutoff_us`.
   // Returns the number of traces deleted.

@@ -334,6 +334,66 @@ TEST_P(StoreConformanceTest, AggregatesGroupByModelUserTeamKeyAndDay) {
   EXPECT_FALSE(store_->AggregateUsage(bad));
 }
 
+TEST_P(StoreConformanceTest, TimeSeriesBucketsRequestsErrorsAndLatencyQuantiles) {
+  constexpr int64_t kMin = 60'000'000;
+  const int64_t t0 = kT0 - kT0 % (10 * kMin);
+  std::vector<Item> items;
+  // Minute 0: 100 generations of 10..1000 ms (TTFT a tenth); minute 3: 10, two of them errors.
+  for (int i = 0; i < 110; ++i) {
+    std::string tid = "t" + std::to_string(i);
+    int64_t start = i < 100 ? t0 + i * 1000 : t0 + 3 * kMin + i * 1000;
+    items.push_back(It(MakeTrace(tid, start)));
+    Observation g = MakeGen("g" + std::to_string(i), tid, start, i % 2 ? "a" : "b", 10, 2, 0.5);
+    int64_t ms = i < 100 ? 10 * (i + 1) : 50;
+    g.end_us = start + ms * 1000;
+    g.completion_start_us = start + ms * 100;
+    if (i >= 108) g.status_code = 500;
+    items.push_back(It(g));
+  }
+  MustWrite(*store_, items);
+  TimeSeriesQuery q;
+  q.from_us = t0;
+  q.to_us = t0 + 5 * kMin;
+  auto r = store_->TimeSeries(q);
+  ASSERT_TRUE(r) << r.error();
+  ASSERT_EQ(r->size(), 5u);  // empty minutes included
+  const auto& m0 = (*r)[0];
+  EXPECT_EQ(m0.start_us, t0);
+  EXPECT_EQ(m0.requests, 100);
+  EXPECT_EQ(m0.errors, 0);
+  EXPECT_EQ(m0.input_tokens, 1000);
+  EXPECT_NEAR(m0.cost, 50, 1e-9);
+  EXPECT_NEAR(m0.latency_p50, 0.5, 0.5 * 0.15);  // log buckets: within 15%
+  EXPECT_NEAR(m0.latency_p99, 0.99, 0.99 * 0.15);
+  EXPECT_NEAR(m0.ttft_p90, 0.09, 0.09 * 0.15);
+  EXPECT_EQ((*r)[1].requests, 0);
+  EXPECT_EQ((*r)[1].latency_p50, -1);
+  EXPECT_EQ((*r)[3].requests, 10);
+  EXPECT_EQ((*r)[3].errors, 2);
+  // Wider buckets sum the minutes; the model filter and an update's delta apply.
+  q.step_us = 5 * kMin;
+  q.model = "a";
+  auto wide = store_->TimeSeries(q);
+  ASSERT_TRUE(wide);
+  ASSERT_EQ(wide->size(), 1u);
+  EXPECT_EQ((*wide)[0].requests, 55);
+  Observation upd;
+  upd.id = "g0";
+  upd.trace_id = "t0";
+  upd.project = "p1";
+  upd.type = ObservationType::kGeneration;
+  upd.level = Level::kError;
+  MustWrite(*store_, {It(upd)});
+  q.model.reset();
+  auto after = store_->TimeSeries(q);
+  ASSERT_TRUE(after);
+  EXPECT_EQ((*after)[0].requests, 110);
+  EXPECT_EQ((*after)[0].errors, 3);
+  TimeSeriesQuery other = q;
+  other.project = "nobody";
+  EXPECT_EQ((*store_->TimeSeries(other))[0].requests, 0);
+}
+
 TEST_P(StoreConformanceTest, PricerFillsCostAfterMerge) {
   store_->set_pricer([](Observation& o) {
     if (o.model && *o.model == "priced" && o.input_tokens) o.total_cost = 0.001 * *o.input_tokens;

@@ -247,6 +247,50 @@ Reply TraceReply(Store& store, const std::string& project, const std::string& id
     return Ok(j);
 }
 
+// GET /api/telemetry/timeseries?from&to[&step][&model]: the per-minute rollup in buckets of
+// `step` (seconds, or a duration like 5m; default: the range in about 120 buckets).
+Reply TimeSeriesReply(Store& store, const std::string& project, const Params& p) {
+  TimeSeriesQuery q;
+  q.project = project;
+  q.from_us = TimeParam(p, "from");
+  q.to_us = TimeParam(p, "to");
+  if (q.to_us == 0) q.to_us = NowMicros();
+  if (q.from_us <= 0 || q.to_us <= q.from_us)
+    return JsonError(400, "from (required) and to must be ISO 8601 or epoch milliseconds, from before to");
+  constexpr int64_t kMinute = 60'000'000;
+  if (auto step = Get(p, "step")) {
+    if (auto secs = ParseUint(*step)) q.step_us = static_cast<int64_t>(*secs) * 1'000'000;
+    else if (auto d = ParseDuration(*step)) q.step_us = d->count() * 1000;
+    else return JsonError(400, "step must be seconds or a duration such as 5m");
+  } else {
+    q.step_us = (q.to_us - q.from_us) / 120;
+  }
+  q.step_us = std::max<int64_t>(kMinute, (q.step_us + kMinute - 1) / kMinute * kMinute);
+  if ((q.to_us - q.from_us) / q.step_us > 5000) return JsonError(400, "at most 5000 buckets: raise step");
+  q.model = Get(p, "model");
+  auto r = store.TimeSeries(q);
+  if (!r) return StoreError(r.error());
+  json::array buckets;
+  auto num = [](double v) { return v < 0 ? json::value(nullptr) : json::value(v); };
+  for (const auto& b : *r) {
+    json::object j;
+    j["t"] = b.start_us / 1000;
+    j["requests"] = b.requests;
+    j["errors"] = b.errors;
+    j["input_tokens"] = b.input_tokens;
+    j["output_tokens"] = b.output_tokens;
+    j["cost_usd"] = b.cost;
+    j["latency_p50"] = num(b.latency_p50);
+    j["latency_p90"] = num(b.latency_p90);
+    j["latency_p99"] = num(b.latency_p99);
+    j["ttft_p50"] = num(b.ttft_p50);
+    j["ttft_p90"] = num(b.ttft_p90);
+    j["ttft_p99"] = num(b.ttft_p99);
+    buckets.push_back(std::move(j));
+  }
+  return Ok(json::object{{"step_seconds", q.step_us / 1'000'000}, {"buckets", std::move(buckets)}});
+}
+
 }  // namespace
 
 Reply TelemetryGet(Store& store, const std::string& project, const std::string& rest, const Params& p) {
@@ -310,6 +354,7 @@ Reply TelemetryGet(Store& store, const std::string& project, const std::string& 
     }
     return Ok(json::object{{"rows", std::move(rows)}});
   }
+  if (collection == "timeseries") return TimeSeriesReply(store, project, p);
   return JsonError(404, "no such endpoint: /api/telemetry/" + rest);
 }
 

@@ -48,6 +48,30 @@ CREATE TABLE usage_daily(
       // insert less per request, and about 25 bytes less on disk.
       "DROP INDEX observations_id;"
       "CREATE UNIQUE INDEX observations_id ON observations(project, id) WHERE status IS NULL;",
+      // 4: per-minute rollups for the dashboard's time series (internal/minute_rollup.h),
+      // filled from the generations already stored (ap_latency_bucket is registered by Open); and traces by time alone, for the admin's
+      // view across projects (newest first without sorting the range: ~17 bytes per trace,
+      // appended in time order).
+      R"sql(
+CREATE INDEX traces_time ON traces(ts);
+CREATE TABLE usage_minute(
+  minute INT NOT NULL, project INT NOT NULL, model INT NOT NULL, n INT NOT NULL, errors INT NOT NULL,
+  in_tok INT NOT NULL, out_tok INT NOT NULL, cost REAL NOT NULL,
+  PRIMARY KEY(minute, project, model)) WITHOUT ROWID;
+CREATE TABLE latency_minute(
+  minute INT NOT NULL, project INT NOT NULL, model INT NOT NULL, kind INT NOT NULL, bucket INT NOT NULL,
+  n INT NOT NULL, PRIMARY KEY(minute, project, model, kind, bucket)) WITHOUT ROWID;
+INSERT INTO usage_minute
+  SELECT start/60000000, project, coalesce(model,0), count(*), total(level=3 OR coalesce(status,0)>=400),
+         total(in_tok), total(out_tok), total(cost)
+  FROM observations WHERE type=1 GROUP BY 1,2,3;
+INSERT INTO latency_minute
+  SELECT start/60000000, project, coalesce(model,0), 0, ap_latency_bucket(dur), count(*)
+  FROM observations WHERE type=1 AND dur>0 GROUP BY 1,2,3,5;
+INSERT INTO latency_minute
+  SELECT start/60000000, project, coalesce(model,0), 1, ap_latency_bucket(ttft), count(*)
+  FROM observations WHERE type=1 AND ttft>=0 GROUP BY 1,2,3,5;
+)sql",
   };
   return kMigrations;
 }

@@ -1,0 +1,70 @@
+// telemetry/internal/minute_rollup.cc — see minute_rollup.h.
+#include "telemetry/internal/minute_rollup.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace ap::telemetry::internal {
+namespace {
+
+constexpr double kFactor = 1.25;
+const double kLogFactor = std::log(kFactor);
+
+}  // namespace
+
+int LatencyBucket(int64_t micros) {
+  if (micros <= 1000) return 0;
+  int b = static_cast<int>(
+      std::ceil(std::log(static_cast<double>(micros) / 1000.0) / kLogFactor - 1e-9));
+  return std::clamp(b, 0, kLatencyBuckets - 1);
+}
+
+bool RegisterLatencyBucketFunction(sqlite3* db) {
+  auto fn = [](sqlite3_context* ctx, int, sqlite3_value** argv) {
+    sqlite3_result_int(ctx, LatencyBucket(sqlite3_value_int64(argv[0])));
+  };
+  return sqlite3_create_function_v2(db, "ap_latency_bucket", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                                    nullptr, fn, nullptr, nullptr, nullptr) == SQLITE_OK;
+}
+
+double LatencyBucketUpper(int b) { return 0.001 * std::pow(kFactor, b); }
+
+double HistogramQuantile(const std::vector<int64_t>& counts, double q) {
+  int64_t total = 0;
+  for (int64_t c : counts) total += std::max<int64_t>(c, 0);
+  if (total == 0) return -1;
+  double rank = q * static_cast<double>(total);
+  int64_t seen = 0;
+  for (size_t b = 0; b < counts.size(); ++b) {
+    int64_t c = std::max<int64_t>(counts[b], 0);
+    if (c == 0) continue;
+    if (static_cast<double>(seen + c) >= rank) {
+      double hi = LatencyBucketUpper(static_cast<int>(b));
+      double lo = b == 0 ? hi / kFactor : LatencyBucketUpper(static_cast<int>(b) - 1);
+      double frac =
+          std::clamp((rank - static_cast<double>(seen)) / static_cast<double>(c), 0.0, 1.0);
+      return lo * std::pow(hi / lo, frac);
+    }
+    seen += c;
+  }
+  return LatencyBucketUpper(static_cast<int>(counts.size()) - 1);
+}
+
+void MinuteRollup::Add(int64_t project, int64_t model, const Observation& o, int sign) {
+  if (o.type != ObservationType::kGeneration) return;
+  int64_t minute = o.start_us / 60'000'000;
+  auto& t = totals_[{minute, project, model}];
+  t.n += sign;
+  bool error = (o.level && *o.level == Level::kError) || (o.status_code && *o.status_code >= 400);
+  if (error) t.errors += sign;
+  t.in += sign * o.input_tokens.value_or(0);
+  t.out += sign * o.output_tokens.value_or(0);
+  t.cost += sign * o.total_cost.value_or(0);
+  if (o.end_us > o.start_us)
+    hist_[{minute, project, model, kKindLatency, LatencyBucket(o.end_us - o.start_us)}] += sign;
+  if (o.completion_start_us >= o.start_us && o.completion_start_us)
+    hist_[{minute, project, model, kKindTtft, LatencyBucket(o.completion_start_us - o.start_us)}] +=
+        sign;
+}
+
+}  // namespace ap::telemetry::internal
