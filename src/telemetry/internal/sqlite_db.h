@@ -9,7 +9,9 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -18,11 +20,16 @@
 
 namespace ap::telemetry::internal {
 
-// A value bound to a statement parameter: NULL, integer, real, text or blob.
+// A value bound to a statement parameter: NULL, integer, real, text, blob or borrowed text.
+// Blobs are the binary form of W3C ids (8 or 16 bytes) and live inline: binding an id never
+// allocates. A string_view must outlive the statement's Step() (the writer binds fields of the
+// items it is writing).
 struct Blob {
-  std::string bytes;
+  unsigned char bytes[16];
+  uint8_t size = 0;
+  std::string_view view() const { return {reinterpret_cast<const char*>(bytes), size}; }
 };
-using Value = std::variant<std::monostate, int64_t, double, std::string, Blob>;
+using Value = std::variant<std::monostate, int64_t, double, std::string, Blob, std::string_view>;
 
 class Stmt {
  public:
@@ -38,8 +45,11 @@ class Stmt {
 
   bool ok() const { return stmt_ != nullptr; }
   void Bind(int i, const Value& v);
-  void BindAll(const std::vector<Value>& values, int first = 1) {
+  void BindAll(std::span<const Value> values, int first = 1) {
     for (size_t i = 0; i < values.size(); ++i) Bind(first + static_cast<int>(i), values[i]);
+  }
+  void BindAll(std::initializer_list<Value> values, int first = 1) {
+    BindAll(std::span<const Value>(values.begin(), values.size()), first);
   }
   // SQLITE_ROW, SQLITE_DONE or an error code.
   int Step() { return sqlite3_step(stmt_); }
@@ -72,6 +82,9 @@ class Conn {
   bool Exec(std::string_view sql, std::string* error);
   // A cached prepared statement; !ok() on error (see LastError()).
   Stmt Prepare(const std::string& sql);
+  // The same for SQL in static storage (a string literal), cached by its address: the writer's
+  // per-row statements skip hashing their text on every row.
+  Stmt PrepareStatic(const char* sql);
   std::string LastError() const { return sqlite3_errmsg(db_); }
 
   // String dictionary. Intern() inserts when missing (write connection only, inside a
@@ -83,9 +96,17 @@ class Conn {
   void ForgetInterned() { ids_.clear(); names_.clear(); }
 
  private:
+  // Lookups by string_view without building a std::string (C++20 heterogeneous lookup).
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
+  sqlite3_stmt* Compile(std::string_view sql);
+
   sqlite3* db_ = nullptr;
   std::unordered_map<std::string, sqlite3_stmt*> stmts_;
-  std::unordered_map<std::string, int64_t> ids_;
+  std::unordered_map<const char*, sqlite3_stmt*> static_stmts_;
+  std::unordered_map<std::string, int64_t, Hash, std::equal_to<>> ids_;
   std::unordered_map<int64_t, std::string> names_;
 };
 
