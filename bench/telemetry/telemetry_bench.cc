@@ -20,6 +20,7 @@
 #include <sqlite3.h>
 
 #include "base/log.h"
+#include "base/random.h"
 #include "base/strings.h"
 #include "gateway_harness.h"
 #include "mock_upstream.h"
@@ -49,6 +50,10 @@ std::string Uuid(uint64_t seed) {
   return h.substr(0, 8) + "-" + h.substr(8, 4) + "-4" + h.substr(13, 3) + "-a" + h.substr(17, 3) + "-" + h.substr(20, 12);
 }
 
+// Trace ids as the gateway mints them (time-ordered, base/random.h) or as callers send them in
+// traceparent (random): the second is the hard case for the store's id index.
+bool g_caller_trace_ids = false;
+
 const char* kModels[] = {"gpt-4o-mini", "gpt-4o", "claude-3-5-sonnet", "llama-3.1-8b", "llama-3.1-70b"};
 
 gateway::CompletionRecord MakeRecord(uint64_t i, int64_t start_us) {
@@ -58,7 +63,8 @@ gateway::CompletionRecord MakeRecord(uint64_t i, int64_t start_us) {
   r.backend = "backend-" + std::to_string(i % 8);
   r.user = "user-" + std::to_string(i % 1000);
   r.session_id = "session-" + std::to_string(i / 4);
-  r.trace_id = Hex(0x9e3779b97f4a7c15ull * (i + 1), 16) + Hex(i + 1, 16);
+  r.trace_id = g_caller_trace_ids ? Hex(0x9e3779b97f4a7c15ull * (i + 1), 16) + Hex(i + 1, 16)
+                                  : TimeOrderedHexId(start_us / 1000);
   r.span_id = Hex(0xc2b2ae3d27d4eb4full * (i + 1), 16);
   r.status = 200;
   r.start = std::chrono::system_clock::time_point(std::chrono::microseconds(start_us));
@@ -260,8 +266,11 @@ int main(int argc, char** argv) {
   app.add_option("--gateway-seconds", gateway_seconds, "seconds per gateway round");
   app.add_option("--rounds", rounds, "gateway rounds (on/off alternating)");
   app.add_option("--clients", clients, "concurrent keep-alive clients");
+  std::string trace_ids = "minted";
+  app.add_option("--trace-ids", trace_ids, "minted (the gateway's time-ordered ids) or caller (random W3C ids)");
   app.add_option("--phases", phases, "comma-separated subset of ingest,bytes,aggregate,gateway");
   CLI11_PARSE(app, argc, argv);
+  g_caller_trace_ids = trace_ids == "caller";
   ap::log::SetLevel(ap::log::Level::kWarn);
   auto dir = std::filesystem::temp_directory_path() / ("ap_telemetry_bench_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
