@@ -1,6 +1,7 @@
 // base/random.cc — xoshiro256** seeded per thread from std::random_device.
 #include "base/random.h"
 
+#include <chrono>
 #include <random>
 
 namespace ap {
@@ -53,6 +54,12 @@ std::string TimeOrderedHexId(int64_t unix_millis) {
   for (int i = 12; i < 28; ++i, r >>= 4) out[i] = kHex[r & 15];
   for (int i = 28; i < 32; ++i, r2 >>= 4) out[i] = kHex[r2 & 15];
   return out;
+}
+
+std::string TimeOrderedHexId() {
+  return TimeOrderedHexId(std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count());
 }
 
 }  // namespace ap

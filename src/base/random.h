@@ -18,5 +18,6 @@ std::string RandomHexId(int bytes = 16);
 // later, so a store's id index grows at its right edge instead of at random places. The
 // rightmost 7 bytes are random, as W3C Trace Context level 2 asks of trace ids.
 std::string TimeOrderedHexId(int64_t unix_millis);
+std::string TimeOrderedHexId();  // now
 
 }  // namespace ap
