@@ -75,9 +75,46 @@ struct CachedTrace {
   std::optional<std::string> user_id;
 };
 
+}  // namespace
+
+// Traces written or read in the current batch, in a direct-mapped table indexed by a hash of
+// the id: a trace's observations usually follow it closely (the gateway writes them as a pair),
+// so they find its row without a query. A slot belongs to one batch (`batch` = the batch's
+// number) and is overwritten freely; a miss costs one indexed SELECT. The table is reused from
+// batch to batch, so the hot path allocates nothing (a per-batch hash map cost more in malloc
+// than it saved).
+struct SqliteStore::TraceSlots {
+  struct Slot {
+    uint64_t batch = 0;
+    std::string id;
+    CachedTrace trace;
+  };
+  static constexpr size_t kSlots = 8192;
+  std::vector<Slot> slots = std::vector<Slot>(kSlots);
+  uint64_t batch = 0;
+
+  Slot& SlotFor(std::string_view id) { return slots[std::hash<std::string_view>()(id) & (kSlots - 1)]; }
+  const CachedTrace* Find(int64_t project, std::string_view id) {
+    Slot& s = SlotFor(id);
+    return s.batch == batch && s.trace.project == project && s.id == id ? &s.trace : nullptr;
+  }
+  const CachedTrace* Put(std::string_view id, CachedTrace trace) {
+    Slot& s = SlotFor(id);
+    s.batch = batch;
+    s.id.assign(id);
+    s.trace = std::move(trace);
+    return &s.trace;
+  }
+};
+
+namespace {
+
 class BatchWriter {
  public:
-  BatchWriter(Conn& c, const Store::Pricer& pricer) : c_(c), pricer_(pricer) {}
+  BatchWriter(Conn& c, const Store::Pricer& pricer, SqliteStore::TraceSlots& traces)
+      : c_(c), pricer_(pricer), traces_(traces) {
+    ++traces_.batch;
+  }
 
   bool Apply(const Item& item) {
     if (!item.event_id.empty()) {
@@ -143,7 +180,7 @@ class BatchWriter {
     if (pk) s.Bind(15, pk);
     if (s.Step() != SQLITE_DONE) return false;
     int64_t row = pk ? pk : sqlite3_last_insert_rowid(c_.db());
-    trace_cache_[t.id] = {project, row, t.user_id};
+    traces_.Put(t.id, {project, row, t.user_id});
     return true;
   }
 
@@ -165,7 +202,7 @@ class BatchWriter {
       ins.BindAll(std::span(v).first(14));
       if (ins.Step() != SQLITE_DONE) return false;
       if (sqlite3_changes(c_.db()) == 1) {
-        trace_cache_[t.id] = {project, sqlite3_last_insert_rowid(c_.db()), t.user_id};
+        traces_.Put(t.id, {project, sqlite3_last_insert_rowid(c_.db()), t.user_id});
         return true;
       }
     }
@@ -182,24 +219,20 @@ class BatchWriter {
     if (sel.Step() != SQLITE_ROW) return false;
     std::optional<std::string> user;
     if (!sel.IsNull(1)) user = c_.Name(sel.Int(1));
-    trace_cache_[t.id] = {project, sel.Int(0), std::move(user)};
+    traces_.Put(t.id, {project, sel.Int(0), std::move(user)});
     return true;
   }
 
   // The trace's pk and user, creating a placeholder trace when the observation came first.
   const CachedTrace* TraceFor(int64_t project, const std::string& id, int64_t ts) {
-    if (auto it = trace_cache_.find(id); it != trace_cache_.end() && it->second.project == project)
-      return &it->second;
-    if (auto found = FindTrace(project, id)) {
-      auto& slot = trace_cache_[id];
-      slot = {project, found->first, std::move(found->second.user_id)};
-      return &slot;
-    }
+    if (const CachedTrace* cached = traces_.Find(project, id)) return cached;
+    if (auto found = FindTrace(project, id))
+      return traces_.Put(id, {project, found->first, std::move(found->second.user_id)});
     Trace t;
     t.id = id;
     t.timestamp_us = ts ? ts : now_;
     if (!WriteTraceRow(0, project, t)) return nullptr;
-    return &trace_cache_[id];
+    return traces_.Find(project, id);
   }
 
   int64_t DimId(const std::optional<std::string>& v) { return v ? c_.Intern(*v) : int64_t{0}; }
@@ -303,15 +336,15 @@ class BatchWriter {
   const Store::Pricer& pricer_;
   int64_t now_ = NowMicros();
   std::map<RollupKey, RollupDelta> rollup_;
-  // Traces written or read in this batch, by id (a trace's observations usually follow it).
-  std::unordered_map<std::string, CachedTrace> trace_cache_;
+  SqliteStore::TraceSlots& traces_;
 };
 
 }  // namespace
 
 int SqliteStore::LatestSchemaVersion() { return static_cast<int>(internal::Migrations().size()); }
 
-SqliteStore::SqliteStore(SqliteOptions options) : options_(std::move(options)) {}
+SqliteStore::SqliteStore(SqliteOptions options)
+    : options_(std::move(options)), trace_slots_(std::make_unique<TraceSlots>()) {}
 SqliteStore::~SqliteStore() = default;
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptions& options) {
@@ -356,7 +389,7 @@ Result<void> SqliteStore::Write(std::span<const Item> items) {
   Conn& c = *writer_;
   std::string error;
   if (!c.Exec("BEGIN IMMEDIATE", &error)) return "begin: " + error;
-  BatchWriter batch(c, pricer_);
+  BatchWriter batch(c, pricer_, *trace_slots_);
   bool ok = true;
   for (const auto& item : items)
     if (!(ok = batch.Apply(item))) break;

@@ -48,6 +48,8 @@ class SqliteStore : public Store {
 
   static int LatestSchemaVersion();
 
+  struct TraceSlots;  // the writer's recently written traces (defined in sqlite_store.cc)
+
  private:
   explicit SqliteStore(SqliteOptions options);
   // A read connection for the duration of one query.
@@ -58,6 +60,7 @@ class SqliteStore : public Store {
   SqliteOptions options_;
   std::mutex write_mu_;
   std::unique_ptr<internal::Conn> writer_;
+  std::unique_ptr<TraceSlots> trace_slots_;
   std::mutex read_mu_;
   std::vector<std::unique_ptr<internal::Conn>> readers_;
 };

@@ -1,6 +1,8 @@
 // telemetry/internal/sqlite_db.cc — see sqlite_db.h.
 #include "telemetry/internal/sqlite_db.h"
 
+#include <array>
+
 namespace ap::telemetry::internal {
 namespace {
 
@@ -8,11 +10,17 @@ namespace {
 // forever); a cleared cache only costs a few lookups.
 constexpr size_t kMaxCached = 200'000;
 
-int HexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;  // uppercase stays text so it reads back exactly as written
-}
+// Lowercase hex digit values, -1 for anything else: uppercase stays text so it reads back
+// exactly as written. A table, because every row's ids go through it.
+constexpr std::array<int8_t, 256> kHexDigit = [] {
+  std::array<int8_t, 256> t{};
+  for (auto& v : t) v = -1;
+  for (int c = '0'; c <= '9'; ++c) t[c] = static_cast<int8_t>(c - '0');
+  for (int c = 'a'; c <= 'f'; ++c) t[c] = static_cast<int8_t>(c - 'a' + 10);
+  return t;
+}();
+
+int HexDigit(char c) { return kHexDigit[static_cast<unsigned char>(c)]; }
 
 }  // namespace
 
