@@ -192,6 +192,7 @@ class NullStore : public Store {
   Result<Page<TraceSummary>> ListTraces(const TraceQuery&) override { return Page<TraceSummary>{}; }
   Result<Page<Observation>> ListObservations(const ObservationQuery&) override { return Page<Observation>{}; }
   Result<std::vector<Score>> ListScores(const std::string&, const std::string&) override { return std::vector<Score>{}; }
+  Result<Page<Score>> QueryScores(const ScoreQuery&) override { return Page<Score>{}; }
   Result<Page<SessionSummary>> ListSessions(const SessionQuery&) override { return Page<SessionSummary>{}; }
   Result<std::optional<SessionSummary>> GetSession(const std::string&, const std::string&) override {
     return std::optional<SessionSummary>();

@@ -40,6 +40,7 @@ class SqliteStore : public Store {
   Result<Page<TraceSummary>> ListTraces(const TraceQuery& query) override;
   Result<Page<Observation>> ListObservations(const ObservationQuery& query) override;
   Result<std::vector<Score>> ListScores(const std::string& project, const std::string& trace_id) override;
+  Result<Page<Score>> QueryScores(const ScoreQuery& query) override;
   Result<Page<SessionSummary>> ListSessions(const SessionQuery& query) override;
   Result<std::optional<SessionSummary>> GetSession(const std::string& project, const std::string& id) override;
   Result<std::vector<UsageRow>> AggregateUsage(const UsageQuery& query) override;

@@ -473,6 +473,87 @@ TEST_P(StoreConformanceTest, ObservationTreeAndScores) {
   EXPECT_EQ((*scores)[0].comment, "good");
 }
 
+TEST_P(StoreConformanceTest, QueryScoresFiltersAndPages) {
+  Trace t1 = MakeTrace("t1", kT0);
+  t1.user_id = "alice";
+  Trace t2 = MakeTrace("t2", kT0);
+  t2.user_id = "bob";
+  std::vector<Item> items = {It(t1), It(t2)};
+  for (int i = 0; i < 5; ++i) {
+    Score s;
+    s.id = "s" + std::to_string(i);
+    s.project = "p1";
+    s.trace_id = i < 3 ? "t1" : "t2";
+    s.name = i % 2 ? "quality" : "latency";
+    s.value = 0.25 * i;
+    s.source = i == 4 ? "ANNOTATION" : "API";
+    s.timestamp_us = kT0 + i;
+    items.push_back(It(s));
+  }
+  Score cat;
+  cat.id = "c";
+  cat.project = "p1";
+  cat.trace_id = "t2";
+  cat.name = "label";
+  cat.string_value = "good";
+  cat.timestamp_us = kT0 + 10;
+  items.push_back(It(cat));
+  MustWrite(*store_, items);
+
+  auto ids = [&](ScoreQuery q) {
+    q.project = "p1";
+    std::vector<std::string> out;
+    auto r = store_->QueryScores(q);
+    EXPECT_TRUE(r) << (r ? "" : r.error());
+    if (r)
+      for (const auto& s : r->items) out.push_back(s.id);
+    return out;
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(ids({}), (V{"c", "s4", "s3", "s2", "s1", "s0"}));  // newest first
+  ScoreQuery q;
+  q.name = "quality";
+  EXPECT_EQ(ids(q), (V{"s3", "s1"}));
+  q = {};
+  q.user_id = "alice";
+  EXPECT_EQ(ids(q), (V{"s2", "s1", "s0"}));
+  q.user_id = "nobody";
+  EXPECT_TRUE(ids(q).empty());
+  q = {};
+  q.op = ">=";
+  q.value = 0.5;
+  EXPECT_EQ(ids(q), (V{"s4", "s3", "s2"}));
+  q = {};
+  q.data_type = "CATEGORICAL";
+  EXPECT_EQ(ids(q), (V{"c"}));
+  q = {};
+  q.source = "ANNOTATION";
+  EXPECT_EQ(ids(q), (V{"s4"}));
+  q = {};
+  q.ids = {"s0", "c"};
+  EXPECT_EQ(ids(q), (V{"c", "s0"}));
+  q = {};
+  q.trace_id = "t2";
+  q.from_us = kT0 + 4;
+  EXPECT_EQ(ids(q), (V{"c", "s4"}));
+  q = {};
+  q.limit = 2;
+  q.offset = 2;
+  q.project = "p1";
+  auto page = store_->QueryScores(q);
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->total, 6);
+  ASSERT_EQ(page->items.size(), 2u);
+  EXPECT_EQ(page->items[0].id, "s3");
+  q = {};
+  q.project = "other";
+  EXPECT_EQ(store_->QueryScores(q)->total, 0);
+  q = {};
+  q.op = "LIKE";
+  q.value = 1;
+  EXPECT_FALSE(store_->QueryScores(q));
+}
+
 // Tenants: a project reads only its own rows; the empty project (the admin) reads every one.
 TEST_P(StoreConformanceTest, ProjectsIsolateTenantsAndEmptyProjectReadsAll) {
   Trace mine = MakeTrace("t-mine", kT0, "u", "s-mine");

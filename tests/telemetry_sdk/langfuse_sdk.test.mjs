@@ -104,6 +104,18 @@ telemetry:
     assert.equal(one.data.id, gen.id);
     const sessions = await langfuse.fetchSessions();
     assert.ok(sessions.data.some((s) => s.id === sessionId));
+
+    // Scores through the SDK's public API client (GET /api/public/v2/scores[/{id}]).
+    const scores = await langfuse.api.scoreV2Get({ name: 'helpfulness', userId: 'user-42', operator: '>=', value: 0.5 });
+    assert.equal(scores.meta.totalItems, 1);
+    assert.equal(scores.data[0].traceId, trace.id);
+    assert.equal(scores.data[0].value, 0.9);
+    assert.equal(scores.data[0].comment, 'clear');
+    assert.equal(scores.data[0].dataType, 'NUMERIC');
+    const none = await langfuse.api.scoreV2Get({ name: 'helpfulness', operator: '<', value: 0.5 });
+    assert.equal(none.meta.totalItems, 0);
+    const byId = await langfuse.api.scoreV2GetById(scores.data[0].id);
+    assert.equal(byId.name, 'helpfulness');
   });
 
   it('deduplicates a re-sent batch and refuses wrong keys', async () => {
