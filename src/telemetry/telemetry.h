@@ -6,6 +6,7 @@
 // failing requests. Stop() commits what is queued; call it after the gateway drained.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -33,8 +34,13 @@ class Telemetry {
   std::shared_ptr<Writer> writer() const { return writer_; }
   // Ingestion/query APIs and /metrics, for GatewayOptions::mounts.
   std::vector<gateway::Mount> Mounts() const;
-  // Bytes of each payload the gateway should capture into its records (0: none).
-  uint64_t capture_bytes() const { return capture_bytes_; }
+  // Bytes of each payload the gateway should capture into its records (0: none); follows Reload.
+  uint64_t capture_bytes() const { return capture_bytes_.load(std::memory_order_relaxed); }
+  // Config reload (SIGHUP): the price table (prices, gpu_prices), capture mode and limit, and the
+  // redaction patterns are swapped atomically; requests in flight finish with the old set. The
+  // store, queue, retention and project keys stay as started. An invalid redaction pattern
+  // fails the reload and nothing changes.
+  Result<void> Reload(const config::TelemetryConfig& config);
   std::string database_path() const { return database_path_; }
   void Stop();
 
@@ -47,7 +53,7 @@ class Telemetry {
   std::shared_ptr<GatewaySink> sink_;
   std::shared_ptr<TelemetryApi> api_;
   std::shared_ptr<MetricsHandler> metrics_handler_;
-  uint64_t capture_bytes_ = 0;
+  std::atomic<uint64_t> capture_bytes_{0};
   std::string database_path_;
 };
 
