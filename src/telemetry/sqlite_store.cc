@@ -206,6 +206,17 @@ class BatchWriter {
         return true;
       }
     }
+    // The stored row's pk and user, before the update: a user set now for the first time is
+    // inherited by the generations written before it (OTLP exports children before their root).
+    int64_t pk = 0, old_user = 0;
+    {
+      auto sel = c_.PrepareStatic("SELECT pk, user FROM traces WHERE project=? AND id=?");
+      sel.Bind(1, project);
+      sel.Bind(2, IdValue(t.id));
+      if (sel.Step() != SQLITE_ROW) return false;
+      pk = sel.Int(0);
+      old_user = sel.IsNull(1) ? 0 : sel.Int(1);
+    }
     auto upd = c_.PrepareStatic(
         "UPDATE traces SET ts=CASE WHEN ?15 THEN ?3 ELSE ts END, name=coalesce(?4,name), user=coalesce(?5,user), "
         "session=coalesce(?6,session), release=coalesce(?7,release), version=coalesce(?8,version), "
@@ -213,14 +224,44 @@ class BatchWriter {
         "metadata=coalesce(?13,metadata), public=coalesce(?14,public) WHERE project=?2 AND id=?1");
     upd.BindAll(v);
     if (upd.Step() != SQLITE_DONE) return false;
-    auto sel = c_.PrepareStatic("SELECT pk, user FROM traces WHERE project=? AND id=?");
-    sel.Bind(1, project);
-    sel.Bind(2, IdValue(t.id));
-    if (sel.Step() != SQLITE_ROW) return false;
     std::optional<std::string> user;
-    if (!sel.IsNull(1)) user = c_.Name(sel.Int(1));
-    traces_.Put(t.id, {project, sel.Int(0), std::move(user)});
+    if (old_user) {
+      user = c_.Name(old_user);
+    } else if (t.user_id) {
+      user = t.user_id;
+      if (!InheritUser(pk, project, std::get<int64_t>(v[4]))) return false;
+    }
+    traces_.Put(t.id, {project, pk, std::move(user)});
     return true;
+  }
+
+  // Gives a trace's user-less generations the trace's new user, moving their rollup counts.
+  bool InheritUser(int64_t trace_pk, int64_t project, int64_t user) {
+    {
+      auto s = c_.PrepareStatic(
+          "SELECT start, coalesce(model,0), coalesce(team,0), coalesce(key,0), coalesce(in_tok,0), "
+          "coalesce(out_tok,0), coalesce(cached_tok,0), coalesce(cost,0) FROM observations "
+          "WHERE trace=? AND type=1 AND user IS NULL");
+      s.Bind(1, trace_pk);
+      int rc;
+      while ((rc = s.Step()) == SQLITE_ROW) {
+        const int64_t day = DayOf(s.Int(0)), model = s.Int(1), team = s.Int(2), key = s.Int(3);
+        for (int64_t u : {int64_t{0}, user}) {
+          const int sign = u ? 1 : -1;
+          auto& d = rollup_[RollupKey{day, project, model, u, team, key}];
+          d.n += sign;
+          d.in += sign * s.Int(4);
+          d.out += sign * s.Int(5);
+          d.cached += sign * s.Int(6);
+          d.cost += sign * s.Real(7);
+        }
+      }
+      if (rc != SQLITE_DONE) return false;
+    }
+    auto upd = c_.PrepareStatic("UPDATE observations SET user=? WHERE trace=? AND type=1 AND user IS NULL");
+    upd.Bind(1, user);
+    upd.Bind(2, trace_pk);
+    return upd.Step() == SQLITE_DONE;
   }
 
   // The trace's pk and user, creating a placeholder trace when the observation came first.

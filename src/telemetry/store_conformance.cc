@@ -284,6 +284,30 @@ TEST_P(StoreConformanceTest, RollupStaysExactUnderUpdates) {
   EXPECT_DOUBLE_EQ((*rows)[0].cost, 2.5);
 }
 
+// OTLP exporters send child spans before their root: generations written before their trace
+// had a user take the user when the trace gets one, in the rows and in the rollup.
+TEST_P(StoreConformanceTest, GenerationsInheritAUserTheirTraceGetsLater) {
+  MustWrite(*store_, {It(MakeGen("g1", "t1", kT0, "m1", 10, 5, 1.0))});
+  MustWrite(*store_, {It(MakeGen("g2", "t1", kT0, "m1", 20, 5, 2.0)), It(MakeTrace("t1", kT0, "alice")),
+                      It(MakeGen("g3", "t1", kT0, "m1", 30, 5, 3.0))});
+  MustWrite(*store_, {It(MakeTrace("t1", kT0, "bob"))});  // a later user does not move them again
+  UsageQuery q;
+  q.group_by = {"user"};
+  auto rows = store_->AggregateUsage(q);
+  ASSERT_TRUE(rows) << rows.error();
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ((*rows)[0].group, (std::vector<std::string>{"alice"}));
+  EXPECT_EQ((*rows)[0].generations, 3);
+  EXPECT_EQ((*rows)[0].input_tokens, 60);
+  EXPECT_DOUBLE_EQ((*rows)[0].cost, 6.0);
+  ObservationQuery oq;
+  oq.project = "p1";
+  oq.user_id = "alice";
+  auto page = store_->ListObservations(oq);
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->items.size(), 3u);
+}
+
 TEST_P(StoreConformanceTest, AggregatesGroupByModelUserTeamKeyAndDay) {
   std::vector<Item> items;
   for (int i = 0; i < 30; ++i) {

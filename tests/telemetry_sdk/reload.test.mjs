@@ -6,33 +6,15 @@
 // Reads go through the Langfuse API (fetch, Basic auth); no timed assertions, only polling.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { startMockUpstream } from '../sdk/mock_upstream.mjs';
-import { startGateway } from '../sdk/gateway_process.mjs';
+import { startTelemetryGateway } from './harness.mjs';
 
-const PK = 'pk-lf-reload';
-const SK = 'sk-lf-reload';
-const AUTH = `Basic ${Buffer.from(`${PK}:${SK}`).toString('base64')}`;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 describe('telemetry config reload on SIGHUP', () => {
-  let upstream;
+  let env;
   let gateway;
-  let dir;
-  let configPath;
-
-  const writeConfig = (extra) => writeFileSync(configPath, `
-backends: [{name: mock, url: "${upstream.baseURL}", model: gpt-4o-mini}]
-models: [{name: chat, backends: [mock]}]
-telemetry:
-  data_dir: ${dir}
-  capture: full
-  projects: [{name: default, public_key: ${PK}, secret_key: ${SK}}]
-${extra}
-`);
+  const writeConfig = (extra) => env.writeConfig(`  capture: full\n${extra}`);
 
   // Sends one chat request and returns its generation as the Langfuse API reads it.
   async function generationOf(content) {
@@ -45,7 +27,7 @@ ${extra}
     assert.equal(res.status, 200);
     await res.json();
     for (let i = 0; i < 100; i++) {  // recorded after the response, then committed
-      const r = await fetch(`${gateway.origin}/api/public/traces/${traceId}`, { headers: { authorization: AUTH } });
+      const r = await fetch(`${gateway.origin}/api/public/traces/${traceId}`, { headers: { authorization: env.auth } });
       if (r.status === 200) {
         const t = await r.json();
         if (t.observations?.length) return t.observations[0];
@@ -69,17 +51,14 @@ ${extra}
   }
 
   before(async () => {
-    upstream = await startMockUpstream();
-    dir = mkdtempSync(path.join(tmpdir(), 'ap-reload-'));
-    configPath = path.join(dir, 'gateway.yaml');
-    writeConfig('');
-    gateway = await startGateway(['--config', configPath]);
+    env = await startTelemetryGateway({
+      prefix: 'ap-reload-', publicKey: 'pk-lf-reload', secretKey: 'sk-lf-reload', telemetry: '  capture: full',
+    });
+    gateway = env.gateway;
   });
 
   after(async () => {
-    await gateway?.stop();
-    await upstream?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await env?.stop();
   });
 
   it('swaps prices and redaction without a restart, and refuses an invalid pattern', async () => {
