@@ -5,6 +5,7 @@
 
 #include <boost/json.hpp>
 
+#include "telemetry/exporter.h"
 #include "telemetry/metrics.h"
 #include "telemetry/writer.h"
 
@@ -168,6 +169,7 @@ void GatewaySink::Record(const gateway::CompletionRecord& r) {
   auto cost = CostOf(r);
   if (metrics_) metrics_->ObserveRequest(r, r.team, cost ? cost->total : -1);
   if (writer_) writer_->TryEnqueue(ToItems(r, cost));
+  if (exporter_) exporter_->Enqueue(SpanOf(r, cost));
 }
 
 }  // namespace ap::telemetry

@@ -28,6 +28,7 @@ namespace ap::telemetry {
 
 class Writer;
 class Metrics;
+class OtlpExporter;
 
 enum class CaptureMode { kOff, kMetadata, kFull };
 
@@ -53,6 +54,9 @@ class GatewaySink : public gateway::CompletionSink {
   // The trace and generation a record becomes (exposed for tests and benchmarks).
   std::vector<Item> ToItems(const gateway::CompletionRecord& record, const std::optional<Cost>& cost) const;
 
+  // Also hands every record to an OTLP exporter as a span (set once, before traffic).
+  void set_exporter(std::shared_ptr<OtlpExporter> exporter) { exporter_ = std::move(exporter); }
+
   // Config reload: swaps capture mode, capture limit and redaction patterns atomically (a
   // record sees the old set or the new one). An invalid pattern is refused with its error and
   // nothing changes. project and environment stay as started.
@@ -74,6 +78,7 @@ class GatewaySink : public gateway::CompletionSink {
   std::shared_ptr<Metrics> metrics_;
   SinkOptions options_;  // as started; capture/capture_limit/redact live in capture_
   std::atomic<std::shared_ptr<const Capture>> capture_;
+  std::shared_ptr<OtlpExporter> exporter_;
 };
 
 }  // namespace ap::telemetry

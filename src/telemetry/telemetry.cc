@@ -69,6 +69,13 @@ Result<std::unique_ptr<Telemetry>> Telemetry::Start(const config::TelemetryConfi
   sink.redact = config.redact;
   t->capture_bytes_.store(sink.capture == CaptureMode::kFull ? config.capture_limit : 0);
   t->sink_ = std::make_shared<GatewaySink>(t->writer_, t->prices_, t->metrics_, sink);
+  if (!config.otlp_export.endpoint.empty()) {
+    auto exporter = OtlpExporter::Start(config.otlp_export);
+    if (!exporter) return exporter.error();
+    t->exporter_ = std::move(*exporter);
+    t->sink_->set_exporter(t->exporter_);
+    t->metrics_->AddCollector([e = t->exporter_.get()](std::string* out) { e->RenderMetrics(out); });
+  }
   ApiOptions api;
   for (const auto& p : config.projects) api.projects.push_back({p.name, p.public_key, p.secret_key});
   api.loopback_without_key = loopback_without_key;
@@ -103,6 +110,7 @@ Result<void> Telemetry::Reload(const config::TelemetryConfig& config) {
 
 void Telemetry::Stop() {
   if (writer_) writer_->Stop();
+  if (exporter_) exporter_->Stop();
 }
 
 }  // namespace ap::telemetry

@@ -15,6 +15,7 @@
 #include "config/config.h"
 #include "gateway/gateway.h"
 #include "telemetry/api.h"
+#include "telemetry/exporter.h"
 #include "telemetry/metrics.h"
 #include "telemetry/pricing.h"
 #include "telemetry/sink.h"
@@ -32,6 +33,7 @@ class Telemetry {
   std::shared_ptr<GatewaySink> sink() const { return sink_; }
   std::shared_ptr<Metrics> metrics() const { return metrics_; }
   std::shared_ptr<Writer> writer() const { return writer_; }
+  std::shared_ptr<OtlpExporter> exporter() const { return exporter_; }
   // Ingestion/query APIs and /metrics, for GatewayOptions::mounts.
   std::vector<gateway::Mount> Mounts() const;
   // Bytes of each payload the gateway should capture into its records (0: none); follows Reload.
@@ -53,6 +55,7 @@ class Telemetry {
   std::shared_ptr<GatewaySink> sink_;
   std::shared_ptr<TelemetryApi> api_;
   std::shared_ptr<MetricsHandler> metrics_handler_;
+  std::shared_ptr<OtlpExporter> exporter_;  // telemetry.export; null when not configured
   std::atomic<uint64_t> capture_bytes_{0};
   std::string database_path_;
 };
