@@ -138,13 +138,18 @@ Stmt Conn::PrepareStatic(const char* sql) {
 }
 
 int64_t Conn::Lookup(std::string_view value) {
-  if (auto it = ids_.find(value); it != ids_.end()) return it->second;
+  if (const Hot& h = hot_[HotIndex(value)]; h.id && h.value == value) return h.id;
+  if (auto it = ids_.find(value); it != ids_.end()) {
+    Remember(value, it->second);
+    return it->second;
+  }
   auto s = PrepareStatic("SELECT id FROM strings WHERE value=?");
   s.Bind(1, value);
   if (s.Step() != SQLITE_ROW) return 0;
   int64_t id = s.Int(0);
   if (ids_.size() > kMaxCached) ids_.clear();
   ids_.emplace(std::string(value), id);
+  Remember(value, id);
   return id;
 }
 
@@ -156,6 +161,7 @@ int64_t Conn::Intern(std::string_view value) {
   int64_t id = sqlite3_last_insert_rowid(db_);
   if (ids_.size() > kMaxCached) ids_.clear();
   ids_.emplace(std::string(value), id);
+  Remember(value, id);
   return id;
 }
 

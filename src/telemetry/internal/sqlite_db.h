@@ -8,6 +8,7 @@
 
 #include <sqlite3.h>
 
+#include <array>
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
@@ -93,7 +94,11 @@ class Conn {
   int64_t Lookup(std::string_view value);
   std::string Name(int64_t id);
   // Forgets interned ids (after a rollback, ids handed out inside it are void).
-  void ForgetInterned() { ids_.clear(); names_.clear(); }
+  void ForgetInterned() {
+    ids_.clear();
+    names_.clear();
+    for (auto& h : hot_) h.id = 0;
+  }
 
  private:
   // Lookups by string_view without building a std::string (C++20 heterogeneous lookup).
@@ -102,6 +107,27 @@ class Conn {
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
   };
   sqlite3_stmt* Compile(std::string_view sql);
+  // A small direct-mapped cache in front of ids_, indexed by the length and three bytes of the
+  // value: the writer interns the same few project, path, model and backend names on every row,
+  // and a hit here costs one short compare instead of hashing and probing a large map.
+  struct Hot {
+    std::string value;
+    int64_t id = 0;
+  };
+  static constexpr size_t kHotSlots = 512;
+  static size_t HotIndex(std::string_view v) {
+    size_t h = v.size();
+    if (!v.empty())
+      h = ((h * 31 + static_cast<unsigned char>(v.front())) * 31 + static_cast<unsigned char>(v[v.size() / 2])) * 31 +
+          static_cast<unsigned char>(v.back());
+    return h & (kHotSlots - 1);
+  }
+  void Remember(std::string_view value, int64_t id) {
+    Hot& h = hot_[HotIndex(value)];
+    h.value.assign(value);
+    h.id = id;
+  }
+  std::array<Hot, kHotSlots> hot_;
 
   sqlite3* db_ = nullptr;
   std::unordered_map<std::string, sqlite3_stmt*> stmts_;
