@@ -33,7 +33,6 @@ class Telemetry {
   std::shared_ptr<GatewaySink> sink() const { return sink_; }
   std::shared_ptr<Metrics> metrics() const { return metrics_; }
   std::shared_ptr<Writer> writer() const { return writer_; }
-  std::shared_ptr<OtlpExporter> exporter() const { return exporter_; }
   // Ingestion/query APIs and /metrics, for GatewayOptions::mounts.
   std::vector<gateway::Mount> Mounts() const;
   // Bytes of each payload the gateway should capture into its records (0: none); follows Reload.
@@ -44,6 +43,8 @@ class Telemetry {
   // fails the reload and nothing changes.
   Result<void> Reload(const config::TelemetryConfig& config);
   std::string database_path() const { return database_path_; }
+  // The OTLP exporter of telemetry.export; null when not configured.
+  std::shared_ptr<OtlpExporter> exporter() const { return exporter_; }
   void Stop();
 
  private:
