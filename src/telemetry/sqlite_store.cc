@@ -109,6 +109,14 @@ struct SqliteStore::TraceSlots {
 
 namespace {
 
+#define AP_OBSERVATION_COLUMNS                                                                 \
+  "id,project,trace,parent,type,name,start,dur,ttft,model,level,status_message,version,env,"   \
+  "model_params,input,output,metadata,in_tok,out_tok,total_tok,cached_tok,usage_details,"      \
+  "cost_details,in_cost,out_cost,cost,user,team,key,backend,status"
+constexpr const char* kInsertOne = "INSERT INTO observations(" AP_OBSERVATION_COLUMNS
+                                   ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+constexpr size_t kRowsPerInsert = 16;
+
 class BatchWriter {
  public:
   BatchWriter(Conn& c, const Store::Pricer& pricer, SqliteStore::TraceSlots& traces)
@@ -128,6 +136,9 @@ class BatchWriter {
     if (auto* o = std::get_if<Observation>(&item.body)) return WriteObservation(*o, item.fresh);
     return WriteScore(std::get<Score>(item.body));
   }
+
+  // The end of the batch: pending generations, then the rollup deltas.
+  bool Finish() { return FlushObservations() && FlushRollup(); }
 
   bool FlushRollup() {
     for (const auto& [k, d] : rollup_) {
@@ -237,6 +248,7 @@ class BatchWriter {
 
   // Gives a trace's user-less generations the trace's new user, moving their rollup counts.
   bool InheritUser(int64_t trace_pk, int64_t project, int64_t user) {
+    if (!pending_.empty() && !FlushObservations()) return false;
     {
       auto s = c_.PrepareStatic(
           "SELECT start, coalesce(model,0), coalesce(team,0), coalesce(key,0), coalesce(in_tok,0), "
@@ -306,6 +318,7 @@ class BatchWriter {
       return *merged;
     };
     if (!fresh) {
+      if (!pending_.empty() && !FlushObservations()) return false;
       static const std::string kSql = std::string("SELECT ") + internal::kObservationColumns +
                                       " FROM observations o JOIN traces t ON t.pk=o.trace "
                                       "WHERE o.project=? AND o.id=? AND o.status IS NULL";
@@ -340,15 +353,14 @@ class BatchWriter {
         Num(o.cached_tokens), Text(o.usage_details), Text(o.cost_details), Num(o.input_cost),
         Num(o.output_cost), Num(o.total_cost), dim(dims[1]), dim(dims[2]), dim(dims[3]), Dim(o.backend),
         o.status_code ? Value(int64_t{*o.status_code}) : Value()};
-#define AP_OBSERVATION_COLUMNS                                                                 \
-  "id,project,trace,parent,type,name,start,dur,ttft,model,level,status_message,version,env,"   \
-  "model_params,input,output,metadata,in_tok,out_tok,total_tok,cached_tok,usage_details,"      \
-  "cost_details,in_cost,out_cost,cost,user,team,key,backend,status"
+    if (fresh && !merged && !pk) {
+      // Write-once and borrowing only from the item: joins a multi-row INSERT.
+      pending_.push_back(v);
+      return pending_.size() < kRowsPerInsert || FlushObservations();
+    }
     auto s = pk ? c_.PrepareStatic("REPLACE INTO observations(pk," AP_OBSERVATION_COLUMNS
                                    ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
-                : c_.PrepareStatic("INSERT INTO observations(" AP_OBSERVATION_COLUMNS
-                                   ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
-#undef AP_OBSERVATION_COLUMNS
+                : c_.PrepareStatic(kInsertOne);
     if (pk) {
       s.Bind(1, pk);
       s.BindAll(v, 2);
@@ -356,6 +368,34 @@ class BatchWriter {
       s.BindAll(v);
     }
     return s.Step() == SQLITE_DONE;
+  }
+
+  // Inserts the pending gateway generations: kRowsPerInsert rows per statement (one VDBE
+  // program run and one cursor open instead of sixteen), the remainder one by one. Runs before
+  // anything in the batch reads or updates observations, and at the end of the batch.
+  bool FlushObservations() {
+    size_t i = 0;
+    for (; pending_.size() - i >= kRowsPerInsert; i += kRowsPerInsert) {
+      static const std::string kInsertMany = [] {
+        std::string sql = "INSERT INTO observations(" AP_OBSERVATION_COLUMNS ") VALUES";
+        for (size_t r = 0; r < kRowsPerInsert; ++r) {
+          sql += r ? ",(" : "(";
+          for (int c = 0; c < 32; ++c) sql += c ? ",?" : "?";
+          sql += ")";
+        }
+        return sql;
+      }();
+      auto s = c_.PrepareStatic(kInsertMany.c_str());
+      for (size_t r = 0; r < kRowsPerInsert; ++r) s.BindAll(pending_[i + r], static_cast<int>(r * 32 + 1));
+      if (s.Step() != SQLITE_DONE) return false;
+    }
+    for (; i < pending_.size(); ++i) {
+      auto s = c_.PrepareStatic(kInsertOne);
+      s.BindAll(pending_[i]);
+      if (s.Step() != SQLITE_DONE) return false;
+    }
+    pending_.clear();
+    return true;
   }
 
   bool WriteScore(const Score& sc) {
@@ -378,9 +418,12 @@ class BatchWriter {
   int64_t now_ = NowMicros();
   std::map<RollupKey, RollupDelta> rollup_;
   SqliteStore::TraceSlots& traces_;
+  std::vector<std::array<Value, 32>> pending_;  // gateway generations for FlushObservations
 };
 
 }  // namespace
+
+#undef AP_OBSERVATION_COLUMNS
 
 int SqliteStore::LatestSchemaVersion() { return static_cast<int>(internal::Migrations().size()); }
 
@@ -434,7 +477,7 @@ Result<void> SqliteStore::Write(std::span<const Item> items) {
   bool ok = true;
   for (const auto& item : items)
     if (!(ok = batch.Apply(item))) break;
-  if (ok) ok = batch.FlushRollup();
+  if (ok) ok = batch.Finish();
   if (ok && c.Exec("COMMIT", &error)) return {};
   if (error.empty()) error = c.LastError();
   c.Exec("ROLLBACK", nullptr);

@@ -308,6 +308,40 @@ TEST_P(StoreConformanceTest, GenerationsInheritAUserTheirTraceGetsLater) {
   EXPECT_EQ(page->items.size(), 3u);
 }
 
+// Gateway records (fresh, write-once generations with an HTTP status) in a batch large enough
+// for a store to group its inserts, then a trace update in the same batch that gives user-less
+// generations its user: every row and rollup count must be there.
+TEST_P(StoreConformanceTest, ManyFreshGatewayGenerationsInOneBatch) {
+  std::vector<Item> items;
+  for (int i = 0; i < 37; ++i) {
+    std::string trace = i < 30 ? "gw" + std::to_string(i) : "shared";
+    items.push_back(It(MakeTrace(trace, kT0 + i)));
+    Observation g = MakeGen("span" + std::to_string(i), trace, kT0 + i, "m", 10, 1, 0.5);
+    g.status_code = 200;
+    items.push_back(Item{"", true, std::move(g)});
+  }
+  items.push_back(It(MakeTrace("shared", kT0, "carol")));
+  MustWrite(*store_, items);
+  ObservationQuery q;
+  q.project = "p1";
+  q.limit = 100;
+  auto page = store_->ListObservations(q);
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->items.size(), 37u);
+  UsageQuery uq;
+  uq.group_by = {"user"};
+  auto rows = store_->AggregateUsage(uq);
+  ASSERT_TRUE(rows) << rows.error();
+  int64_t total = 0, carol = 0;
+  for (const auto& r : *rows) {
+    total += r.generations;
+    if (r.group == std::vector<std::string>{"carol"}) carol = r.generations;
+  }
+  EXPECT_EQ(total, 37);
+  EXPECT_EQ(carol, 7);
+  EXPECT_DOUBLE_EQ(Total(*store_).cost, 37 * 0.5);
+}
+
 TEST_P(StoreConformanceTest, AggregatesGroupByModelUserTeamKeyAndDay) {
   std::vector<Item> items;
   for (int i = 0; i < 30; ++i) {
