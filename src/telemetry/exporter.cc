@@ -197,6 +197,13 @@ void OtlpExporter::Run() {
         return stopping_ || queue_.size() >= config_.batch_size || (!queue_.empty() && flush_target_ > finished_);
       });
       stopping = stopping_;
+      if (stopping && collector_down_ && !queue_.empty()) {
+        // Shutting down and the collector already failed: drop the rest instead of waiting a
+        // timeout per batch.
+        dropped_.fetch_add(static_cast<int64_t>(queue_.size()), std::memory_order_relaxed);
+        finished_ += queue_.size();
+        queue_.clear();
+      }
       if (queue_.empty()) {
         if (stopping) {
           exited_ = true;
@@ -240,6 +247,10 @@ void OtlpExporter::Deliver(std::vector<ExportSpan> batch) {
       stopping = stopping_;
     }
     if (!retryable || attempt >= config_.max_retries || stopping) {
+      if (stopping) {
+        std::lock_guard lock(mu_);
+        collector_down_ = true;
+      }
       dropped_.fetch_add(n, std::memory_order_relaxed);
       log::Warn("telemetry", "OTLP export dropped a batch",
                 {{"spans", n}, {"status", status}, {"attempts", attempt + 1}, {"endpoint", config_.endpoint}});

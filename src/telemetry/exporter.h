@@ -62,7 +62,9 @@ class OtlpExporter {
   bool Enqueue(ExportSpan span);
   // Blocks until everything enqueued before the call was exported or dropped (tests, shutdown).
   void Flush();
-  // Exports what is queued (one attempt per batch) and stops the thread.
+  // Exports what is queued and stops the thread: one attempt per batch, and once an attempt
+  // fails during shutdown the remaining spans are dropped (counted) rather than each batch
+  // waiting out its timeout.
   void Stop();
 
   int64_t exported() const { return exported_.load(std::memory_order_relaxed); }
@@ -87,6 +89,7 @@ class OtlpExporter {
   std::deque<ExportSpan> queue_;
   bool stopping_ = false;
   bool exited_ = false;                   // the thread has left Run()
+  bool collector_down_ = false;           // an export failed during Stop(): drop the rest
   uint64_t enqueued_ = 0, finished_ = 0;  // spans accepted / exported or dropped after acceptance
   uint64_t flush_target_ = 0;             // Flush() waits for finished_ to reach it
   std::atomic<int64_t> exported_{0}, dropped_{0}, failed_requests_{0};

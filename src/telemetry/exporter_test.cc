@@ -190,5 +190,26 @@ TEST(OtlpExport, DropsAndCountsWhenTheCollectorStaysDownOrTheQueueIsFull) {
   EXPECT_FALSE((*exporter)->Enqueue(SpanOf(Record(4), std::nullopt)));
 }
 
+// Shutdown with the collector gone: what is queued is dropped and counted, not retried.
+TEST(OtlpExport, StopDropsWhatIsQueuedOnceTheCollectorFailed) {
+  std::string url;
+  {
+    Collector gone(0);  // take a free port, then close it: connections are refused
+    url = gone.url();
+  }
+  config::TelemetryExportConfig cfg;
+  cfg.endpoint = url;
+  cfg.batch_size = 2;
+  cfg.max_retries = 1000;  // before Stop() the first batch keeps retrying with backoff
+  auto exporter = OtlpExporter::Start(cfg);
+  ASSERT_TRUE(exporter) << exporter.error();
+  for (int i = 0; i < 6; ++i) EXPECT_TRUE((*exporter)->Enqueue(SpanOf(Record(i), std::nullopt)));
+  (*exporter)->Stop();
+  EXPECT_EQ((*exporter)->exported(), 0);
+  EXPECT_EQ((*exporter)->dropped(), 6);
+  EXPECT_GE((*exporter)->failed_requests(), 1);
+  EXPECT_EQ((*exporter)->depth(), 0);
+}
+
 }  // namespace
 }  // namespace ap::telemetry
