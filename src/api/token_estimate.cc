@@ -13,60 +13,90 @@ Class Classify(unsigned char c) {
   if (c == '\n' || c == '\r') return Class::kNewline;
   if (c == ' ' || c == '\t') return Class::kSpace;
   if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return Class::kLetter;
-  if (c >= 0x80) return Class::kLetter;  // UTF-8 bytes: charged by length below
+  if (c >= 0x80) return Class::kLetter;  // UTF-8 bytes: charged per character below
   if (c >= '0' && c <= '9') return Class::kDigit;
   return Class::kOther;
 }
 
-// Tokens BPE typically leaves of one letter run of `bytes` bytes (`ascii`: all ASCII).
-int64_t LetterRunTokens(size_t bytes, size_t non_ascii) {
-  if (non_ascii > 0) {
-    // Accented Latin merges well; CJK and other scripts come out near one token per character
-    // (2–3 UTF-8 bytes).
-    return 1 + static_cast<int64_t>((bytes - non_ascii) / 4 + non_ascii / 2);
+bool IsLower(unsigned char c) { return c >= 'a' && c <= 'z'; }
+bool IsUpper(unsigned char c) { return c >= 'A' && c <= 'Z'; }
+
+// Tunables, fitted to cl100k on tests/telemetry_sdk/token_corpus.mjs (see docs/telemetry.md).
+constexpr size_t kWholeWord = 9;     // ASCII subwords up to this long are one token
+constexpr size_t kLongWordStep = 2;  // beyond it, one more token per this many letters
+constexpr size_t kPunctStep = 3;     // a punctuation run is one token per this many characters
+// Non-ASCII characters, in twentieths of a token: 2-byte (accented Latin, Cyrillic, Greek,
+// Arabic, Hebrew), 3-byte (CJK, Hangul, kana), 3-byte with lead byte 0xE0 (Indic scripts, Thai),
+// and 4-byte (emoji, rare CJK) or stray continuation bytes.
+constexpr int64_t kTwoByte = 10, kThreeByte = 22, kIndic = 30, kOtherUtf8 = 15;
+
+// Tokens of one letter run text[s, e): ASCII letters in camel-case subwords, each one token
+// up to kWholeWord letters; non-ASCII characters by their script's weight.
+int64_t WordTokens(std::string_view text, size_t s, size_t e) {
+  int64_t tokens = 0, twentieths = 0;
+  size_t sub = 0;  // letters in the current ASCII subword
+  auto flush = [&] {
+    if (sub > 0) tokens += sub <= kWholeWord ? 1 : 1 + static_cast<int64_t>((sub - kWholeWord + kLongWordStep - 1) / kLongWordStep);
+    sub = 0;
+  };
+  for (size_t i = s; i < e;) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      if (IsUpper(c) && i > s && IsLower(static_cast<unsigned char>(text[i - 1]))) flush();
+      ++sub;
+      ++i;
+      continue;
+    }
+    flush();
+    size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+    twentieths += len == 2 ? kTwoByte : len == 3 ? (c == 0xe0 ? kIndic : kThreeByte) : kOtherUtf8;
+    i += len;
   }
-  if (bytes <= 6) return 1;
-  return 1 + static_cast<int64_t>((bytes - 3) / 4);
+  flush();
+  return tokens + (twentieths + 19) / 20;
+}
+
+size_t RunEnd(std::string_view text, size_t i, Class c) {
+  while (i < text.size() && Classify(static_cast<unsigned char>(text[i])) == c) ++i;
+  return i;
 }
 
 }  // namespace
 
+// Follows cl100k's pre-tokenizer: a word takes the space or punctuation character before it,
+// digits go in groups of up to three, a run of spaces leaves its last space to the next piece,
+// newline runs are one piece. Each piece is then charged what BPE merges typically leave of it.
 int64_t EstimateTokens(std::string_view text) {
   int64_t tokens = 0;
-  size_t i = 0, n = text.size();
+  size_t i = 0;
+  const size_t n = text.size();
+  auto class_at = [&](size_t k) { return Classify(static_cast<unsigned char>(text[k])); };
   while (i < n) {
-    Class c = Classify(static_cast<unsigned char>(text[i]));
-    size_t j = i + 1;
+    const Class c = class_at(i);
+    const size_t j = RunEnd(text, i, c);
     switch (c) {
-      case Class::kSpace: {
-        // Spaces attach to the next word; a run of several is a token of its own.
-        while (j < n && Classify(static_cast<unsigned char>(text[j])) == Class::kSpace) ++j;
-        if (j - i > 1 || j == n) ++tokens;
+      case Class::kLetter:
+        tokens += WordTokens(text, i, j);
         break;
-      }
-      case Class::kLetter: {
-        size_t non_ascii = static_cast<unsigned char>(text[i]) >= 0x80;
-        while (j < n && Classify(static_cast<unsigned char>(text[j])) == Class::kLetter) {
-          non_ascii += static_cast<unsigned char>(text[j]) >= 0x80;
-          ++j;
-        }
-        tokens += LetterRunTokens(j - i, non_ascii);
-        break;
-      }
-      case Class::kDigit: {
-        while (j < n && Classify(static_cast<unsigned char>(text[j])) == Class::kDigit) ++j;
+      case Class::kDigit:
         tokens += static_cast<int64_t>((j - i + 2) / 3);
         break;
-      }
-      case Class::kNewline: {
-        while (j < n && Classify(static_cast<unsigned char>(text[j])) == Class::kNewline) ++j;
+      case Class::kNewline:
         ++tokens;
         break;
-      }
+      case Class::kSpace:
+        if (j == n || class_at(j) == Class::kNewline) {
+          ++tokens;  // trailing spaces
+        } else {
+          if (j - i > 1) ++tokens;               // indentation: all but the last space
+          if (class_at(j) == Class::kDigit) ++tokens;  // " 42": the space stays alone
+        }
+        break;
       case Class::kOther: {
-        // Punctuation runs merge in pairs ("()", "],", "://").
-        while (j < n && Classify(static_cast<unsigned char>(text[j])) == Class::kOther) ++j;
-        tokens += static_cast<int64_t>((j - i + 1) / 2);
+        // The last punctuation character before a word belongs to the word (".bar", "(x").
+        size_t len = j - i;
+        if (j < n && class_at(j) == Class::kLetter) --len;
+        if (len > 0) tokens += 1 + static_cast<int64_t>((len - 1) / kPunctStep);
         break;
       }
     }

@@ -1,6 +1,7 @@
 // base/random.cc — xoshiro256** seeded per thread from std::random_device.
 #include "base/random.h"
 
+#include <chrono>
 #include <random>
 
 namespace ap {
@@ -42,6 +43,23 @@ std::string RandomHexId(int bytes) {
     }
   }
   return out;
+}
+
+std::string TimeOrderedHexId(int64_t unix_millis) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(32, '0');
+  uint64_t t = static_cast<uint64_t>(unix_millis) & 0xffff'ffff'ffffull;
+  for (int i = 11; i >= 0; --i, t >>= 4) out[i] = kHex[t & 15];
+  uint64_t r = RandomU64(), r2 = RandomU64();
+  for (int i = 12; i < 28; ++i, r >>= 4) out[i] = kHex[r & 15];
+  for (int i = 28; i < 32; ++i, r2 >>= 4) out[i] = kHex[r2 & 15];
+  return out;
+}
+
+std::string TimeOrderedHexId() {
+  return TimeOrderedHexId(std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count());
 }
 
 }  // namespace ap

@@ -43,6 +43,18 @@ TEST(Random, HexIdShapeAndUniqueness) {
   EXPECT_LT(u, 1.0);
 }
 
+TEST(Random, TimeOrderedHexIdSortsByTimeAndKeepsRandomBits) {
+  auto a = TimeOrderedHexId(1'764'500'000'000);
+  auto b = TimeOrderedHexId(1'764'500'000'001);
+  auto c = TimeOrderedHexId(1'764'500'000'001);
+  EXPECT_EQ(a.size(), 32u);
+  EXPECT_EQ(a.substr(0, 12), "019ad4654d00");  // 1764500000000 ms in 48-bit hex
+  EXPECT_LT(a, b);
+  EXPECT_EQ(b.substr(0, 12), c.substr(0, 12));
+  EXPECT_NE(b, c);  // same millisecond, different random tail
+  EXPECT_EQ(a.find_first_not_of("0123456789abcdef"), std::string::npos);
+}
+
 }  // namespace ap
 
 #include "base/log.h"

@@ -127,6 +127,7 @@ int ServeGateway(config::Config cfg, const ServeOptions& options) {
               log::Info("gateway", "config reloaded", {{"config", options.config_path}});
             else
               log::Error("gateway", "config reload failed; keeping the running config", {{"error", error}});
+            if (tel) tel->Reload(next->telemetry);  // prices, capture, redaction; logs its outcome
           }
           signals.async_wait(on_signal);
           return;

@@ -408,10 +408,42 @@ bool ParseMoney(Reader& r, const YAML::Node& map, const char* key, const std::st
   return true;
 }
 
+void ParseTelemetryExport(Reader& r, const YAML::Node& e, const std::string& p, TelemetryExportConfig* x) {
+  r.CheckKeys(e, p, {"endpoint", "headers", "protocol", "batch_size", "interval", "queue", "timeout", "max_retries"});
+  if (r.failed()) return;
+  if (auto v = r.OptString(e, "endpoint", p)) {
+    if (auto u = ParseUrl(*v); !u) r.Fail(e["endpoint"], p + ".endpoint", u.error());
+    x->endpoint = *v;
+  } else {
+    r.Fail(e, p + ".endpoint", "is required");
+  }
+  if (auto h = e["headers"]; h.IsDefined() && !h.IsNull()) {
+    if (!h.IsMap()) {
+      r.Fail(h, p + ".headers", "must be a mapping of header names to values");
+    } else {
+      for (const auto& kv : h) {
+        auto name = kv.first.as<std::string>();
+        x->headers.emplace_back(name, r.String(kv.second, p + ".headers." + name));
+      }
+    }
+  }
+  if (auto v = r.OptString(e, "protocol", p)) {
+    if (*v != "json" && *v != "http/json") r.Fail(e["protocol"], p + ".protocol", "must be json (http/json)");
+    x->protocol = "json";
+  }
+  r.Uint(e, "batch_size", p, 1 << 16, &x->batch_size);
+  if (x->batch_size == 0) r.Fail(e["batch_size"], p + ".batch_size", "must be at least 1");
+  r.Uint(e, "queue", p, 1ull << 24, &x->queue);
+  if (x->queue == 0) r.Fail(e["queue"], p + ".queue", "must be at least 1");
+  r.Duration(e, "interval", p, &x->interval);
+  r.Duration(e, "timeout", p, &x->timeout);
+  r.Int(e, "max_retries", p, 100, &x->max_retries);
+}
+
 void ParseTelemetry(Reader& r, const YAML::Node& n, TelemetryConfig* t) {
   const std::string p = "telemetry";
   r.CheckKeys(n, p, {"enabled", "store", "data_dir", "project", "queue", "retention", "capture", "capture_limit",
-                     "redact", "synchronous", "prices", "gpu_prices", "projects"});
+                     "redact", "synchronous", "prices", "gpu_prices", "projects", "export"});
   if (r.failed()) return;
   t->configured = true;
   t->enabled = true;
@@ -477,6 +509,7 @@ void ParseTelemetry(Reader& r, const YAML::Node& n, TelemetryConfig* t) {
     else r.Fail(e, ep + ".secret_key", "is required");
     t->projects.push_back(pc);
   });
+  if (auto e = n["export"]; e.IsDefined() && !e.IsNull()) ParseTelemetryExport(r, e, p + ".export", &t->otlp_export);
 }
 
 void ParseLimits(Reader& r, const YAML::Node& n, LimitsConfig* l) {

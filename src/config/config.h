@@ -163,6 +163,18 @@ struct TelemetryProjectConfig {
   std::string name, public_key, secret_key;
 };
 
+// Optional OTLP/HTTP export of the gateway's own spans to an external collector.
+struct TelemetryExportConfig {
+  std::string endpoint;  // e.g. http://otel-collector:4318/v1/traces (no path: /v1/traces); empty: off
+  std::vector<std::pair<std::string, std::string>> headers;  // sent with every export (${ENV} allowed)
+  std::string protocol = "json";  // http/json (OTLP JSON encoding)
+  uint64_t batch_size = 512;      // spans per request
+  milliseconds interval{1000};    // longest a span waits for its batch
+  uint64_t queue = 8192;          // spans waiting; when full, new spans are dropped and counted
+  milliseconds timeout{10'000};   // per export request
+  int max_retries = 5;            // on 429/5xx/transport errors, with exponential backoff
+};
+
 struct TelemetryConfig {
   // `agentplane gateway` records telemetry when the file has a telemetry: block (enabled unless it
   // says `enabled: false`); `agentplane up` always does unless the block disables it.
@@ -180,6 +192,7 @@ struct TelemetryConfig {
   std::vector<TelemetryPriceConfig> prices;
   std::vector<TelemetryGpuPriceConfig> gpu_prices;
   std::vector<TelemetryProjectConfig> projects;
+  TelemetryExportConfig otlp_export;  // the `export:` block
 };
 
 // Teams, virtual keys, budgets and rate limits (see docs/limits.md).

@@ -282,6 +282,41 @@ telemetry:
   EXPECT_EQ(typo.error().field, "telemetry.queu");
 }
 
+TEST(Config, ParsesTelemetryExport) {
+  setenv("AP_TEST_COLLECTOR_TOKEN", "tok-1", 1);
+  auto c = ParseConfig(R"(
+telemetry:
+  export:
+    endpoint: http://collector:4318/v1/traces
+    headers: {authorization: 'Bearer ${AP_TEST_COLLECTOR_TOKEN}', x-tenant: acme}
+    protocol: json
+    batch_size: 100
+    interval: 500ms
+    queue: 1000
+    timeout: 2s
+    max_retries: 3
+)", "t.yaml");
+  ASSERT_TRUE(c) << c.error().ToString();
+  const auto& x = c->telemetry.otlp_export;
+  EXPECT_EQ(x.endpoint, "http://collector:4318/v1/traces");
+  ASSERT_EQ(x.headers.size(), 2u);
+  EXPECT_EQ(x.headers[0], (std::pair<std::string, std::string>{"authorization", "Bearer tok-1"}));
+  EXPECT_EQ(x.batch_size, 100u);
+  EXPECT_EQ(x.interval, std::chrono::milliseconds(500));
+  EXPECT_EQ(x.queue, 1000u);
+  EXPECT_EQ(x.timeout, std::chrono::seconds(2));
+  EXPECT_EQ(x.max_retries, 3);
+  auto proto = ParseConfig("telemetry: {export: {endpoint: 'http://c:4318', protocol: grpc}}", "t.yaml");
+  ASSERT_FALSE(proto);
+  EXPECT_EQ(proto.error().field, "telemetry.export.protocol");
+  auto missing = ParseConfig("telemetry: {export: {batch_size: 5}}", "t.yaml");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().field, "telemetry.export.endpoint");
+  auto env = ParseConfig("telemetry: {export: {endpoint: 'http://c', headers: {a: '${AP_TEST_UNSET_VAR}'}}}", "t.yaml");
+  ASSERT_FALSE(env);
+  EXPECT_EQ(env.error().field, "telemetry.export.headers.a");
+}
+
 }  // namespace
 }  // namespace ap::config
 

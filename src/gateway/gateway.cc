@@ -69,7 +69,7 @@ std::string_view Header(const http::Request& req, std::string_view name) {
 void ReadTraceContext(const http::Request& req, CompletionRecord& rec) {
   if (auto tp = Header(req, "traceparent"); tp.empty() || !ParseTraceparent(tp, &rec.trace_id, &rec.parent_span_id)) {
     auto t = Trim(Header(req, "x-trace-id"));
-    rec.trace_id = !t.empty() && t.size() <= 128 ? RequestIdFor(t) : RandomHexId(16);
+    rec.trace_id = !t.empty() && t.size() <= 128 ? RequestIdFor(t) : TimeOrderedHexId();
   }
   rec.span_id = RandomHexId(8);
   auto session = Trim(Header(req, "x-session-id"));

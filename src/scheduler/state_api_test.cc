@@ -138,7 +138,7 @@ class FakeResponder : public http::Responder {
   }
   net::awaitable<bool> StartStream(http::bhttp::response_header<>) override { co_return false; }
   net::awaitable<bool> SendChunk(std::string_view) override { co_return false; }
-  net::awaitable<bool> SendFinalChunk(std::string_view) override { co_return false; }
+  net::awaitable<bool> SendFinalChunk(std::string_view, std::string_view) override { co_return false; }
   net::awaitable<bool> EndStream() override { co_return false; }
   bool started() const override { return false; }
   const http::tcp::endpoint& peer() const override { return peer_; }

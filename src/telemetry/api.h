@@ -4,6 +4,7 @@
 //   GET  /api/public/traces[/{id}]        Langfuse-compatible reads, page/limit paging
 //   GET  /api/public/observations[/{id}]
 //   GET  /api/public/sessions[/{id}]
+//   GET  /api/public/scores[/{id}]       (and /api/public/v2/scores) filters, page paging
 //   GET  /api/telemetry/traces            JSON API: filters (from, to, user, session, model, tag,
 //   GET  /api/telemetry/traces/{id}         status), cursor paging; one trace as a tree
 //   GET  /api/telemetry/sessions

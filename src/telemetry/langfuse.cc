@@ -330,6 +330,9 @@ json::object ScoreJson(const Score& s) {
   o["comment"] = Opt(s.comment);
   o["source"] = s.source ? json::value(json::string(*s.source)) : json::value("API");
   o["timestamp"] = FormatIsoTime(s.timestamp_us);
+  // The store keeps one time per score; Langfuse's schema requires these two as well.
+  o["createdAt"] = o["timestamp"];
+  o["updatedAt"] = o["timestamp"];
   return o;
 }
 

@@ -12,6 +12,7 @@
 #include "telemetry/pricing.h"
 #include "telemetry/sink.h"
 #include "telemetry/sqlite_store.h"
+#include "telemetry/telemetry.h"
 #include "telemetry/writer.h"
 
 namespace ap::telemetry {
@@ -152,6 +153,48 @@ std::shared_ptr<Store> TempStore(const std::string& name) {
   auto s = SqliteStore::Open({(dir / "t.db").string()});
   EXPECT_TRUE(s);
   return std::shared_ptr<Store>(std::move(*s));
+}
+
+// Config reload swaps prices, capture mode and redaction in place; a bad pattern changes nothing.
+TEST(Telemetry, ReloadSwapsPricesCaptureAndRedaction) {
+  auto dir = std::filesystem::temp_directory_path() / ("ap_reload_" + std::to_string(::getpid()));
+  config::TelemetryConfig cfg;
+  cfg.data_dir = dir.string();
+  auto started = Telemetry::Start(cfg, false);
+  ASSERT_TRUE(started) << started.error();
+  auto& tel = **started;
+  auto r = Record();
+  r.model = "my-finetune";
+  r.backend_model.clear();
+  r.request_body = R"({"key":"sk-abc123"})";
+  EXPECT_FALSE(tel.sink()->CostOf(r));
+  auto items = tel.sink()->ToItems(r, std::nullopt);
+  EXPECT_FALSE(std::get<Observation>(items[1].body).input);
+  EXPECT_EQ(tel.capture_bytes(), 0u);
+
+  config::TelemetryConfig next = cfg;
+  next.capture = "full";
+  next.capture_limit = 1024;
+  next.redact = {"sk-[a-z0-9]+"};
+  next.prices.push_back({"my-finetune", "", 1.0, 2.0, -1});
+  ASSERT_TRUE(tel.Reload(next));
+  auto cost = tel.sink()->CostOf(r);
+  ASSERT_TRUE(cost);
+  EXPECT_NEAR(cost->total, 1000 * 1e-6 + 100 * 2e-6, 1e-12);
+  items = tel.sink()->ToItems(r, cost);
+  EXPECT_EQ(std::get<Observation>(items[1].body).input, R"({"key":"[REDACTED]"})");
+  EXPECT_EQ(tel.capture_bytes(), 1024u);
+
+  config::TelemetryConfig bad = next;
+  bad.capture = "off";
+  bad.redact = {"("};
+  auto failed = tel.Reload(bad);
+  ASSERT_FALSE(failed);
+  EXPECT_NE(failed.error().find("redact"), std::string::npos);
+  items = tel.sink()->ToItems(r, cost);
+  EXPECT_EQ(std::get<Observation>(items[1].body).input, R"({"key":"[REDACTED]"})");  // unchanged
+  tel.Stop();
+  std::filesystem::remove_all(dir);
 }
 
 TEST(Writer, CommitsAndCallsBackAfterCommit) {

@@ -95,47 +95,58 @@ double ThroughputMeter::TokensPerSecond(const std::string& key, int64_t now_us) 
   return static_cast<double>(tokens) / static_cast<double>(span);
 }
 
-PriceTable::PriceTable(std::vector<ModelPrice> overrides, std::vector<GpuPrice> gpu_prices) {
+std::shared_ptr<const PriceTable::Tables> PriceTable::Compile(std::vector<ModelPrice> overrides,
+                                                             std::vector<GpuPrice> gpu_prices) {
+  auto t = std::make_shared<Tables>();
   RE2::Options opts;
   opts.set_case_sensitive(false);
   opts.set_log_errors(false);
   auto add = [&](const ModelPrice& p) {
     auto re = std::make_unique<RE2>(p.match, opts);
-    if (re->ok()) prices_.push_back({p, std::move(re)});
+    if (re->ok()) t->prices.push_back({p, std::move(re)});
   };
   for (const auto& p : overrides) add(p);
   for (const auto& p : BuiltIn()) add(p);
   for (auto& g : gpu_prices) {
     auto re = std::make_unique<RE2>(g.match, opts);
-    if (re->ok()) gpu_.push_back({g, std::move(re)});
+    if (re->ok()) t->gpu.push_back({g, std::move(re)});
   }
+  return t;
 }
+
+PriceTable::PriceTable(std::vector<ModelPrice> overrides, std::vector<GpuPrice> gpu_prices)
+    : tables_(Compile(std::move(overrides), std::move(gpu_prices))) {}
 
 PriceTable::~PriceTable() = default;
 
-std::vector<size_t> PriceTable::Candidates(const std::string& model) const {
-  std::lock_guard lock(cache_mu_);
-  auto it = candidates_.find(model);
-  if (it != candidates_.end()) return it->second;
-  if (candidates_.size() > 10'000) candidates_.clear();  // bounded: model names come from clients
+void PriceTable::Replace(std::vector<ModelPrice> overrides, std::vector<GpuPrice> gpu_prices) {
+  tables_.store(Compile(std::move(overrides), std::move(gpu_prices)));
+}
+
+std::vector<size_t> PriceTable::Tables::Candidates(const std::string& model) const {
+  std::lock_guard lock(cache_mu);
+  auto it = candidates.find(model);
+  if (it != candidates.end()) return it->second;
+  if (candidates.size() > 10'000) candidates.clear();  // bounded: model names come from clients
   std::vector<size_t> out;
   const std::string* pattern = nullptr;
-  for (size_t i = 0; i < prices_.size(); ++i) {
+  for (size_t i = 0; i < prices.size(); ++i) {
     // The first pattern that matches decides; other entries with that same pattern (other start
     // dates) stay candidates.
-    if (pattern && prices_[i].price.match != *pattern) continue;
-    if (!RE2::FullMatch(model, *prices_[i].re)) continue;
-    pattern = &prices_[i].price.match;
+    if (pattern && prices[i].price.match != *pattern) continue;
+    if (!RE2::FullMatch(model, *prices[i].re)) continue;
+    pattern = &prices[i].price.match;
     out.push_back(i);
   }
-  return candidates_.emplace(model, std::move(out)).first->second;
+  return candidates.emplace(model, std::move(out)).first->second;
 }
 
 std::optional<Cost> PriceTable::ForTokens(const std::string& model, int64_t at_us, int64_t input_tokens,
                                           int64_t output_tokens, int64_t cached_tokens) const {
+  auto tables = tables_.load();
   const ModelPrice* best = nullptr;
-  for (size_t i : Candidates(model)) {
-    const auto& p = prices_[i].price;
+  for (size_t i : tables->Candidates(model)) {
+    const auto& p = tables->prices[i].price;
     if (p.start_us <= at_us && (!best || p.start_us >= best->start_us)) best = &p;
   }
   if (!best) return std::nullopt;
@@ -149,21 +160,22 @@ std::optional<Cost> PriceTable::ForTokens(const std::string& model, int64_t at_u
   return c;
 }
 
-const PriceTable::CompiledGpu* PriceTable::FindGpu(const std::string& backend) const {
-  for (const auto& g : gpu_)
+const PriceTable::CompiledGpu* PriceTable::Tables::FindGpu(const std::string& backend) const {
+  for (const auto& g : gpu)
     if (RE2::FullMatch(backend, *g.re)) return &g;
   return nullptr;
 }
 
 void PriceTable::MeasureServed(const std::string& backend, int64_t tokens, int64_t now_us) {
-  if (FindGpu(backend)) meter_.Add(backend, std::max<int64_t>(0, tokens), now_us);
+  if (tables_.load()->FindGpu(backend)) meter_.Add(backend, std::max<int64_t>(0, tokens), now_us);
 }
 
-bool PriceTable::HasGpuPrice(const std::string& backend) const { return FindGpu(backend) != nullptr; }
+bool PriceTable::HasGpuPrice(const std::string& backend) const { return tables_.load()->FindGpu(backend) != nullptr; }
 
 std::optional<Cost> PriceTable::ForGpuTime(const std::string& backend, int64_t now_us, int64_t input_tokens,
                                            int64_t output_tokens) {
-  const CompiledGpu* g = FindGpu(backend);
+  auto tables = tables_.load();
+  const CompiledGpu* g = tables->FindGpu(backend);
   if (!g) return std::nullopt;
   double tps = meter_.TokensPerSecond(backend, now_us);
   if (tps <= 0 || (g->price.tokens_per_second > 0 && tps < 1)) tps = g->price.tokens_per_second;

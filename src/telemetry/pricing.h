@@ -82,6 +82,10 @@ class PriceTable {
                                  int64_t output_tokens);
   bool HasGpuPrice(const std::string& backend) const;
 
+  // Swaps in new config prices (config reload). Atomic: a request prices with either the old or
+  // the new table, never a mix; measured throughput is kept.
+  void Replace(std::vector<ModelPrice> overrides, std::vector<GpuPrice> gpu_prices);
+
  private:
   struct Compiled {
     ModelPrice price;
@@ -91,16 +95,20 @@ class PriceTable {
     GpuPrice price;
     std::unique_ptr<re2::RE2> re;
   };
-  const CompiledGpu* FindGpu(const std::string& backend) const;
+  // The compiled entries, immutable once built except for the memo.
+  struct Tables {
+    std::vector<Compiled> prices;
+    std::vector<CompiledGpu> gpu;
+    // Entries whose pattern decides for a model name (empty: none), memoised per name so the
+    // request path runs the regexes once per distinct model instead of once per request.
+    mutable std::mutex cache_mu;
+    mutable std::unordered_map<std::string, std::vector<size_t>> candidates;
+    std::vector<size_t> Candidates(const std::string& model) const;
+    const CompiledGpu* FindGpu(const std::string& backend) const;
+  };
+  static std::shared_ptr<const Tables> Compile(std::vector<ModelPrice> overrides, std::vector<GpuPrice> gpu_prices);
 
-  // Entries whose pattern decides for a model name (empty: none), memoised per name so the
-  // request path runs the regexes once per distinct model instead of once per request.
-  std::vector<size_t> Candidates(const std::string& model) const;
-
-  std::vector<Compiled> prices_;
-  mutable std::mutex cache_mu_;
-  mutable std::unordered_map<std::string, std::vector<size_t>> candidates_;
-  std::vector<CompiledGpu> gpu_;
+  std::atomic<std::shared_ptr<const Tables>> tables_;
   mutable ThroughputMeter meter_;
 };
 

@@ -5,6 +5,7 @@
 
 #include <boost/json.hpp>
 
+#include "telemetry/exporter.h"
 #include "telemetry/metrics.h"
 #include "telemetry/writer.h"
 
@@ -30,19 +31,43 @@ std::string AsJson(const std::string& body, bool truncated) {
 GatewaySink::GatewaySink(std::shared_ptr<Writer> writer, std::shared_ptr<PriceTable> prices,
                          std::shared_ptr<Metrics> metrics, SinkOptions options)
     : writer_(std::move(writer)), prices_(std::move(prices)), metrics_(std::move(metrics)), options_(std::move(options)) {
-  RE2::Options o;
-  o.set_log_errors(false);
-  for (const auto& p : options_.redact) {
-    auto re = std::make_unique<RE2>(p, o);
-    if (re->ok()) redact_.push_back(std::move(re));
+  std::string error;
+  auto capture = Compile(options_.capture, options_.capture_limit, options_.redact, &error);
+  // At start-up an invalid pattern is left out (as before); Reload refuses one instead.
+  if (!capture) {
+    std::vector<std::string> valid;
+    for (const auto& p : options_.redact)
+      if (RE2(p, RE2::Quiet).ok()) valid.push_back(p);
+    capture = Compile(options_.capture, options_.capture_limit, valid, &error);
   }
+  capture_.store(std::move(capture));
 }
 
 GatewaySink::~GatewaySink() = default;
 
-std::string GatewaySink::Redact(std::string text) const {
-  for (const auto& re : redact_) RE2::GlobalReplace(&text, *re, "[REDACTED]");
-  return text;
+std::shared_ptr<const GatewaySink::Capture> GatewaySink::Compile(CaptureMode mode, uint64_t limit,
+                                                                  const std::vector<std::string>& patterns,
+                                                                  std::string* error) {
+  auto c = std::make_shared<Capture>();
+  c->mode = mode;
+  c->limit = limit;
+  for (const auto& p : patterns) {
+    auto re = std::make_unique<RE2>(p, RE2::Quiet);
+    if (!re->ok()) {
+      *error = "redact pattern '" + p + "': " + re->error();
+      return nullptr;
+    }
+    c->redact.push_back(std::move(re));
+  }
+  return c;
+}
+
+std::string GatewaySink::Reload(CaptureMode capture, uint64_t capture_limit, const std::vector<std::string>& redact) {
+  std::string error;
+  auto next = Compile(capture, capture_limit, redact, &error);
+  if (!next) return error;
+  capture_.store(std::move(next));
+  return {};
 }
 
 std::optional<Cost> GatewaySink::CostOf(const gateway::CompletionRecord& r) const {
@@ -104,7 +129,8 @@ std::vector<Item> GatewaySink::ToItems(const gateway::CompletionRecord& r, const
     g.output_cost = cost->output;
     g.total_cost = cost->total;
   }
-  if (options_.capture != CaptureMode::kOff) {
+  const auto capture = capture_.load();
+  if (capture->mode != CaptureMode::kOff) {
     boost::json::object m;
     m["request_id"] = r.request_id;
     if (!r.route.empty()) m["route"] = r.route;
@@ -115,10 +141,12 @@ std::vector<Item> GatewaySink::ToItems(const gateway::CompletionRecord& r, const
     if (cost) m["cost_source"] = cost->source;
     if (r.payload_truncated) m["payload_truncated"] = true;
     g.metadata = boost::json::serialize(m);
-    if (options_.capture == CaptureMode::kFull) {
+    if (capture->mode == CaptureMode::kFull) {
       auto cut = [&](const std::string& s) {
-        bool truncated = r.payload_truncated || s.size() > options_.capture_limit;
-        return AsJson(Redact(s.substr(0, options_.capture_limit)), truncated);
+        bool truncated = r.payload_truncated || s.size() > capture->limit;
+        std::string text = s.substr(0, capture->limit);
+        for (const auto& re : capture->redact) RE2::GlobalReplace(&text, *re, "[REDACTED]");
+        return AsJson(text, truncated);
       };
       if (!r.request_body.empty()) g.input = cut(r.request_body);
       if (!r.response_body.empty()) g.output = cut(r.response_body);
@@ -138,6 +166,7 @@ void GatewaySink::Record(const gateway::CompletionRecord& r) {
   auto cost = CostOf(r);
   if (metrics_) metrics_->ObserveRequest(r, r.team, cost ? cost->total : -1);
   if (writer_) writer_->TryEnqueue(ToItems(r, cost));
+  if (exporter_) exporter_->Enqueue(SpanOf(r, cost));
 }
 
 }  // namespace ap::telemetry

@@ -10,6 +10,7 @@
 // and marked {"estimated": true} in usage_details.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,6 +28,7 @@ namespace ap::telemetry {
 
 class Writer;
 class Metrics;
+class OtlpExporter;
 
 enum class CaptureMode { kOff, kMetadata, kFull };
 
@@ -52,14 +54,31 @@ class GatewaySink : public gateway::CompletionSink {
   // The trace and generation a record becomes (exposed for tests and benchmarks).
   std::vector<Item> ToItems(const gateway::CompletionRecord& record, const std::optional<Cost>& cost) const;
 
+  // Also hands every record to an OTLP exporter as a span (set once, before traffic).
+  void set_exporter(std::shared_ptr<OtlpExporter> exporter) { exporter_ = std::move(exporter); }
+
+  // Config reload: swaps capture mode, capture limit and redaction patterns atomically (a
+  // record sees the old set or the new one). An invalid pattern is refused with its error and
+  // nothing changes. project and environment stay as started.
+  std::string Reload(CaptureMode capture, uint64_t capture_limit, const std::vector<std::string>& redact);
+
  private:
-  std::string Redact(std::string text) const;
+  // What to capture and what to redact: immutable, replaced whole by Reload.
+  struct Capture {
+    CaptureMode mode = CaptureMode::kOff;
+    uint64_t limit = 0;
+    std::vector<std::unique_ptr<re2::RE2>> redact;
+  };
+  // nullptr and `error` set when a pattern does not compile.
+  static std::shared_ptr<const Capture> Compile(CaptureMode mode, uint64_t limit,
+                                                const std::vector<std::string>& patterns, std::string* error);
 
   std::shared_ptr<Writer> writer_;
   std::shared_ptr<PriceTable> prices_;
   std::shared_ptr<Metrics> metrics_;
-  SinkOptions options_;
-  std::vector<std::unique_ptr<re2::RE2>> redact_;
+  SinkOptions options_;  // as started; capture/capture_limit/redact live in capture_
+  std::atomic<std::shared_ptr<const Capture>> capture_;
+  std::shared_ptr<OtlpExporter> exporter_;
 };
 
 }  // namespace ap::telemetry

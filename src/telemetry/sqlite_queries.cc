@@ -220,6 +220,61 @@ Result<std::vector<Score>> SqliteStore::ListScores(const std::string& project, c
   return out;
 }
 
+Result<Page<Score>> SqliteStore::QueryScores(const ScoreQuery& q) {
+  AP_READER(c);
+  Page<Score> page;
+  page.total = 0;
+  Where w;
+  w.AddProject(c, "s.project", q.project);
+  if (!q.ids.empty()) {
+    std::string in = "s.id IN (";
+    std::vector<Value> ids;
+    for (const auto& id : q.ids) {
+      in += ids.empty() ? "?" : ",?";
+      ids.push_back(IdValue(id));
+    }
+    w.Add(in + ")", std::move(ids));
+  }
+  if (q.trace_id) w.Add("s.trace_id=?", {IdValue(*q.trace_id)});
+  if (q.observation_id) w.Add("s.observation_id=?", {IdValue(*q.observation_id)});
+  if (q.session_id) w.Add("s.session_id=?", {*q.session_id});
+  w.AddDim(c, "s.name", q.name);
+  if (q.source) w.Add("s.source=?", {*q.source});
+  if (q.data_type) w.Add("coalesce(s.data_type, CASE WHEN s.string_value IS NULL THEN 'NUMERIC' ELSE 'CATEGORICAL' END)=?",
+                         {*q.data_type});
+  if (q.from_us) w.Add("s.ts>=?", {q.from_us});
+  if (q.to_us) w.Add("s.ts<?", {q.to_us});
+  if (q.value && q.op) {
+    static const char* kOps[] = {"<", ">", "<=", ">=", "=", "!="};
+    const char* op = nullptr;
+    for (const char* o : kOps)
+      if (*q.op == o) op = o;
+    if (!op) return "operator must be one of < > <= >= = !=";
+    w.Add(std::string("s.value") + op + "?", {*q.value});
+  }
+  if (q.user_id) {
+    int64_t user = c.Lookup(*q.user_id);
+    if (!user) w.impossible = true;
+    w.Add("EXISTS(SELECT 1 FROM traces t WHERE t.project=s.project AND t.id=s.trace_id AND t.user=?)", {user});
+  }
+  if (w.impossible) return page;
+  {
+    auto s = c.Prepare("SELECT count(*) FROM scores s" + w.sql);
+    s.BindAll(w.args);
+    if (s.Step() != SQLITE_ROW) return c.LastError();
+    page.total = s.Int(0);
+  }
+  auto s = c.Prepare(std::string("SELECT ") + internal::kScoreColumns + " FROM scores s" + w.sql +
+                     " ORDER BY s.ts DESC, s.pk DESC LIMIT ? OFFSET ?");
+  s.BindAll(w.args);
+  s.Bind(static_cast<int>(w.args.size()) + 1, int64_t{q.limit});
+  s.Bind(static_cast<int>(w.args.size()) + 2, q.offset);
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) page.items.push_back(internal::ReadScore(s, c));
+  if (rc != SQLITE_DONE) return c.LastError();
+  return page;
+}
+
 namespace {
 
 Result<void> FillSessionTotals(Conn& c, int64_t session, SessionSummary* out) {

@@ -8,9 +8,11 @@
 // handed out inside it.
 #include "telemetry/sqlite_store.h"
 
+#include <array>
 #include <filesystem>
 #include <map>
 #include <tuple>
+#include <unordered_map>
 
 #include "telemetry/internal/minute_rollup.h"
 #include "telemetry/internal/sqlite_db.h"
@@ -68,14 +70,65 @@ struct RollupDelta {
   double cost = 0;
 };
 
+// A trace the batch has seen: its row and its user (generations inherit it).
+struct CachedTrace {
+  int64_t project = 0, pk = 0;
+  std::optional<std::string> user_id;
+};
+
+}  // namespace
+
+// Traces written or read in the current batch, in a direct-mapped table indexed by a hash of
+// the id: a trace's observations usually follow it closely (the gateway writes them as a pair),
+// so they find its row without a query. A slot belongs to one batch (`batch` = the batch's
+// number) and is overwritten freely; a miss costs one indexed SELECT. The table is reused from
+// batch to batch, so the hot path allocates nothing (a per-batch hash map cost more in malloc
+// than it saved).
+struct SqliteStore::TraceSlots {
+  struct Slot {
+    uint64_t batch = 0;
+    std::string id;
+    CachedTrace trace;
+  };
+  static constexpr size_t kSlots = 8192;
+  std::vector<Slot> slots = std::vector<Slot>(kSlots);
+  uint64_t batch = 0;
+
+  Slot& SlotFor(std::string_view id) { return slots[std::hash<std::string_view>()(id) & (kSlots - 1)]; }
+  const CachedTrace* Find(int64_t project, std::string_view id) {
+    Slot& s = SlotFor(id);
+    return s.batch == batch && s.trace.project == project && s.id == id ? &s.trace : nullptr;
+  }
+  const CachedTrace* Put(std::string_view id, CachedTrace trace) {
+    Slot& s = SlotFor(id);
+    s.batch = batch;
+    s.id.assign(id);
+    s.trace = std::move(trace);
+    return &s.trace;
+  }
+};
+
+namespace {
+
+#define AP_OBSERVATION_COLUMNS                                                                 \
+  "id,project,trace,parent,type,name,start,dur,ttft,model,level,status_message,version,env,"   \
+  "model_params,input,output,metadata,in_tok,out_tok,total_tok,cached_tok,usage_details,"      \
+  "cost_details,in_cost,out_cost,cost,user,team,key,backend,status"
+constexpr const char* kInsertOne = "INSERT INTO observations(" AP_OBSERVATION_COLUMNS
+                                   ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+constexpr size_t kRowsPerInsert = 16;
+
 class BatchWriter {
  public:
-  BatchWriter(Conn& c, const Store::Pricer& pricer) : c_(c), pricer_(pricer) {}
+  BatchWriter(Conn& c, const Store::Pricer& pricer, SqliteStore::TraceSlots& traces)
+      : c_(c), pricer_(pricer), traces_(traces) {
+    ++traces_.batch;
+  }
 
   bool Apply(const Item& item) {
     if (!item.event_id.empty()) {
-      auto s = c_.Prepare("INSERT OR IGNORE INTO events(id, ts) VALUES(?, ?)");
-      s.Bind(1, item.event_id);
+      auto s = c_.PrepareStatic("INSERT OR IGNORE INTO events(id, ts) VALUES(?, ?)");
+      s.Bind(1, std::string_view(item.event_id));
       s.Bind(2, now_);
       if (s.Step() != SQLITE_DONE) return false;
       if (sqlite3_changes(c_.db()) == 0) return true;  // already applied
@@ -85,10 +138,13 @@ class BatchWriter {
     return WriteScore(std::get<Score>(item.body));
   }
 
+  // The end of the batch: pending generations, then the rollup deltas.
+  bool Finish() { return FlushObservations() && FlushRollup(); }
+
   bool FlushRollup() {
     for (const auto& [k, d] : rollup_) {
       if (d.n == 0 && d.in == 0 && d.out == 0 && d.cached == 0 && d.cost == 0) continue;
-      auto s = c_.Prepare(
+      auto s = c_.PrepareStatic(
           "INSERT INTO usage_daily VALUES(?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO UPDATE SET "
           "n=n+excluded.n, in_tok=in_tok+excluded.in_tok, out_tok=out_tok+excluded.out_tok, "
           "cached=cached+excluded.cached, cost=cost+excluded.cost");
@@ -126,14 +182,16 @@ class BatchWriter {
     if (!v) return {};
     return c_.Intern(*v);
   }
-  Value Text(const std::optional<std::string>& v) { return v ? Value(*v) : Value(); }
+  // Borrowed: the items outlive the statements that bind them.
+  Value Text(const std::optional<std::string>& v) { return v ? Value(std::string_view(*v)) : Value(); }
   template <typename T>
   Value Num(const std::optional<T>& v) { return v ? Value(*v) : Value(); }
 
   // pk and the trace as stored, when it exists.
   std::optional<std::pair<int64_t, Trace>> FindTrace(int64_t project, const std::string& id) {
-    auto s = c_.Prepare(std::string("SELECT ") + internal::kTraceColumns +
-                        " FROM traces t WHERE t.project=? AND t.id=?");
+    static const std::string kSql =
+        std::string("SELECT ") + internal::kTraceColumns + " FROM traces t WHERE t.project=? AND t.id=?";
+    auto s = c_.PrepareStatic(kSql.c_str());
     s.Bind(1, project);
     s.Bind(2, IdValue(id));
     if (s.Step() != SQLITE_ROW) return std::nullopt;
@@ -143,20 +201,20 @@ class BatchWriter {
   }
 
   bool WriteTraceRow(int64_t pk, int64_t project, const Trace& t) {
-    std::vector<Value> v = {IdValue(t.id), project, t.timestamp_us, Dim(t.name), Dim(t.user_id),
-                            Dim(t.session_id), Dim(t.release), Dim(t.version), Dim(t.environment),
-                            t.tags ? Value(internal::TagsToJson(*t.tags)) : Value(), Text(t.input),
-                            Text(t.output), Text(t.metadata),
-                            t.is_public ? Value(int64_t{*t.is_public}) : Value()};
-    auto s = pk ? c_.Prepare("UPDATE traces SET id=?,project=?,ts=?,name=?,user=?,session=?,release=?,"
+    const std::array<Value, 14> v = {IdValue(t.id), project, t.timestamp_us, Dim(t.name), Dim(t.user_id),
+                                     Dim(t.session_id), Dim(t.release), Dim(t.version), Dim(t.environment),
+                                     t.tags ? Value(internal::TagsToJson(*t.tags)) : Value(), Text(t.input),
+                                     Text(t.output), Text(t.metadata),
+                                     t.is_public ? Value(int64_t{*t.is_public}) : Value()};
+    auto s = pk ? c_.PrepareStatic("UPDATE traces SET id=?,project=?,ts=?,name=?,user=?,session=?,release=?,"
                              "version=?,env=?,tags=?,input=?,output=?,metadata=?,public=? WHERE pk=?")
-                : c_.Prepare("INSERT INTO traces(id,project,ts,name,user,session,release,version,env,"
+                : c_.PrepareStatic("INSERT INTO traces(id,project,ts,name,user,session,release,version,env,"
                              "tags,input,output,metadata,public) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     s.BindAll(v);
     if (pk) s.Bind(15, pk);
     if (s.Step() != SQLITE_DONE) return false;
     int64_t row = pk ? pk : sqlite3_last_insert_rowid(c_.db());
-    trace_cache_[{project, t.id}] = {row, t.user_id};
+    traces_.Put(t.id, {project, row, t.user_id});
     return true;
   }
 
@@ -164,58 +222,103 @@ class BatchWriter {
   // merged in SQL (set fields win, as MergeTrace does) without reading the row into C++.
   bool WriteTrace(const Trace& t, bool fresh) {
     int64_t project = c_.Intern(t.project);
-    std::vector<Value> v = {IdValue(t.id), project, t.timestamp_us ? t.timestamp_us : now_, Dim(t.name),
-                            Dim(t.user_id), Dim(t.session_id), Dim(t.release), Dim(t.version), Dim(t.environment),
-                            t.tags ? Value(internal::TagsToJson(*t.tags)) : Value(), Text(t.input), Text(t.output),
-                            Text(t.metadata), t.is_public ? Value(int64_t{*t.is_public}) : Value(),
-                            int64_t{t.timestamp_us != 0}};
+    // ?1…?14 are the row; ?15 says whether the item set the timestamp (the update keeps the
+    // stored one otherwise).
+    const std::array<Value, 15> v = {
+        IdValue(t.id), project, t.timestamp_us ? t.timestamp_us : now_, Dim(t.name), Dim(t.user_id),
+        Dim(t.session_id), Dim(t.release), Dim(t.version), Dim(t.environment),
+        t.tags ? Value(internal::TagsToJson(*t.tags)) : Value(), Text(t.input), Text(t.output), Text(t.metadata),
+        t.is_public ? Value(int64_t{*t.is_public}) : Value(), int64_t{t.timestamp_us != 0}};
     {
-      auto ins = c_.Prepare(
+      auto ins = c_.PrepareStatic(
           "INSERT INTO traces(id,project,ts,name,user,session,release,version,env,tags,input,output,metadata,public) "
           "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14) ON CONFLICT(project,id) DO NOTHING");
-      v.pop_back();
-      ins.BindAll(v);
+      ins.BindAll(std::span(v).first(14));
       if (ins.Step() != SQLITE_DONE) return false;
       if (sqlite3_changes(c_.db()) == 1) {
-        trace_cache_[{project, t.id}] = {sqlite3_last_insert_rowid(c_.db()), t.user_id};
+        traces_.Put(t.id, {project, sqlite3_last_insert_rowid(c_.db()), t.user_id});
         return true;
       }
-      v.push_back(int64_t{t.timestamp_us != 0});
     }
-    auto upd = c_.Prepare(
+    // The stored row's pk and user, before the update: a user set now for the first time is
+    // inherited by the generations written before it (OTLP exports children before their root).
+    int64_t pk = 0, old_user = 0;
+    {
+      auto sel = c_.PrepareStatic("SELECT pk, user FROM traces WHERE project=? AND id=?");
+      sel.Bind(1, project);
+      sel.Bind(2, IdValue(t.id));
+      if (sel.Step() != SQLITE_ROW) return false;
+      pk = sel.Int(0);
+      old_user = sel.IsNull(1) ? 0 : sel.Int(1);
+    }
+    auto upd = c_.PrepareStatic(
         "UPDATE traces SET ts=CASE WHEN ?15 THEN ?3 ELSE ts END, name=coalesce(?4,name), user=coalesce(?5,user), "
         "session=coalesce(?6,session), release=coalesce(?7,release), version=coalesce(?8,version), "
         "env=coalesce(?9,env), tags=coalesce(?10,tags), input=coalesce(?11,input), output=coalesce(?12,output), "
         "metadata=coalesce(?13,metadata), public=coalesce(?14,public) WHERE project=?2 AND id=?1");
     upd.BindAll(v);
     if (upd.Step() != SQLITE_DONE) return false;
-    auto sel = c_.Prepare("SELECT pk, user FROM traces WHERE project=? AND id=?");
-    sel.Bind(1, project);
-    sel.Bind(2, IdValue(t.id));
-    if (sel.Step() != SQLITE_ROW) return false;
     std::optional<std::string> user;
-    if (!sel.IsNull(1)) user = c_.Name(sel.Int(1));
-    trace_cache_[{project, t.id}] = {sel.Int(0), std::move(user)};
+    if (old_user) {
+      user = c_.Name(old_user);
+    } else if (t.user_id) {
+      user = t.user_id;
+      if (!InheritUser(pk, project, std::get<int64_t>(v[4]))) return false;
+    }
+    traces_.Put(t.id, {project, pk, std::move(user)});
     return true;
   }
 
+  // Gives a trace's user-less generations the trace's new user, moving their rollup counts.
+  bool InheritUser(int64_t trace_pk, int64_t project, int64_t user) {
+    if (!pending_.empty() && !FlushObservations()) return false;
+    {
+      auto s = c_.PrepareStatic(
+          "SELECT start, coalesce(model,0), coalesce(team,0), coalesce(key,0), coalesce(in_tok,0), "
+          "coalesce(out_tok,0), coalesce(cached_tok,0), coalesce(cost,0) FROM observations "
+          "WHERE trace=? AND type=1 AND user IS NULL");
+      s.Bind(1, trace_pk);
+      int rc;
+      while ((rc = s.Step()) == SQLITE_ROW) {
+        const int64_t day = DayOf(s.Int(0)), model = s.Int(1), team = s.Int(2), key = s.Int(3);
+        for (int64_t u : {int64_t{0}, user}) {
+          const int sign = u ? 1 : -1;
+          auto& d = rollup_[RollupKey{day, project, model, u, team, key}];
+          d.n += sign;
+          d.in += sign * s.Int(4);
+          d.out += sign * s.Int(5);
+          d.cached += sign * s.Int(6);
+          d.cost += sign * s.Real(7);
+        }
+      }
+      if (rc != SQLITE_DONE) return false;
+    }
+    auto upd = c_.PrepareStatic("UPDATE observations SET user=? WHERE trace=? AND type=1 AND user IS NULL");
+    upd.Bind(1, user);
+    upd.Bind(2, trace_pk);
+    return upd.Step() == SQLITE_DONE;
+  }
+
   // The trace's pk and user, creating a placeholder trace when the observation came first.
-  std::optional<std::pair<int64_t, std::optional<std::string>>> TraceFor(int64_t project, const std::string& id,
-                                                                         int64_t ts) {
-    auto key = std::make_pair(project, id);
-    if (auto it = trace_cache_.find(key); it != trace_cache_.end()) return it->second;
-    if (auto found = FindTrace(project, id)) return std::make_pair(found->first, found->second.user_id);
+  const CachedTrace* TraceFor(int64_t project, const std::string& id, int64_t ts) {
+    if (const CachedTrace* cached = traces_.Find(project, id)) return cached;
+    if (auto found = FindTrace(project, id))
+      return traces_.Put(id, {project, found->first, std::move(found->second.user_id)});
     Trace t;
     t.id = id;
     t.timestamp_us = ts ? ts : now_;
-    if (!WriteTraceRow(0, project, t)) return std::nullopt;
-    return trace_cache_[key];
+    if (!WriteTraceRow(0, project, t)) return nullptr;
+    return traces_.Find(project, id);
   }
 
-  void AddRollup(int64_t project, const Observation& o, int sign) {
+  int64_t DimId(const std::optional<std::string>& v) { return v ? c_.Intern(*v) : int64_t{0}; }
+
+  // `dims`: the interned model, user, team and key when the caller has them already.
+  void AddRollup(int64_t project, const Observation& o, int sign, const int64_t* dims = nullptr) {
     if (o.type != ObservationType::kGeneration) return;
-    auto id = [&](const std::optional<std::string>& v) { return v ? c_.Intern(*v) : int64_t{0}; };
-    RollupKey k{DayOf(o.start_us), project, id(o.model), id(o.user_id), id(o.team), id(o.key)};
+    RollupKey k = dims ? RollupKey{DayOf(o.start_us), project, dims[0], dims[1], dims[2], dims[3]}
+                       : RollupKey{DayOf(o.start_us), project, DimId(o.model), DimId(o.user_id), DimId(o.team),
+                                   DimId(o.key)};
     minute_.Add(project, std::get<2>(k), o, sign);
     auto& d = rollup_[k];
     d.n += sign;
@@ -227,44 +330,61 @@ class BatchWriter {
 
   bool WriteObservation(const Observation& n, bool fresh) {
     int64_t project = c_.Intern(n.project);
-    auto trace = TraceFor(project, n.trace_id, n.start_us);
+    const CachedTrace* trace = TraceFor(project, n.trace_id, n.start_us);
     if (!trace) return false;
+    const int64_t trace_pk = trace->pk;
     int64_t pk = 0;
-    Observation o = n;
+    // Written as it came unless it merges with a stored row or needs a default filled in: a
+    // gateway generation (fresh, complete) is never copied.
+    std::optional<Observation> merged;
+    auto edit = [&]() -> Observation& {
+      if (!merged) merged = n;
+      return *merged;
+    };
     if (!fresh) {
-      auto s = c_.Prepare(std::string("SELECT ") + internal::kObservationColumns +
-                          " FROM observations o JOIN traces t ON t.pk=o.trace WHERE o.project=? AND o.id=? AND o.status IS NULL");
+      if (!pending_.empty() && !FlushObservations()) return false;
+      static const std::string kSql = std::string("SELECT ") + internal::kObservationColumns +
+                                      " FROM observations o JOIN traces t ON t.pk=o.trace "
+                                      "WHERE o.project=? AND o.id=? AND o.status IS NULL";
+      auto s = c_.PrepareStatic(kSql.c_str());
       s.Bind(1, project);
       s.Bind(2, IdValue(n.id));
       if (s.Step() == SQLITE_ROW) {
-        o = internal::ReadObservation(s, c_, &pk);
-        AddRollup(project, o, -1);
-        MergeObservation(o, n);
+        merged = internal::ReadObservation(s, c_, &pk);
+        AddRollup(project, *merged, -1);
+        MergeObservation(*merged, n);
       }
     }
-    if (!o.start_us) o.start_us = o.end_us ? o.end_us : now_;
-    if (!o.user_id && o.type == ObservationType::kGeneration) o.user_id = trace->second;
-    if (o.type == ObservationType::kGeneration && !o.total_cost && pricer_) pricer_(o);
-    AddRollup(project, o, +1);
-    std::vector<Value> v = {
-        IdValue(o.id), project, trace->first,
+    if (!(merged ? *merged : n).start_us) {
+      auto& e = edit();
+      e.start_us = e.end_us ? e.end_us : now_;
+    }
+    if (!(merged ? *merged : n).user_id && n.type == ObservationType::kGeneration && trace->user_id)
+      edit().user_id = trace->user_id;
+    if (n.type == ObservationType::kGeneration && !(merged ? *merged : n).total_cost && pricer_) pricer_(edit());
+    const Observation& o = merged ? *merged : n;
+    const int64_t dims[4] = {DimId(o.model), DimId(o.user_id), DimId(o.team), DimId(o.key)};
+    AddRollup(project, o, +1, dims);
+    auto dim = [](int64_t id) { return id ? Value(id) : Value(); };
+    const std::array<Value, 32> v = {
+        IdValue(o.id), project, trace_pk,
         o.parent_id ? IdValue(*o.parent_id) : Value(), int64_t{static_cast<int>(o.type)}, Dim(o.name),
         o.start_us, o.end_us ? Value(o.end_us - o.start_us) : Value(),
-        o.completion_start_us ? Value(o.completion_start_us - o.start_us) : Value(), Dim(o.model),
+        o.completion_start_us ? Value(o.completion_start_us - o.start_us) : Value(), dim(dims[0]),
         o.level ? Value(int64_t{static_cast<int>(*o.level)}) : Value(), Text(o.status_message),
         Dim(o.version), Dim(o.environment), Text(o.model_parameters), Text(o.input), Text(o.output),
         Text(o.metadata), Num(o.input_tokens), Num(o.output_tokens), Num(o.total_tokens),
         Num(o.cached_tokens), Text(o.usage_details), Text(o.cost_details), Num(o.input_cost),
-        Num(o.output_cost), Num(o.total_cost), Dim(o.user_id), Dim(o.team), Dim(o.key), Dim(o.backend),
+        Num(o.output_cost), Num(o.total_cost), dim(dims[1]), dim(dims[2]), dim(dims[3]), Dim(o.backend),
         o.status_code ? Value(int64_t{*o.status_code}) : Value()};
-    static const std::string kCols =
-        "id,project,trace,parent,type,name,start,dur,ttft,model,level,status_message,version,env,"
-        "model_params,input,output,metadata,in_tok,out_tok,total_tok,cached_tok,usage_details,"
-        "cost_details,in_cost,out_cost,cost,user,team,key,backend,status";
-    auto s = pk ? c_.Prepare("REPLACE INTO observations(pk," + kCols +
-                             ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
-                : c_.Prepare("INSERT INTO observations(" + kCols +
-                             ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    if (fresh && !merged && !pk) {
+      // Write-once and borrowing only from the item: joins a multi-row INSERT.
+      pending_.push_back(v);
+      return pending_.size() < kRowsPerInsert || FlushObservations();
+    }
+    auto s = pk ? c_.PrepareStatic("REPLACE INTO observations(pk," AP_OBSERVATION_COLUMNS
+                                   ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+                : c_.PrepareStatic(kInsertOne);
     if (pk) {
       s.Bind(1, pk);
       s.BindAll(v, 2);
@@ -274,9 +394,37 @@ class BatchWriter {
     return s.Step() == SQLITE_DONE;
   }
 
+  // Inserts the pending gateway generations: kRowsPerInsert rows per statement (one VDBE
+  // program run and one cursor open instead of sixteen), the remainder one by one. Runs before
+  // anything in the batch reads or updates observations, and at the end of the batch.
+  bool FlushObservations() {
+    size_t i = 0;
+    for (; pending_.size() - i >= kRowsPerInsert; i += kRowsPerInsert) {
+      static const std::string kInsertMany = [] {
+        std::string sql = "INSERT INTO observations(" AP_OBSERVATION_COLUMNS ") VALUES";
+        for (size_t r = 0; r < kRowsPerInsert; ++r) {
+          sql += r ? ",(" : "(";
+          for (int c = 0; c < 32; ++c) sql += c ? ",?" : "?";
+          sql += ")";
+        }
+        return sql;
+      }();
+      auto s = c_.PrepareStatic(kInsertMany.c_str());
+      for (size_t r = 0; r < kRowsPerInsert; ++r) s.BindAll(pending_[i + r], static_cast<int>(r * 32 + 1));
+      if (s.Step() != SQLITE_DONE) return false;
+    }
+    for (; i < pending_.size(); ++i) {
+      auto s = c_.PrepareStatic(kInsertOne);
+      s.BindAll(pending_[i]);
+      if (s.Step() != SQLITE_DONE) return false;
+    }
+    pending_.clear();
+    return true;
+  }
+
   bool WriteScore(const Score& sc) {
     int64_t project = c_.Intern(sc.project);
-    auto s = c_.Prepare(
+    auto s = c_.PrepareStatic(
         "INSERT INTO scores(id,project,trace_id,observation_id,session_id,name,value,string_value,"
         "data_type,comment,source,ts) VALUES(?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(project,id) DO UPDATE SET "
         "trace_id=excluded.trace_id, observation_id=excluded.observation_id, session_id=excluded.session_id,"
@@ -294,14 +442,18 @@ class BatchWriter {
   int64_t now_ = NowMicros();
   std::map<RollupKey, RollupDelta> rollup_;
   internal::MinuteRollup minute_;
-  std::map<std::pair<int64_t, std::string>, std::pair<int64_t, std::optional<std::string>>> trace_cache_;
+  SqliteStore::TraceSlots& traces_;
+  std::vector<std::array<Value, 32>> pending_;  // gateway generations for FlushObservations
 };
 
 }  // namespace
 
+#undef AP_OBSERVATION_COLUMNS
+
 int SqliteStore::LatestSchemaVersion() { return static_cast<int>(internal::Migrations().size()); }
 
-SqliteStore::SqliteStore(SqliteOptions options) : options_(std::move(options)) {}
+SqliteStore::SqliteStore(SqliteOptions options)
+    : options_(std::move(options)), trace_slots_(std::make_unique<TraceSlots>()) {}
 SqliteStore::~SqliteStore() = default;
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptions& options) {
@@ -347,11 +499,11 @@ Result<void> SqliteStore::Write(std::span<const Item> items) {
   Conn& c = *writer_;
   std::string error;
   if (!c.Exec("BEGIN IMMEDIATE", &error)) return "begin: " + error;
-  BatchWriter batch(c, pricer_);
+  BatchWriter batch(c, pricer_, *trace_slots_);
   bool ok = true;
   for (const auto& item : items)
     if (!(ok = batch.Apply(item))) break;
-  if (ok) ok = batch.FlushRollup();
+  if (ok) ok = batch.Finish();
   if (ok && c.Exec("COMMIT", &error)) return {};
   if (error.empty()) error = c.LastError();
   c.Exec("ROLLBACK", nullptr);

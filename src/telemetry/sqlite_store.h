@@ -40,6 +40,7 @@ class SqliteStore : public Store {
   Result<Page<TraceSummary>> ListTraces(const TraceQuery& query) override;
   Result<Page<Observation>> ListObservations(const ObservationQuery& query) override;
   Result<std::vector<Score>> ListScores(const std::string& project, const std::string& trace_id) override;
+  Result<Page<Score>> QueryScores(const ScoreQuery& query) override;
   Result<Page<SessionSummary>> ListSessions(const SessionQuery& query) override;
   Result<std::optional<SessionSummary>> GetSession(const std::string& project, const std::string& id) override;
   Result<std::vector<UsageRow>> AggregateUsage(const UsageQuery& query) override;
@@ -48,6 +49,8 @@ class SqliteStore : public Store {
   Result<StoreStats> Stats() override;
 
   static int LatestSchemaVersion();
+
+  struct TraceSlots;  // the writer's recently written traces (defined in sqlite_store.cc)
 
  private:
   explicit SqliteStore(SqliteOptions options);
@@ -59,6 +62,7 @@ class SqliteStore : public Store {
   SqliteOptions options_;
   std::mutex write_mu_;
   std::unique_ptr<internal::Conn> writer_;
+  std::unique_ptr<TraceSlots> trace_slots_;
   std::mutex read_mu_;
   std::vector<std::unique_ptr<internal::Conn>> readers_;
 };

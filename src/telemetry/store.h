@@ -64,6 +64,19 @@ struct ObservationQuery {
   int64_t offset = 0;
 };
 
+// Scores with filters (Langfuse's GET /api/public/scores): newest first, page paging. `value`
+// with `op` (one of < > <= >= = !=) compares numeric values.
+struct ScoreQuery {
+  std::string project;
+  std::vector<std::string> ids;  // any of these; empty: no filter
+  std::optional<std::string> trace_id, observation_id, session_id, user_id, name, source, data_type;
+  int64_t from_us = 0, to_us = 0;  // score timestamp, [from, to)
+  std::optional<std::string> op;
+  std::optional<double> value;
+  int limit = 50;
+  int64_t offset = 0;
+};
+
 struct SessionSummary {
   std::string id;
   std::string project;
@@ -137,6 +150,8 @@ class Store {
   virtual Result<Page<TraceSummary>> ListTraces(const TraceQuery& query) = 0;
   virtual Result<Page<Observation>> ListObservations(const ObservationQuery& query) = 0;
   virtual Result<std::vector<Score>> ListScores(const std::string& project, const std::string& trace_id) = 0;
+  // Page::total is always filled.
+  virtual Result<Page<Score>> QueryScores(const ScoreQuery& query) = 0;
   virtual Result<Page<SessionSummary>> ListSessions(const SessionQuery& query) = 0;
   virtual Result<std::optional<SessionSummary>> GetSession(const std::string& project, const std::string& id) = 0;
   virtual Result<std::vector<UsageRow>> AggregateUsage(const UsageQuery& query) = 0;

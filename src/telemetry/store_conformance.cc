@@ -284,6 +284,64 @@ TEST_P(StoreConformanceTest, RollupStaysExactUnderUpdates) {
   EXPECT_DOUBLE_EQ((*rows)[0].cost, 2.5);
 }
 
+// OTLP exporters send child spans before their root: generations written before their trace
+// had a user take the user when the trace gets one, in the rows and in the rollup.
+TEST_P(StoreConformanceTest, GenerationsInheritAUserTheirTraceGetsLater) {
+  MustWrite(*store_, {It(MakeGen("g1", "t1", kT0, "m1", 10, 5, 1.0))});
+  MustWrite(*store_, {It(MakeGen("g2", "t1", kT0, "m1", 20, 5, 2.0)), It(MakeTrace("t1", kT0, "alice")),
+                      It(MakeGen("g3", "t1", kT0, "m1", 30, 5, 3.0))});
+  MustWrite(*store_, {It(MakeTrace("t1", kT0, "bob"))});  // a later user does not move them again
+  UsageQuery q;
+  q.group_by = {"user"};
+  auto rows = store_->AggregateUsage(q);
+  ASSERT_TRUE(rows) << rows.error();
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ((*rows)[0].group, (std::vector<std::string>{"alice"}));
+  EXPECT_EQ((*rows)[0].generations, 3);
+  EXPECT_EQ((*rows)[0].input_tokens, 60);
+  EXPECT_DOUBLE_EQ((*rows)[0].cost, 6.0);
+  ObservationQuery oq;
+  oq.project = "p1";
+  oq.user_id = "alice";
+  auto page = store_->ListObservations(oq);
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->items.size(), 3u);
+}
+
+// Gateway records (fresh, write-once generations with an HTTP status) in a batch large enough
+// for a store to group its inserts, then a trace update in the same batch that gives user-less
+// generations its user: every row and rollup count must be there.
+TEST_P(StoreConformanceTest, ManyFreshGatewayGenerationsInOneBatch) {
+  std::vector<Item> items;
+  for (int i = 0; i < 37; ++i) {
+    std::string trace = i < 30 ? "gw" + std::to_string(i) : "shared";
+    items.push_back(It(MakeTrace(trace, kT0 + i)));
+    Observation g = MakeGen("span" + std::to_string(i), trace, kT0 + i, "m", 10, 1, 0.5);
+    g.status_code = 200;
+    items.push_back(Item{"", true, std::move(g)});
+  }
+  items.push_back(It(MakeTrace("shared", kT0, "carol")));
+  MustWrite(*store_, items);
+  ObservationQuery q;
+  q.project = "p1";
+  q.limit = 100;
+  auto page = store_->ListObservations(q);
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->items.size(), 37u);
+  UsageQuery uq;
+  uq.group_by = {"user"};
+  auto rows = store_->AggregateUsage(uq);
+  ASSERT_TRUE(rows) << rows.error();
+  int64_t total = 0, carol = 0;
+  for (const auto& r : *rows) {
+    total += r.generations;
+    if (r.group == std::vector<std::string>{"carol"}) carol = r.generations;
+  }
+  EXPECT_EQ(total, 37);
+  EXPECT_EQ(carol, 7);
+  EXPECT_DOUBLE_EQ(Total(*store_).cost, 37 * 0.5);
+}
+
 TEST_P(StoreConformanceTest, AggregatesGroupByModelUserTeamKeyAndDay) {
   std::vector<Item> items;
   for (int i = 0; i < 30; ++i) {
@@ -531,6 +589,87 @@ TEST_P(StoreConformanceTest, ObservationTreeAndScores) {
   EXPECT_EQ((*scores)[0].observation_id, "child");
   EXPECT_DOUBLE_EQ(*(*scores)[0].value, 0.9);
   EXPECT_EQ((*scores)[0].comment, "good");
+}
+
+TEST_P(StoreConformanceTest, QueryScoresFiltersAndPages) {
+  Trace t1 = MakeTrace("t1", kT0);
+  t1.user_id = "alice";
+  Trace t2 = MakeTrace("t2", kT0);
+  t2.user_id = "bob";
+  std::vector<Item> items = {It(t1), It(t2)};
+  for (int i = 0; i < 5; ++i) {
+    Score s;
+    s.id = "s" + std::to_string(i);
+    s.project = "p1";
+    s.trace_id = i < 3 ? "t1" : "t2";
+    s.name = i % 2 ? "quality" : "latency";
+    s.value = 0.25 * i;
+    s.source = i == 4 ? "ANNOTATION" : "API";
+    s.timestamp_us = kT0 + i;
+    items.push_back(It(s));
+  }
+  Score cat;
+  cat.id = "c";
+  cat.project = "p1";
+  cat.trace_id = "t2";
+  cat.name = "label";
+  cat.string_value = "good";
+  cat.timestamp_us = kT0 + 10;
+  items.push_back(It(cat));
+  MustWrite(*store_, items);
+
+  auto ids = [&](ScoreQuery q) {
+    q.project = "p1";
+    std::vector<std::string> out;
+    auto r = store_->QueryScores(q);
+    EXPECT_TRUE(r) << (r ? "" : r.error());
+    if (r)
+      for (const auto& s : r->items) out.push_back(s.id);
+    return out;
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(ids({}), (V{"c", "s4", "s3", "s2", "s1", "s0"}));  // newest first
+  ScoreQuery q;
+  q.name = "quality";
+  EXPECT_EQ(ids(q), (V{"s3", "s1"}));
+  q = {};
+  q.user_id = "alice";
+  EXPECT_EQ(ids(q), (V{"s2", "s1", "s0"}));
+  q.user_id = "nobody";
+  EXPECT_TRUE(ids(q).empty());
+  q = {};
+  q.op = ">=";
+  q.value = 0.5;
+  EXPECT_EQ(ids(q), (V{"s4", "s3", "s2"}));
+  q = {};
+  q.data_type = "CATEGORICAL";
+  EXPECT_EQ(ids(q), (V{"c"}));
+  q = {};
+  q.source = "ANNOTATION";
+  EXPECT_EQ(ids(q), (V{"s4"}));
+  q = {};
+  q.ids = {"s0", "c"};
+  EXPECT_EQ(ids(q), (V{"c", "s0"}));
+  q = {};
+  q.trace_id = "t2";
+  q.from_us = kT0 + 4;
+  EXPECT_EQ(ids(q), (V{"c", "s4"}));
+  q = {};
+  q.limit = 2;
+  q.offset = 2;
+  q.project = "p1";
+  auto page = store_->QueryScores(q);
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->total, 6);
+  ASSERT_EQ(page->items.size(), 2u);
+  EXPECT_EQ(page->items[0].id, "s3");
+  q = {};
+  q.project = "other";
+  EXPECT_EQ(store_->QueryScores(q)->total, 0);
+  q = {};
+  q.op = "LIKE";
+  q.value = 1;
+  EXPECT_FALSE(store_->QueryScores(q));
 }
 
 // Tenants: a project reads only its own rows; the empty project (the admin) reads every one.

@@ -20,6 +20,21 @@ std::vector<ModelPrice> PricesFromConfig(const config::TelemetryConfig& config) 
   return out;
 }
 
+namespace {
+
+CaptureMode CaptureModeOf(const config::TelemetryConfig& config) {
+  return config.capture == "full" ? CaptureMode::kFull
+         : config.capture == "metadata" ? CaptureMode::kMetadata : CaptureMode::kOff;
+}
+
+std::vector<GpuPrice> GpuPricesFromConfig(const config::TelemetryConfig& config) {
+  std::vector<GpuPrice> gpu;
+  for (const auto& g : config.gpu_prices) gpu.push_back({g.match, g.usd_per_hour, g.tokens_per_second});
+  return gpu;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Telemetry>> Telemetry::Start(const config::TelemetryConfig& config, bool loopback_without_key) {
   std::unique_ptr<Telemetry> t(new Telemetry());
   SqliteOptions so;
@@ -28,9 +43,7 @@ Result<std::unique_ptr<Telemetry>> Telemetry::Start(const config::TelemetryConfi
   auto store = SqliteStore::Open(so);
   if (!store) return store.error();
   t->database_path_ = so.path;
-  std::vector<GpuPrice> gpu;
-  for (const auto& g : config.gpu_prices) gpu.push_back({g.match, g.usd_per_hour, g.tokens_per_second});
-  t->prices_ = std::make_shared<PriceTable>(PricesFromConfig(config), std::move(gpu));
+  t->prices_ = std::make_shared<PriceTable>(PricesFromConfig(config), GpuPricesFromConfig(config));
   std::shared_ptr<Store> shared = std::move(*store);
   PriceTable* prices = t->prices_.get();
   shared->set_pricer([prices](Observation& o) {
@@ -51,12 +64,18 @@ Result<std::unique_ptr<Telemetry>> Telemetry::Start(const config::TelemetryConfi
   t->metrics_->SetWriter(t->writer_.get());
   SinkOptions sink;
   sink.project = config.project;
-  sink.capture = config.capture == "full" ? CaptureMode::kFull
-                 : config.capture == "metadata" ? CaptureMode::kMetadata : CaptureMode::kOff;
+  sink.capture = CaptureModeOf(config);
   sink.capture_limit = config.capture_limit;
   sink.redact = config.redact;
-  t->capture_bytes_ = sink.capture == CaptureMode::kFull ? config.capture_limit : 0;
+  t->capture_bytes_.store(sink.capture == CaptureMode::kFull ? config.capture_limit : 0);
   t->sink_ = std::make_shared<GatewaySink>(t->writer_, t->prices_, t->metrics_, sink);
+  if (!config.otlp_export.endpoint.empty()) {
+    auto exporter = OtlpExporter::Start(config.otlp_export);
+    if (!exporter) return exporter.error();
+    t->exporter_ = std::move(*exporter);
+    t->sink_->set_exporter(t->exporter_);
+    t->metrics_->AddCollector([e = t->exporter_.get()](std::string* out) { e->RenderMetrics(out); });
+  }
   ApiOptions api;
   for (const auto& p : config.projects) api.projects.push_back({p.name, p.public_key, p.secret_key});
   api.loopback_without_key = loopback_without_key;
@@ -76,8 +95,22 @@ std::vector<gateway::Mount> Telemetry::Mounts() const {
   return mounts;
 }
 
+Result<void> Telemetry::Reload(const config::TelemetryConfig& config) {
+  const CaptureMode capture = CaptureModeOf(config);
+  if (std::string error = sink_->Reload(capture, config.capture_limit, config.redact); !error.empty()) {
+    log::Error("telemetry", "config reload failed; keeping the running telemetry config", {{"error", error}});
+    return "telemetry reload: " + error;
+  }
+  prices_->Replace(PricesFromConfig(config), GpuPricesFromConfig(config));
+  capture_bytes_.store(capture == CaptureMode::kFull ? config.capture_limit : 0);
+  log::Info("telemetry", "config reloaded", {{"capture", config.capture}, {"prices", config.prices.size()},
+                                             {"gpu_prices", config.gpu_prices.size()}, {"redact", config.redact.size()}});
+  return {};
+}
+
 void Telemetry::Stop() {
   if (writer_) writer_->Stop();
+  if (exporter_) exporter_->Stop();
 }
 
 }  // namespace ap::telemetry

@@ -6,6 +6,7 @@
 // failing requests. Stop() commits what is queued; call it after the gateway drained.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -14,6 +15,7 @@
 #include "config/config.h"
 #include "gateway/gateway.h"
 #include "telemetry/api.h"
+#include "telemetry/exporter.h"
 #include "telemetry/metrics.h"
 #include "telemetry/pricing.h"
 #include "telemetry/sink.h"
@@ -34,9 +36,16 @@ class Telemetry {
   std::shared_ptr<TelemetryApi> api() const { return api_; }
   // Ingestion/query APIs and /metrics, for GatewayOptions::mounts.
   std::vector<gateway::Mount> Mounts() const;
-  // Bytes of each payload the gateway should capture into its records (0: none).
-  uint64_t capture_bytes() const { return capture_bytes_; }
+  // Bytes of each payload the gateway should capture into its records (0: none); follows Reload.
+  uint64_t capture_bytes() const { return capture_bytes_.load(std::memory_order_relaxed); }
+  // Config reload (SIGHUP): the price table (prices, gpu_prices), capture mode and limit, and the
+  // redaction patterns are swapped atomically; requests in flight finish with the old set. The
+  // store, queue, retention and project keys stay as started. An invalid redaction pattern
+  // fails the reload and nothing changes.
+  Result<void> Reload(const config::TelemetryConfig& config);
   std::string database_path() const { return database_path_; }
+  // The OTLP exporter of telemetry.export; null when not configured.
+  std::shared_ptr<OtlpExporter> exporter() const { return exporter_; }
   void Stop();
 
  private:
@@ -48,7 +57,8 @@ class Telemetry {
   std::shared_ptr<GatewaySink> sink_;
   std::shared_ptr<TelemetryApi> api_;
   std::shared_ptr<MetricsHandler> metrics_handler_;
-  uint64_t capture_bytes_ = 0;
+  std::shared_ptr<OtlpExporter> exporter_;  // telemetry.export; null when not configured
+  std::atomic<uint64_t> capture_bytes_{0};
   std::string database_path_;
 };
 

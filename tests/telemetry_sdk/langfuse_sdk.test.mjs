@@ -7,44 +7,28 @@
 // keys are refused; and a gateway request shows up as a generation with usage and cost.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { Langfuse } from 'langfuse';
-import { startMockUpstream } from '../sdk/mock_upstream.mjs';
-import { startGateway } from '../sdk/gateway_process.mjs';
+import { startTelemetryGateway } from './harness.mjs';
 
 const PK = 'pk-lf-test';
 const SK = 'sk-lf-test';
 
 describe('langfuse SDK v3 against agentplane', () => {
-  let upstream;
+  let env;
   let gateway;
-  let dir;
   let langfuse;
 
   before(async () => {
-    upstream = await startMockUpstream();
-    dir = mkdtempSync(path.join(tmpdir(), 'ap-langfuse-'));
-    const config = path.join(dir, 'gateway.yaml');
-    writeFileSync(config, `
-backends: [{name: mock, url: "${upstream.baseURL}", model: gpt-4o-mini}]
-models: [{name: chat, backends: [mock]}]
-telemetry:
-  data_dir: ${dir}
-  projects: [{name: default, public_key: ${PK}, secret_key: ${SK}}]
-`);
-    gateway = await startGateway(['--config', config]);
+    env = await startTelemetryGateway({ prefix: 'ap-langfuse-', publicKey: PK, secretKey: SK });
+    gateway = env.gateway;
     langfuse = new Langfuse({ publicKey: PK, secretKey: SK, baseUrl: gateway.origin, flushAt: 100 });
   });
 
   after(async () => {
     await langfuse?.shutdownAsync();
-    await gateway?.stop();
-    await upstream?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await env?.stop();
   });
 
   it('ingests traces, spans, generations, events and scores and reads them back', async () => {
@@ -104,6 +88,18 @@ telemetry:
     assert.equal(one.data.id, gen.id);
     const sessions = await langfuse.fetchSessions();
     assert.ok(sessions.data.some((s) => s.id === sessionId));
+
+    // Scores through the SDK's public API client (GET /api/public/v2/scores[/{id}]).
+    const scores = await langfuse.api.scoreV2Get({ name: 'helpfulness', userId: 'user-42', operator: '>=', value: 0.5 });
+    assert.equal(scores.meta.totalItems, 1);
+    assert.equal(scores.data[0].traceId, trace.id);
+    assert.equal(scores.data[0].value, 0.9);
+    assert.equal(scores.data[0].comment, 'clear');
+    assert.equal(scores.data[0].dataType, 'NUMERIC');
+    const none = await langfuse.api.scoreV2Get({ name: 'helpfulness', operator: '<', value: 0.5 });
+    assert.equal(none.meta.totalItems, 0);
+    const byId = await langfuse.api.scoreV2GetById(scores.data[0].id);
+    assert.equal(byId.name, 'helpfulness');
   });
 
   it('deduplicates a re-sent batch and refuses wrong keys', async () => {

@@ -106,7 +106,54 @@ Reply JsonError(int status, const std::string& message) {
   return {status, json::serialize(o)};
 }
 
-Reply LangfuseGet(Store& store, const std::string& project, const std::string& rest, const Params& p) {
+namespace {
+
+// GET /api/public/scores[/{id}] (and /api/public/v2/scores): Langfuse's filters and paging.
+Reply ScoresReply(Store& store, const std::string& project, const std::string& id, int64_t page, int64_t limit,
+                  const Params& p) {
+  ScoreQuery q;
+  q.project = project;
+  q.limit = static_cast<int>(limit);
+  q.offset = (page - 1) * limit;
+  if (!id.empty()) {
+    q.ids = {id};
+  } else if (auto ids = Get(p, "scoreIds")) {
+    for (auto part : Split(*ids, ','))
+      if (auto v = Trim(part); !v.empty()) q.ids.emplace_back(v);
+  }
+  q.trace_id = Get(p, "traceId");
+  q.observation_id = Get(p, "observationId");
+  q.session_id = Get(p, "sessionId");
+  q.user_id = Get(p, "userId");
+  q.name = Get(p, "name");
+  q.source = Get(p, "source");
+  q.data_type = Get(p, "dataType");
+  q.from_us = TimeParam(p, "fromTimestamp");
+  q.to_us = TimeParam(p, "toTimestamp");
+  if (q.from_us < 0 || q.to_us < 0) return JsonError(400, "fromTimestamp/toTimestamp must be ISO 8601");
+  if (auto v = Get(p, "value")) {
+    char* end = nullptr;
+    double d = std::strtod(v->c_str(), &end);
+    if (end == v->c_str() || *end) return JsonError(400, "value must be a number");
+    q.value = d;
+    q.op = Get(p, "operator").value_or("=");
+  }
+  auto r = store.QueryScores(q);
+  if (!r) return r.error().starts_with("operator") ? JsonError(400, r.error()) : StoreError(r.error());
+  if (!id.empty()) {
+    if (r->items.empty()) return JsonError(404, "score " + id + " not found");
+    return Ok(langfuse::ScoreJson(r->items.front()));
+  }
+  json::array data;
+  for (const auto& s : r->items) data.push_back(langfuse::ScoreJson(s));
+  return Ok(json::object{{"data", std::move(data)}, {"meta", langfuse::PageMeta(page, limit, r->total)}});
+}
+
+}  // namespace
+
+Reply LangfuseGet(Store& store, const std::string& project, const std::string& path, const Params& p) {
+  // The v2 scores endpoint (`api.scoreV2`) answers like the original one.
+  const std::string rest = path.starts_with("v2/scores") ? path.substr(3) : path;
   auto slash = rest.find('/');
   std::string collection = rest.substr(0, slash);
   std::string id = slash == std::string::npos ? "" : Decode(rest.substr(slash + 1));
@@ -192,6 +239,7 @@ Reply LangfuseGet(Store& store, const std::string& project, const std::string& r
     j["traces"] = std::move(tj);
     return Ok(j);
   }
+  if (collection == "scores") return ScoresReply(store, project, id, page, limit, p);
   return JsonError(404, "no such endpoint: /api/public/" + rest);
 }
 

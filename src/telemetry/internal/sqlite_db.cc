@@ -1,6 +1,8 @@
 // telemetry/internal/sqlite_db.cc — see sqlite_db.h.
 #include "telemetry/internal/sqlite_db.h"
 
+#include <array>
+
 namespace ap::telemetry::internal {
 namespace {
 
@@ -8,11 +10,17 @@ namespace {
 // forever); a cleared cache only costs a few lookups.
 constexpr size_t kMaxCached = 200'000;
 
-int HexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;  // uppercase stays text so it reads back exactly as written
-}
+// Lowercase hex digit values, -1 for anything else: uppercase stays text so it reads back
+// exactly as written. A table, because every row's ids go through it.
+constexpr std::array<int8_t, 256> kHexDigit = [] {
+  std::array<int8_t, 256> t{};
+  for (auto& v : t) v = -1;
+  for (int c = '0'; c <= '9'; ++c) t[c] = static_cast<int8_t>(c - '0');
+  for (int c = 'a'; c <= 'f'; ++c) t[c] = static_cast<int8_t>(c - 'a' + 10);
+  return t;
+}();
+
+int HexDigit(char c) { return kHexDigit[static_cast<unsigned char>(c)]; }
 
 }  // namespace
 
@@ -26,9 +34,14 @@ void Stmt::Bind(int i, const Value& v) {
       sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
       break;
     }
+    case 4: {
+      const auto& b = std::get<4>(v);
+      sqlite3_bind_blob(stmt_, i, b.bytes, b.size, SQLITE_TRANSIENT);
+      break;
+    }
     default: {
-      const auto& b = std::get<4>(v).bytes;
-      sqlite3_bind_blob(stmt_, i, b.data(), static_cast<int>(b.size()), SQLITE_TRANSIENT);
+      auto s = std::get<5>(v);
+      sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
     }
   }
 }
@@ -74,6 +87,7 @@ std::optional<std::string> Stmt::OptId(int col) const {
 
 Conn::~Conn() {
   for (auto& [sql, stmt] : stmts_) sqlite3_finalize(stmt);
+  for (auto& [sql, stmt] : static_stmts_) sqlite3_finalize(stmt);
   if (db_) sqlite3_close_v2(db_);
 }
 
@@ -99,38 +113,55 @@ bool Conn::Exec(std::string_view sql, std::string* error) {
   return true;
 }
 
+sqlite3_stmt* Conn::Compile(std::string_view sql) {
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt,
+                         nullptr) != SQLITE_OK)
+    return nullptr;
+  return stmt;
+}
+
 Stmt Conn::Prepare(const std::string& sql) {
   auto it = stmts_.find(sql);
   if (it != stmts_.end()) return Stmt(it->second);
-  sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt,
-                         nullptr) != SQLITE_OK)
-    return Stmt(nullptr);
-  stmts_.emplace(sql, stmt);
+  sqlite3_stmt* stmt = Compile(sql);
+  if (stmt) stmts_.emplace(sql, stmt);
+  return Stmt(stmt);
+}
+
+Stmt Conn::PrepareStatic(const char* sql) {
+  auto it = static_stmts_.find(sql);
+  if (it != static_stmts_.end()) return Stmt(it->second);
+  sqlite3_stmt* stmt = Compile(sql);
+  if (stmt) static_stmts_.emplace(sql, stmt);
   return Stmt(stmt);
 }
 
 int64_t Conn::Lookup(std::string_view value) {
-  std::string key(value);
-  if (auto it = ids_.find(key); it != ids_.end()) return it->second;
-  auto s = Prepare("SELECT id FROM strings WHERE value=?");
-  s.Bind(1, key);
+  if (const Hot& h = hot_[HotIndex(value)]; h.id && h.value == value) return h.id;
+  if (auto it = ids_.find(value); it != ids_.end()) {
+    Remember(value, it->second);
+    return it->second;
+  }
+  auto s = PrepareStatic("SELECT id FROM strings WHERE value=?");
+  s.Bind(1, value);
   if (s.Step() != SQLITE_ROW) return 0;
   int64_t id = s.Int(0);
   if (ids_.size() > kMaxCached) ids_.clear();
-  ids_.emplace(std::move(key), id);
+  ids_.emplace(std::string(value), id);
+  Remember(value, id);
   return id;
 }
 
 int64_t Conn::Intern(std::string_view value) {
   if (int64_t id = Lookup(value)) return id;
-  auto s = Prepare("INSERT INTO strings(value) VALUES(?)");
-  std::string key(value);
-  s.Bind(1, key);
+  auto s = PrepareStatic("INSERT INTO strings(value) VALUES(?)");
+  s.Bind(1, value);
   if (s.Step() != SQLITE_DONE) return 0;
   int64_t id = sqlite3_last_insert_rowid(db_);
   if (ids_.size() > kMaxCached) ids_.clear();
-  ids_.emplace(std::move(key), id);
+  ids_.emplace(std::string(value), id);
+  Remember(value, id);
   return id;
 }
 
@@ -148,11 +179,11 @@ std::string Conn::Name(int64_t id) {
 Value IdValue(std::string_view id) {
   if (id.size() != 16 && id.size() != 32) return std::string(id);
   Blob b;
-  b.bytes.resize(id.size() / 2);
+  b.size = static_cast<uint8_t>(id.size() / 2);
   for (size_t i = 0; i < id.size(); i += 2) {
     int hi = HexDigit(id[i]), lo = HexDigit(id[i + 1]);
     if (hi < 0 || lo < 0) return std::string(id);
-    b.bytes[i / 2] = static_cast<char>(hi << 4 | lo);
+    b.bytes[i / 2] = static_cast<unsigned char>(hi << 4 | lo);
   }
   return b;
 }

@@ -8,8 +8,11 @@
 
 #include <sqlite3.h>
 
+#include <array>
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -18,11 +21,16 @@
 
 namespace ap::telemetry::internal {
 
-// A value bound to a statement parameter: NULL, integer, real, text or blob.
+// A value bound to a statement parameter: NULL, integer, real, text, blob or borrowed text.
+// Blobs are the binary form of W3C ids (8 or 16 bytes) and live inline: binding an id never
+// allocates. A string_view must outlive the statement's Step() (the writer binds fields of the
+// items it is writing).
 struct Blob {
-  std::string bytes;
+  unsigned char bytes[16];
+  uint8_t size = 0;
+  std::string_view view() const { return {reinterpret_cast<const char*>(bytes), size}; }
 };
-using Value = std::variant<std::monostate, int64_t, double, std::string, Blob>;
+using Value = std::variant<std::monostate, int64_t, double, std::string, Blob, std::string_view>;
 
 class Stmt {
  public:
@@ -38,8 +46,11 @@ class Stmt {
 
   bool ok() const { return stmt_ != nullptr; }
   void Bind(int i, const Value& v);
-  void BindAll(const std::vector<Value>& values, int first = 1) {
+  void BindAll(std::span<const Value> values, int first = 1) {
     for (size_t i = 0; i < values.size(); ++i) Bind(first + static_cast<int>(i), values[i]);
+  }
+  void BindAll(std::initializer_list<Value> values, int first = 1) {
+    BindAll(std::span<const Value>(values.begin(), values.size()), first);
   }
   // SQLITE_ROW, SQLITE_DONE or an error code.
   int Step() { return sqlite3_step(stmt_); }
@@ -72,6 +83,9 @@ class Conn {
   bool Exec(std::string_view sql, std::string* error);
   // A cached prepared statement; !ok() on error (see LastError()).
   Stmt Prepare(const std::string& sql);
+  // The same for SQL in static storage (a string literal), cached by its address: the writer's
+  // per-row statements skip hashing their text on every row.
+  Stmt PrepareStatic(const char* sql);
   std::string LastError() const { return sqlite3_errmsg(db_); }
 
   // String dictionary. Intern() inserts when missing (write connection only, inside a
@@ -80,12 +94,45 @@ class Conn {
   int64_t Lookup(std::string_view value);
   std::string Name(int64_t id);
   // Forgets interned ids (after a rollback, ids handed out inside it are void).
-  void ForgetInterned() { ids_.clear(); names_.clear(); }
+  void ForgetInterned() {
+    ids_.clear();
+    names_.clear();
+    for (auto& h : hot_) h.id = 0;
+  }
 
  private:
+  // Lookups by string_view without building a std::string (C++20 heterogeneous lookup).
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
+  sqlite3_stmt* Compile(std::string_view sql);
+  // A small direct-mapped cache in front of ids_, indexed by the length and three bytes of the
+  // value: the writer interns the same few project, path, model and backend names on every row,
+  // and a hit here costs one short compare instead of hashing and probing a large map.
+  struct Hot {
+    std::string value;
+    int64_t id = 0;
+  };
+  static constexpr size_t kHotSlots = 512;
+  static size_t HotIndex(std::string_view v) {
+    size_t h = v.size();
+    if (!v.empty())
+      h = ((h * 31 + static_cast<unsigned char>(v.front())) * 31 + static_cast<unsigned char>(v[v.size() / 2])) * 31 +
+          static_cast<unsigned char>(v.back());
+    return h & (kHotSlots - 1);
+  }
+  void Remember(std::string_view value, int64_t id) {
+    Hot& h = hot_[HotIndex(value)];
+    h.value.assign(value);
+    h.id = id;
+  }
+  std::array<Hot, kHotSlots> hot_;
+
   sqlite3* db_ = nullptr;
   std::unordered_map<std::string, sqlite3_stmt*> stmts_;
-  std::unordered_map<std::string, int64_t> ids_;
+  std::unordered_map<const char*, sqlite3_stmt*> static_stmts_;
+  std::unordered_map<std::string, int64_t, Hash, std::equal_to<>> ids_;
   std::unordered_map<int64_t, std::string> names_;
 };
 

@@ -72,6 +72,8 @@ INSERT INTO latency_minute
   SELECT start/60000000, project, coalesce(model,0), 1, ap_latency_bucket(ttft), count(*)
   FROM observations WHERE type=1 AND ttft>=0 GROUP BY 1,2,3,5;
 )sql",
+      // 5: GET /api/public/scores lists a project's scores newest first.
+      "CREATE INDEX IF NOT EXISTS scores_ts ON scores(project, ts);",
   };
   return kMigrations;
 }
