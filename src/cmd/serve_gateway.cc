@@ -123,11 +123,12 @@ int ServeGateway(config::Config cfg, const ServeOptions& options) {
           } else {
             if (options.complete_config) options.complete_config(*next);
             std::string error;
-            if (gw->Reload(*next, &error))
+            if (gw->Reload(*next, &error)) {
               log::Info("gateway", "config reloaded", {{"config", options.config_path}});
-            else
+              if (tel) tel->Reload(next->telemetry);  // prices, capture, redaction; logs its outcome
+            } else {
               log::Error("gateway", "config reload failed; keeping the running config", {{"error", error}});
-            if (tel) tel->Reload(next->telemetry);  // prices, capture, redaction; logs its outcome
+            }
           }
           signals.async_wait(on_signal);
           return;

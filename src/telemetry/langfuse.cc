@@ -220,7 +220,6 @@ json::value JsonField(const std::optional<std::string>& text) {
 namespace {
 json::value Opt(const std::optional<std::string>& s) { return s ? json::value(json::string(*s)) : json::value(nullptr); }
 json::value OptTime(int64_t us) { return us ? json::value(json::string(FormatIsoTime(us))) : json::value(nullptr); }
-json::value OptNum(const std::optional<int64_t>& v) { return v ? json::value(*v) : json::value(nullptr); }
 json::value OptNum(const std::optional<double>& v) { return v ? json::value(*v) : json::value(nullptr); }
 }  // namespace
 

@@ -17,26 +17,15 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "http/offload.h"
 #include "telemetry/writer.h"
 
 namespace ap::telemetry::internal {
 
 namespace net = boost::asio;
 
-template <typename T>
-net::awaitable<T> Offload(net::thread_pool& pool, std::function<T()>& fn) {
-  auto token = net::use_awaitable;
-  co_return co_await net::async_initiate<decltype(token), void(T)>(
-      [&pool, &fn](auto handler) {
-        auto h = std::make_shared<decltype(handler)>(std::move(handler));
-        net::post(pool, [h, fn = std::move(fn)]() mutable {
-          auto result = std::make_shared<T>(fn());
-          auto ex = net::get_associated_executor(*h);
-          net::post(ex, [h, result]() mutable { std::move (*h)(std::move(*result)); });
-        });
-      },
-      token);
-}
+// Runs blocking work on a pool, resuming on the caller's loop (shared with other modules).
+using http::Offload;
 
 enum class CommitResult { kCommitted, kQueueFull, kFailed };
 
