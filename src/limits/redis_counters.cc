@@ -170,17 +170,17 @@ class RedisCounters : public Counters {
   }
 
   double Read(CounterKind kind, const std::string& key, double limit) override {
-    if (kind == CounterKind::kSpend) {
-      auto r = sync_.Command({"GET", key + ":done"});
-      if (r && r->type == RedisReply::Type::kString) return std::strtod(r->str.c_str(), nullptr);
-      return 0;
-    }
     if (kind == CounterKind::kParallel) {
       auto r = sync_.Command({"ZCARD", key});
       return r && r->type == RedisReply::Type::kInteger ? static_cast<double>(r->integer) : 0;
     }
-    auto r = sync_.Command({"GET", key});  // "level:at_ms" (the level as of that time)
-    return r && r->type == RedisReply::Type::kString ? std::strtod(r->str.c_str(), nullptr) : limit;
+    // Every counter of a scope is a field of the scope's hash (internal/scripts.h).
+    auto colon = key.rfind(':');
+    std::string hash = key.substr(0, colon), field = key.substr(colon + 1);
+    if (kind == CounterKind::kSpend) field[0] = 'd';  // what was actually spent
+    auto r = sync_.Command({"HGET", hash, field});
+    if (!r || r->type != RedisReply::Type::kString) return kind == CounterKind::kSpend ? 0 : limit;
+    return std::strtod(r->str.c_str(), nullptr);  // buckets: "level:at_ms", the level as of then
   }
 
   void Flush() override { SendPending(); }
