@@ -225,34 +225,43 @@ void AddAdminCommands(CLI::App& app, int* exit_code) {
     *exit_code = Done(*flags, Call(*flags, Verb::delete_, "/admin/keys/" + flags->name, nullptr), true);
   });
 
-  auto* teams = app.add_subcommand("teams",
-      "Create, list and delete teams and their shared limits\n\n"
-      "Examples:\n"
-      "  agentplane teams create ml --budget-usd 500 --soft-budget-usd 400 --budget-period 30d --tpm 2000000\n"
-      "  agentplane teams create support --models gpt-4o-mini --rpm 600\n"
-      "  agentplane teams list\n"
-      "  agentplane teams delete support\n");
-  teams->require_subcommand(1);
-  auto* tcreate = teams->add_subcommand("create", "Create a team");
-  tcreate->add_option("name", flags->name, "Team name: [A-Za-z0-9._-], up to 64")->required();
-  AddLimitFlags(tcreate, flags.get());
-  AddConnectionFlags(tcreate, flags.get());
-  tcreate->callback([flags, exit_code] {
-    json::object body = LimitsBody(*flags);
-    body["name"] = flags->name;
-    *exit_code = Done(*flags, Call(*flags, Verb::post, "/admin/teams", &body), false);
-  });
-  auto* tlist = teams->add_subcommand("list", "List teams with their limits and spend");
-  AddConnectionFlags(tlist, flags.get());
-  tlist->callback([flags, exit_code] { *exit_code = Done(*flags, Call(*flags, Verb::get, "/admin/teams", nullptr), false); });
-  auto* tdelete = teams->add_subcommand("delete", "Delete a team (its keys stop working)");
-  tdelete->add_option("name", flags->name, "Team name")->required();
-  AddConnectionFlags(tdelete, flags.get());
-  tdelete->callback([flags, exit_code] {
-    auto v = Call(*flags, Verb::delete_, "/admin/teams/" + flags->name, nullptr);
-    *exit_code = v ? 0 : 1;
-    if (v) std::printf("deleted team %s\n", flags->name.c_str());
-  });
+  // Teams and users share their shape: a name, limits, list, delete.
+  auto add_principals = [&](const char* kind, const char* help, const char* examples) {
+    const std::string collection = std::string("/admin/") + kind + "s";
+    auto* cmd = app.add_subcommand(std::string(kind) + "s", std::string(help) + "\n\nExamples:\n" + examples);
+    cmd->require_subcommand(1);
+    auto* create = cmd->add_subcommand("create", std::string("Create a ") + kind);
+    create->add_option("name", flags->name, "Name: [A-Za-z0-9._-], up to 64")->required();
+    if (std::string(kind) == "user") create->add_option("--team", flags->team, "Team the user belongs to");
+    AddLimitFlags(create, flags.get());
+    AddConnectionFlags(create, flags.get());
+    create->callback([flags, exit_code, collection] {
+      json::object body = LimitsBody(*flags);
+      body["name"] = flags->name;
+      if (!flags->team.empty()) body["team"] = flags->team;
+      *exit_code = Done(*flags, Call(*flags, Verb::post, collection, &body), false);
+    });
+    auto* list = cmd->add_subcommand("list", std::string("List ") + kind + "s with their limits and spend");
+    AddConnectionFlags(list, flags.get());
+    list->callback([flags, exit_code, collection] { *exit_code = Done(*flags, Call(*flags, Verb::get, collection, nullptr), false); });
+    auto* remove = cmd->add_subcommand("delete", std::string("Delete a ") + kind + " (its keys stop working)");
+    remove->add_option("name", flags->name, "Name")->required();
+    AddConnectionFlags(remove, flags.get());
+    remove->callback([flags, exit_code, collection, kind] {
+      auto v = Call(*flags, Verb::delete_, collection + "/" + flags->name, nullptr);
+      *exit_code = v ? 0 : 1;
+      if (v) std::printf("deleted %s %s\n", kind, flags->name.c_str());
+    });
+  };
+  add_principals("team", "Create, list and delete teams and their shared limits",
+                 "  agentplane teams create ml --budget-usd 500 --soft-budget-usd 400 --budget-period 30d --tpm 2000000\n"
+                 "  agentplane teams create support --models gpt-4o-mini --rpm 600\n"
+                 "  agentplane teams list\n"
+                 "  agentplane teams delete support\n");
+  add_principals("user", "Create, list and delete users (optionally in a team) and their limits",
+                 "  agentplane users create ada --team ml --budget-usd 50 --rpm 30\n"
+                 "  agentplane keys create --user ada --name laptop\n"
+                 "  agentplane users list\n");
 }
 
 }  // namespace ap::cmd

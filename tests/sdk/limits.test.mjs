@@ -269,6 +269,12 @@ test('the CLI wraps the admin API: teams create, keys create/list/revoke', async
   const listed = run('keys', 'list', '--team', 'cli-team');
   assert.match(listed, new RegExp(`${id}\\s+cli-team\\s+from-cli`));
   assert.ok(!listed.includes(key));
+  // A user in the team; a key of the user belongs to the team too.
+  assert.match(run('users', 'create', 'ada', '--team', 'cli-team', '--rpm', '30'), /ada\s+30/);
+  const userKey = run('keys', 'create', '--user', 'ada', '--json');
+  plaintextKeys.push(JSON.parse(userKey).key);
+  assert.equal(JSON.parse(userKey).team, 'cli-team');
+  assert.equal(JSON.parse(userKey).user, 'ada');
   await sleep(300);
   assert.equal((await chat(key, 0)).status, 200);
   run('keys', 'revoke', id);
