@@ -95,6 +95,23 @@ TEST_P(AdminStoreTest, SpendLedgerAccumulatesBatches) {
 INSTANTIATE_TEST_SUITE_P(Stores, AdminStoreTest, ::testing::Values("sqlite", "redis"),
                          [](const auto& info) { return info.param; });
 
+TEST(AdminStore, RedisWithAPasswordNeedsItInTheUrl) {
+  testing::RedisServer redis("s3cret-pass");
+  if (!redis.ok()) GTEST_SKIP() << "redis-server is not installed";
+  auto port = std::to_string(redis.port());
+  auto without = OpenRedisAdminStore("redis://127.0.0.1:" + port, std::chrono::milliseconds(500));
+  ASSERT_FALSE(without);
+  EXPECT_NE(without.error().find("NOAUTH"), std::string::npos) << without.error();
+  auto wrong = OpenRedisAdminStore("redis://:nope@127.0.0.1:" + port, std::chrono::milliseconds(500));
+  ASSERT_FALSE(wrong);
+  EXPECT_NE(wrong.error().find("AUTH failed"), std::string::npos) << wrong.error();
+  auto with = OpenRedisAdminStore("redis://:s3cret-pass@127.0.0.1:" + port, std::chrono::milliseconds(500));
+  ASSERT_TRUE(with) << with.error();
+  Principal team;
+  team.name = "ml";
+  EXPECT_TRUE((*with)->PutPrincipal(team));
+}
+
 TEST(AdminStore, RedisUrlErrorsAreClear) {
   auto bad = OpenRedisAdminStore("http://x", std::chrono::milliseconds(100));
   ASSERT_FALSE(bad);

@@ -149,6 +149,18 @@ TEST(RedisCounters, MatchLocalSemantics) {
   EXPECT_EQ(alerts, std::vector<std::string>{"team 'ml'"});
 }
 
+TEST(RedisCounters, AuthenticateOnTheRequestPathConnection) {
+  testing::RedisServer redis("s3cret-pass");
+  if (!redis.ok()) GTEST_SKIP() << "redis-server is not installed";
+  std::string url = "redis://default:s3cret-pass@127.0.0.1:" + std::to_string(redis.port()) + "/1";
+  auto c = OpenRedisCounters({url, std::chrono::milliseconds(500), std::chrono::milliseconds(5), false},
+                             std::make_shared<LocalCounters>(nullptr, nullptr), nullptr);
+  ASSERT_TRUE(c) << c.error();
+  Check rpm{CounterKind::kRequests, "auth:r", 1, 1, 0};
+  EXPECT_EQ(AdmitOn(**c, {rpm}).outcome, Decision::Outcome::kAdmitted);
+  EXPECT_EQ(AdmitOn(**c, {rpm}).outcome, Decision::Outcome::kRefused);  // reached Redis both times
+}
+
 TEST(RedisCounters, UnreachableRedisFailsOpenToLocalLimitsOrClosed) {
   testing::RedisServer redis;
   if (!redis.ok()) GTEST_SKIP() << "redis-server is not installed";

@@ -30,8 +30,17 @@ boost::system::result<RedisEndpoint, std::string> ParseRedisUrl(std::string_view
   constexpr std::string_view kScheme = "redis://";
   if (url.substr(0, kScheme.size()) != kScheme) return {boost::system::in_place_error, "a Redis URL starts with redis://"};
   std::string_view rest = url.substr(kScheme.size());
-  if (auto at = rest.rfind('@'); at != std::string_view::npos) rest = rest.substr(at + 1);  // no AUTH support yet
   RedisEndpoint e;
+  if (auto at = rest.rfind('@'); at != std::string_view::npos) {
+    std::string_view auth = rest.substr(0, at);
+    rest = rest.substr(at + 1);
+    if (auto colon = auth.find(':'); colon != std::string_view::npos) {
+      e.user = std::string(auth.substr(0, colon));
+      e.password = std::string(auth.substr(colon + 1));
+    } else {
+      e.password = std::string(auth);
+    }
+  }
   if (auto slash = rest.find('/'); slash != std::string_view::npos) {
     std::string_view db = rest.substr(slash + 1);
     rest = rest.substr(0, slash);
@@ -175,6 +184,24 @@ bool RedisSync::ConnectLocked(std::string* error) {
   }
   redisSetTimeout(c, tv);
   reader_ = c;
+  if (!endpoint_.password.empty()) {
+    std::vector<const char*> argv{"AUTH"};
+    std::vector<size_t> lens{4};
+    if (!endpoint_.user.empty()) {
+      argv.push_back(endpoint_.user.c_str());
+      lens.push_back(endpoint_.user.size());
+    }
+    argv.push_back(endpoint_.password.c_str());
+    lens.push_back(endpoint_.password.size());
+    auto* r = static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()));
+    bool ok = r && r->type != REDIS_REPLY_ERROR;
+    if (r) freeReplyObject(r);
+    if (!ok) {
+      *error = "AUTH failed (check the user and password in the Redis URL)";
+      CloseLocked();
+      return false;
+    }
+  }
   if (endpoint_.db != 0) {
     auto* r = static_cast<redisReply*>(redisCommand(c, "SELECT %d", endpoint_.db));
     bool ok = r && r->type != REDIS_REPLY_ERROR;
@@ -296,6 +323,11 @@ struct Conn : std::enable_shared_from_this<Conn> {
         if (w) {
           w->result = Convert(r);
           w->timer.cancel();
+        } else if (r->type == REDIS_REPLY_ERROR) {  // AUTH or SELECT refused
+          std::string why(r->str, r->len);
+          freeReplyObject(r);
+          self->Fail("redis: " + why);
+          co_return;
         }
         freeReplyObject(r);
       }
@@ -348,8 +380,15 @@ net::awaitable<RedisResult> RedisPipeline::Command(const std::string& resp, std:
   auto& conn = thread_conns[id_];
   if (!conn || conn->broken) {
     conn = std::make_shared<Conn>(ex);
+    if (!endpoint_.password.empty()) {
+      std::vector<std::string> auth{"AUTH"};
+      if (!endpoint_.user.empty()) auth.push_back(endpoint_.user);
+      auth.push_back(endpoint_.password);
+      conn->pending_out = Format(auth);
+      conn->waiters.push_back(nullptr);
+    }
     if (endpoint_.db != 0) {
-      conn->pending_out = Format({"SELECT", std::to_string(endpoint_.db)});
+      conn->pending_out += Format({"SELECT", std::to_string(endpoint_.db)});
       conn->waiters.push_back(nullptr);
     }
     net::co_spawn(ex, Conn::Connect(conn, endpoint_, connect_timeout_), net::detached);

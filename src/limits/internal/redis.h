@@ -23,6 +23,7 @@ struct RedisEndpoint {
   std::string host = "127.0.0.1";
   uint16_t port = 6379;
   int db = 0;
+  std::string user, password;  // redis://[user:]password@host…: AUTH on every new connection
 };
 boost::system::result<RedisEndpoint, std::string> ParseRedisUrl(std::string_view url);
 

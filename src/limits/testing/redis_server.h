@@ -17,14 +17,20 @@ namespace ap::limits::testing {
 
 class RedisServer {
  public:
-  RedisServer() {
+  // `password`: started with --requirepass (clients must AUTH).
+  explicit RedisServer(const std::string& password = "") {
     if (access("/usr/bin/redis-server", X_OK) != 0) return;
     port_ = FreePort();
     pid_ = fork();
     if (pid_ == 0) {
       std::string port = std::to_string(port_);
-      execl("/usr/bin/redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "no", "--loglevel", "warning", static_cast<char*>(nullptr));
+      if (password.empty())
+        execl("/usr/bin/redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1", "--save", "",
+              "--appendonly", "no", "--loglevel", "warning", static_cast<char*>(nullptr));
+      else
+        execl("/usr/bin/redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1", "--save", "",
+              "--appendonly", "no", "--loglevel", "warning", "--requirepass", password.c_str(),
+              static_cast<char*>(nullptr));
       _exit(127);
     }
     for (int i = 0; i < 200 && !Reachable(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
