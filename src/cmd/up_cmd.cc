@@ -169,6 +169,8 @@ int RunUp(const UpFlags& flags) {
     std::printf("  gateway      %s/v1   (OpenAI-compatible)\n", base.c_str());
     std::printf("  health       %s/healthz\n", base.c_str());
     std::printf("  dashboard    %s/ui/\n", base.c_str());
+    std::printf("  admin        %s/admin/   (teams, users, keys: agentplane keys create --url %s …)\n", base.c_str(),
+                base.c_str());
     for (const auto& d : fleet) {
       std::printf("  model        %-16s %d x %s replicas:", d.entry.model.c_str(), d.entry.replicas, d.entry.gpu.c_str());
       for (auto p : d.simulator->ports()) std::printf(" http://127.0.0.1:%u", p);
