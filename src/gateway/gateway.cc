@@ -80,6 +80,17 @@ void ReadTraceContext(const http::Request& req, CompletionRecord& rec) {
     for (auto t : Split(tags, ','))
       if (auto tag = Trim(t); !tag.empty()) rec.tags.emplace_back(tag);
 }
+// A virtual key's requests are scheduled as its team (or key), whatever the client claims: the
+// scheduler's tenant (fair queueing, `priorities` by tenant) becomes the authenticated identity
+// and a client-sent priority header is dropped, so a team cannot promote itself.
+void BindSchedulingIdentity(http::Request& req, const RouteTable& table, const std::string& model,
+                            const Caller& caller) {
+  req.set("x-tenant", caller.team.empty() ? caller.key_id : caller.team);
+  const config::ModelConfig* m = table.config().FindModel(model);
+  const std::string& header = m && m->scheduler ? m->scheduler->priority_header : config::SchedulerConfig{}.priority_header;
+  if (!header.empty()) req.erase(header);
+}
+
 }  // namespace
 
 std::string KeyIdFor(std::string_view key) {
@@ -278,6 +289,7 @@ net::awaitable<void> Gateway::Handle(http::Request& request, http::Responder& re
       finish();
       co_return;
     }
+    if (caller.state) BindSchedulingIdentity(request, *table, parsed->model, caller);
   }
   ProxyRequest pr{t, &*parsed, &request, std::string(StartsWith(path, "/v1/") ? path.substr(3) : path),
                   forward_client_auth, options_.max_response_bytes, options_.capture_bytes,

@@ -22,7 +22,7 @@ TestGateway::TestGateway(const std::string& yaml, int threads, gateway::GatewayO
     return;
   }
   config = *cfg;
-  auto table = gateway::RouteTable::Build(config, nullptr);
+  auto table = gateway::RouteTable::Build(config, nullptr, options.pickers.get());
   if (!table) {
     ADD_FAILURE() << table.error();
     return;
