@@ -69,8 +69,9 @@ class Counters {
   virtual ~Counters() = default;
   // `checks` and `lease` must stay valid until the returned awaitable completes.
   virtual boost::asio::awaitable<Decision> Admit(const std::vector<Check>& checks, std::string_view lease) = 0;
-  // Returns at once; applied in batches.
-  virtual void Settle(std::vector<Settlement> settlements) = 0;
+  // Returns at once; applied in batches. `owner` keeps what the settlements' views point into
+  // alive until they are applied (the admission's ticket).
+  virtual void Settle(std::vector<Settlement> settlements, std::shared_ptr<const void> owner) = 0;
   // Current value for the admin API (blocking): USD actually spent (settled, without in-flight
   // reservations), requests in flight, or tokens left in a bucket.
   virtual double Read(CounterKind kind, const std::string& key, double limit) = 0;
@@ -88,7 +89,7 @@ class LocalCounters : public Counters {
                 std::function<int64_t()> now_ms = nullptr);
 
   boost::asio::awaitable<Decision> Admit(const std::vector<Check>& checks, std::string_view lease) override;
-  void Settle(std::vector<Settlement> settlements) override;
+  void Settle(std::vector<Settlement> settlements, std::shared_ptr<const void> owner = nullptr) override;
   double Read(CounterKind kind, const std::string& key, double limit) override;
   void Flush() override;
 

@@ -313,8 +313,8 @@ void Limiter::Settle(const Admission& admission, const gateway::CompletionRecord
     }
   }
   if (out.empty()) return;
-  if (ticket->degraded) local_->Settle(std::move(out));
-  else counters_->Settle(std::move(out));
+  if (ticket->degraded) local_->Settle(std::move(out), admission.ticket);
+  else counters_->Settle(std::move(out), admission.ticket);
 }
 
 Limiter::SpendView Limiter::SpendOf(const std::string& scope, const Limits& limits, int64_t created_at) {

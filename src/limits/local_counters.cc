@@ -93,7 +93,7 @@ Decision LocalCounters::AdmitNow(const std::vector<Check>& checks, std::string_v
   return d;
 }
 
-void LocalCounters::Settle(std::vector<Settlement> settlements) {
+void LocalCounters::Settle(std::vector<Settlement> settlements, std::shared_ptr<const void>) {
   std::vector<std::tuple<std::string, double, double>> alerts;
   {
     std::lock_guard lock(mu_);

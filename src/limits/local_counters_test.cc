@@ -125,14 +125,14 @@ TEST(RedisCounters, MatchLocalSemantics) {
   Check tpm{CounterKind::kTokens, "t:t", 1000, 600, 0};
   EXPECT_EQ(AdmitOn(c, {tpm}).outcome, Decision::Outcome::kAdmitted);
   EXPECT_EQ(AdmitOn(c, {tpm}).outcome, Decision::Outcome::kRefused);
-  c.Settle({{CounterKind::kTokens, "t:t", 1000, -500, "", -1, ""}});
+  c.Settle({{CounterKind::kTokens, "t:t", 1000, -500, "", -1, ""}}, nullptr);
   c.Flush();
   EXPECT_NEAR(c.Read(CounterKind::kTokens, "t:t", 1000), 900, 1);
 
   Check par{CounterKind::kParallel, "t:p", 1, 1, 0};
   EXPECT_EQ(AdmitOn(c, {par}, "a").outcome, Decision::Outcome::kAdmitted);
   EXPECT_EQ(AdmitOn(c, {par}, "b").outcome, Decision::Outcome::kRefused);
-  c.Settle({{CounterKind::kParallel, "t:p", 1, 0, "a", -1, ""}});
+  c.Settle({{CounterKind::kParallel, "t:p", 1, 0, "a", -1, ""}}, nullptr);
   c.Flush();
   EXPECT_EQ(AdmitOn(c, {par}, "b").outcome, Decision::Outcome::kAdmitted);
 
@@ -141,7 +141,7 @@ TEST(RedisCounters, MatchLocalSemantics) {
   for (int i = 0; i < 10; ++i) {
     if (AdmitOn(c, {spend}).outcome != Decision::Outcome::kAdmitted) break;
     ++admitted;
-    c.Settle({{CounterKind::kSpend, "t:s@0", 1.0, 0.25 - 0.3, "", 0.5, "team 'ml'", 0.25}});
+    c.Settle({{CounterKind::kSpend, "t:s@0", 1.0, 0.25 - 0.3, "", 0.5, "team 'ml'", 0.25}}, nullptr);
     c.Flush();
   }
   EXPECT_EQ(admitted, 3);

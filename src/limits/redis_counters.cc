@@ -35,11 +35,6 @@ namespace net = boost::asio;
 
 constexpr int64_t kLeaseTtlMs = 15 * 60 * 1000;
 
-std::string Num(double v) {
-  char buf[32];
-  auto r = std::to_chars(buf, buf + sizeof buf, v);
-  return std::string(buf, r.ptr);
-}
 
 class RedisCounters : public Counters {
  public:
@@ -162,11 +157,10 @@ class RedisCounters : public Counters {
     }
   }
 
-  void Settle(std::vector<Settlement> settlements) override {
+  void Settle(std::vector<Settlement> settlements, std::shared_ptr<const void> owner) override {
     std::lock_guard lock(mu_);
-    for (const auto& s : settlements)
-      pending_.push_back({s.kind, std::string(s.key), s.limit, s.delta, std::string(s.lease), s.soft_limit,
-                          std::string(s.scope), s.actual, s.ttl_s});
+    pending_.insert(pending_.end(), settlements.begin(), settlements.end());
+    owners_.push_back(std::move(owner));  // the views stay valid until the batch is sent
   }
 
   double Read(CounterKind kind, const std::string& key, double limit) override {
@@ -209,77 +203,64 @@ class RedisCounters : public Counters {
     SendPending();
   }
 
-  // A settlement that owns its strings, queued until the next batch.
-  struct Pending {
-    CounterKind kind;
-    std::string key;
-    double limit, delta;
-    std::string lease;
-    double soft_limit;
-    std::string scope;
-    double actual;
-    int64_t ttl_s;
-    Settlement View() const { return {kind, key, limit, delta, lease, soft_limit, scope, actual, ttl_s}; }
-  };
-
-  // Merges pending settlements per counter (and leases per counter) into one script call.
+  // Merges pending settlements per counter (parallel leases stay one each) into one script call.
   void SendPending() {
-    std::vector<Pending> batch;
+    std::vector<Settlement> batch;
+    std::vector<std::shared_ptr<const void>> owners;  // keep the views alive until sent
     {
       std::lock_guard lock(mu_);
       batch.swap(pending_);
+      owners.swap(owners_);
     }
     if (batch.empty()) return;
-    std::vector<Pending> merged;
-    std::unordered_map<std::string, size_t> index;
-    for (auto& s : batch) {
+    std::vector<Settlement> merged;
+    merged.reserve(batch.size());
+    std::unordered_map<std::string_view, size_t> index;
+    for (const auto& s : batch) {
       if (s.kind == CounterKind::kParallel) {
-        merged.push_back(std::move(s));
+        merged.push_back(s);
         continue;
       }
       auto [it, inserted] = index.try_emplace(s.key, merged.size());
-      if (inserted) merged.push_back(std::move(s));
-      else {
-        merged[it->second].delta += s.delta;
-        merged[it->second].actual += s.actual;
-        merged[it->second].ttl_s = std::max(merged[it->second].ttl_s, s.ttl_s);
+      if (inserted) {
+        merged.push_back(s);
+      } else {
+        Settlement& m = merged[it->second];
+        m.delta += s.delta;
+        m.actual += s.actual;
+        m.ttl_s = std::max(m.ttl_s, s.ttl_s);
       }
     }
     constexpr size_t kPerCall = 500;
     for (size_t from = 0; from < merged.size(); from += kPerCall) {
       size_t to = std::min(merged.size(), from + kPerCall);
-      std::vector<std::string> args{"EVALSHA", settle_sha_, std::to_string(to - from)};
-      for (size_t i = from; i < to; ++i) args.push_back(merged[i].key);
+      internal::RespCommand cmd;
+      cmd.Arg("EVALSHA").Arg(settle_sha_).Arg(static_cast<int64_t>(to - from));
+      for (size_t i = from; i < to; ++i) cmd.Arg(merged[i].key);
       for (size_t i = from; i < to; ++i) {
         const auto& s = merged[i];
-        args.push_back(std::string(1, static_cast<char>(s.kind)));
-        args.push_back(Num(s.limit));
-        args.push_back(Num(s.delta));
-        args.push_back(s.lease.empty() ? "-" : s.lease);
-        args.push_back(Num(s.soft_limit));
-        args.push_back(Num(s.actual));
-        args.push_back(std::to_string(std::max<int64_t>(s.ttl_s, 86400)));
+        char kind = static_cast<char>(s.kind);
+        cmd.Arg(std::string_view(&kind, 1)).Arg(s.limit).Arg(s.delta);
+        cmd.Arg(s.lease.empty() ? std::string_view("-") : s.lease).Arg(s.soft_limit).Arg(s.actual);
+        cmd.Arg(std::max<int64_t>(s.ttl_s, 86400));
       }
-      auto r = sync_.Command(args);
+      std::string command = cmd.Take();
+      auto r = sync_.CommandResp(command);
       if (r && r->is_error() && r->str.starts_with("NOSCRIPT")) {
-        args[0] = "EVAL";
-        args[1] = internal::kSettleScript;
-        r = sync_.Command(args);
+        r = sync_.CommandResp(internal::RespCommand::WithHead(command, "EVAL", internal::kSettleScript));
       }
       if (!r || r->is_error()) {
         // Redis is down: apply to the fallback so local limits stay consistent, and say so once.
-        if (fallback_) {
-          std::vector<Settlement> views;
-          for (size_t i = from; i < to; ++i) views.push_back(merged[i].View());
-          fallback_->Settle(std::move(views));
-        }
+        if (fallback_) fallback_->Settle(std::vector<Settlement>(merged.begin() + from, merged.begin() + to), nullptr);
         MarkDown(r ? r->str : r.error());
         continue;
       }
       if (alert_)
         for (const auto& e : r->elements) {
           size_t i = from + static_cast<size_t>(e.integer) - 1;
-          if (i < to) alert_(merged[i].scope, Read(CounterKind::kSpend, merged[i].key, 0), merged[i].soft_limit);
+          if (i < to)
+            alert_(std::string(merged[i].scope), Read(CounterKind::kSpend, std::string(merged[i].key), 0),
+                   merged[i].soft_limit);
         }
     }
   }
@@ -293,7 +274,8 @@ class RedisCounters : public Counters {
   std::atomic<Clock::time_point> retry_at_{Clock::time_point()};
   std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<Pending> pending_;
+  std::vector<Settlement> pending_;
+  std::vector<std::shared_ptr<const void>> owners_;
   bool stopping_ = false;
   std::thread thread_;
 };

@@ -240,6 +240,25 @@ RedisResult RedisSync::Command(const std::vector<std::string>& args) {
   return std::string("redis: unreachable");
 }
 
+RedisResult RedisSync::CommandResp(const std::string& resp) {
+  std::lock_guard lock(mu_);
+  for (int attempt = 0; attempt < 2; ++attempt) {  // once more after a dropped connection
+    std::string error;
+    if (!ConnectLocked(&error)) return "redis " + endpoint_.host + ":" + std::to_string(endpoint_.port) + ": " + error;
+    auto* c = static_cast<redisContext*>(reader_);
+    void* raw = nullptr;
+    if (redisAppendFormattedCommand(c, resp.data(), resp.size()) == REDIS_OK && redisGetReply(c, &raw) == REDIS_OK && raw) {
+      RedisReply out = Convert(static_cast<redisReply*>(raw));
+      freeReplyObject(raw);
+      return out;
+    }
+    error = c->errstr;
+    CloseLocked();
+    if (attempt == 1) return "redis: " + error;
+  }
+  return std::string("redis: unreachable");
+}
+
 // ---- RedisPipeline: one pipelined connection per event loop --------------------------------
 
 namespace {

@@ -59,6 +59,8 @@ class RedisSync {
   RedisSync(RedisEndpoint endpoint, std::chrono::milliseconds timeout);
   ~RedisSync();
   RedisResult Command(const std::vector<std::string>& args);
+  // A command RespCommand built (no per-argument strings).
+  RedisResult CommandResp(const std::string& resp);
 
  private:
   bool ConnectLocked(std::string* error);
