@@ -216,28 +216,9 @@ bool RedisSync::ConnectLocked(std::string* error) {
 }
 
 RedisResult RedisSync::Command(const std::vector<std::string>& args) {
-  std::lock_guard lock(mu_);
-  for (int attempt = 0; attempt < 2; ++attempt) {  // once more after a dropped connection
-    std::string error;
-    if (!ConnectLocked(&error)) return "redis " + endpoint_.host + ":" + std::to_string(endpoint_.port) + ": " + error;
-    auto* c = static_cast<redisContext*>(reader_);
-    std::vector<const char*> argv;
-    std::vector<size_t> lens;
-    for (const auto& a : args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    auto* r = static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(args.size()), argv.data(), lens.data()));
-    if (r) {
-      RedisReply out = Convert(r);
-      freeReplyObject(r);
-      return out;
-    }
-    error = c->errstr;
-    CloseLocked();
-    if (attempt == 1) return "redis: " + error;
-  }
-  return std::string("redis: unreachable");
+  RespCommand cmd;
+  for (const auto& a : args) cmd.Arg(std::string_view(a));
+  return CommandResp(cmd.Take());
 }
 
 RedisResult RedisSync::CommandResp(const std::string& resp) {
