@@ -53,15 +53,29 @@ int ServeGateway(config::Config cfg, const ServeOptions& options) {
     limits::ServiceOptions lo;
     lo.data_dir = cfg.limits.data_dir.empty() ? cfg.telemetry.data_dir : cfg.limits.data_dir;
     lo.local_mode = gateway_options.loopback_without_key;
-    if (tel)
-      lo.price = [sink = tel->sink()](const std::string& model, int64_t prompt, int64_t completion) -> std::optional<double> {
-        gateway::CompletionRecord r;
-        r.model = model;
-        r.start = std::chrono::system_clock::now();
-        r.usage = {prompt, completion, prompt + completion, 0, true};
-        auto cost = sink->CostOf(r);
+    // Budgets need prices whether or not telemetry records anything: without telemetry, the
+    // price table (built-in list prices and the config's overrides) stands alone.
+    if (!tel) {
+      auto prices = std::make_shared<telemetry::PriceTable>(telemetry::PricesFromConfig(cfg.telemetry),
+                                                             std::vector<telemetry::GpuPrice>{});
+      gateway_options.cost_estimator = [prices](const gateway::CompletionRecord& r) -> std::optional<double> {
+        if (!r.usage.known) return std::nullopt;
+        int64_t at = std::chrono::duration_cast<std::chrono::microseconds>(r.start.time_since_epoch()).count();
+        const auto& u = r.usage;
+        auto cost = prices->ForTokens(r.backend_model, at, u.prompt_tokens, u.completion_tokens, u.cached_tokens);
+        if (!cost) cost = prices->ForTokens(r.model, at, u.prompt_tokens, u.completion_tokens, u.cached_tokens);
         return cost ? std::optional<double>(cost->total) : std::nullopt;
       };
+    }
+    lo.price = [estimate = gateway_options.cost_estimator](const std::string& model, int64_t prompt,
+                                                           int64_t completion) -> std::optional<double> {
+      if (!estimate) return std::nullopt;
+      gateway::CompletionRecord r;
+      r.model = model;
+      r.start = std::chrono::system_clock::now();
+      r.usage = {prompt, completion, prompt + completion, 0, true};
+      return estimate(r);
+    };
     auto started = limits::Service::Start(cfg.limits, std::move(lo));
     if (!started) {
       std::fprintf(stderr, "error: %s\n", started.error().c_str());

@@ -318,6 +318,38 @@ test('keys are stored only as hashes: no plaintext in Redis, on disk or in logs'
   assert.ok(!logs.includes(kAdmin), 'the admin key is in the logs');
 });
 
+test('budgets hold without telemetry too: the price table stands alone', async () => {
+  const config = path.join(dir, 'no-telemetry.yaml');
+  writeFileSync(config, `
+limits: {admin_key: ${kAdmin}, data_dir: ${path.join(dir, 'keys-alone')}}
+backends: [{name: mock, url: "http://127.0.0.1:${upstream.port}/v1", model: gpt-4o-mini}]
+models: [{name: chat, backends: [mock]}]
+`);
+  const alone = await startGateway(['--config', config]);
+  try {
+    const call = (m, p, body) => fetch(`${alone.origin}${p}`, {
+      method: m, headers: { authorization: `Bearer ${kAdmin}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    assert.equal((await call('POST', '/admin/teams', { name: 'frugal', budget_usd: 0.00002 })).status, 201);
+    const key = (await (await call('POST', '/admin/keys', { team: 'frugal' })).json()).key;
+    plaintextKeys.push(key);
+    // gpt-4o-mini's list price: (11 x 0.15 + 7 x 0.60) / 1e6 = $0.00000585 per request.
+    let ok = 0, last;
+    for (let i = 0; i < 10; i++) {
+      last = await fetch(`${alone.baseURL}/chat/completions`, {
+        method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'chat', messages: [{ role: 'user', content: 'Say hello.' }], max_tokens: 7 }) });
+      if (last.status !== 200) break;
+      assert.ok(Number(last.headers.get('x-agentplane-cost-usd')) > 0);
+      ok++;
+    }
+    assert.equal(last.status, 429);
+    assert.equal((await last.json()).error.code, 'budget_exceeded');
+    assert.ok(ok >= 2 && ok <= 4, `${ok} requests before the budget stopped`);
+  } finally {
+    await alone.stop();
+  }
+});
+
 test('without Redis the gateway fails open with local limits and says so', async () => {
   const key = await createKey({ name: 'fail-open', rpm: 1000 });
   redis.kill('SIGKILL');
