@@ -85,7 +85,11 @@ http::net::awaitable<void> AdminApi::Handle(http::Request& req, http::Responder&
     for (auto p : target->params())
       if (p.key == "team") team = p.value;
     std::function<Reply()> work = [this, id = *identity, method = req.method(), path, team, body = std::move(req.body())] {
-      return Serve(id, method, path, team, body);
+      try {  // a bug must answer 500, never end the process on a pool thread
+        return Serve(id, method, path, team, body);
+      } catch (const std::exception& e) {
+        return Error(api::ErrorKind::kInternal, std::string("admin request failed: ") + e.what());
+      }
     };
     reply = co_await http::Offload(pool_, work);
   }

@@ -38,7 +38,10 @@ class RedisAdminStore : public AdminStore {
     if (!r) return r.error();
     if (r->is_error()) return "redis: " + r->str;
     if (r->type == RedisReply::Type::kNil) return int64_t{0};
-    return static_cast<int64_t>(std::stoll(r->str));
+    char* end = nullptr;
+    long long v = std::strtoll(r->str.c_str(), &end, 10);
+    if (end == r->str.c_str()) return "redis: ap:admin:version is not a number";
+    return static_cast<int64_t>(v);
   }
 
   Result<AdminState> Load() override {
@@ -49,14 +52,20 @@ class RedisAdminStore : public AdminStore {
     auto principals = redis_.Command({"HGETALL", kPrincipals});
     if (!principals) return principals.error();
     for (size_t i = 1; i < principals->elements.size(); i += 2) {
-      auto p = ParsePrincipal(boost::json::parse(principals->elements[i].str));
+      boost::system::error_code ec;
+      auto v = boost::json::parse(principals->elements[i].str, ec);
+      if (ec) return "redis: a stored team/user is not JSON";
+      auto p = ParsePrincipal(v);
       if (!p) return p.error();
       state.principals.push_back(std::move(*p));
     }
     auto keys = redis_.Command({"HGETALL", kKeys});
     if (!keys) return keys.error();
     for (size_t i = 1; i < keys->elements.size(); i += 2) {
-      auto k = ParseKey(boost::json::parse(keys->elements[i].str));
+      boost::system::error_code ec;
+      auto v = boost::json::parse(keys->elements[i].str, ec);
+      if (ec) return "redis: a stored key is not JSON";
+      auto k = ParseKey(v);
       if (!k) return k.error();
       state.keys.push_back(std::move(*k));
     }

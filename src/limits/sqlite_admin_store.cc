@@ -43,12 +43,14 @@ class SqliteAdminStore : public AdminStore {
     state.version = *v;
     std::string error;
     Each("SELECT json FROM principals", [&](std::string_view text) {
-      auto p = ParsePrincipal(boost::json::parse(text));
+      boost::system::error_code ec;
+      auto p = ParsePrincipal(boost::json::parse(text, ec));
       if (p) state.principals.push_back(std::move(*p));
       else error = p.error();
     });
     Each("SELECT json FROM keys", [&](std::string_view text) {
-      auto k = ParseKey(boost::json::parse(text));
+      boost::system::error_code ec;
+      auto k = ParseKey(boost::json::parse(text, ec));
       if (k) state.keys.push_back(std::move(*k));
       else error = k.error();
     });

@@ -145,8 +145,12 @@ net::awaitable<void> TelemetryApi::Handle(http::Request& req, http::Responder& r
     std::string project = tenant->all ? (params.contains("project") ? params["project"] : std::string())
                                       : tenant->project;
     std::function<Reply()> work = [writer, project, rest, params, lf] {
-      return lf ? internal::LangfuseGet(writer->store(), project, rest, params)
-                : internal::TelemetryGet(writer->store(), project, rest, params);
+      try {  // a query's bug must answer 500, never end the process on a pool thread
+        return lf ? internal::LangfuseGet(writer->store(), project, rest, params)
+                  : internal::TelemetryGet(writer->store(), project, rest, params);
+      } catch (const std::exception& e) {
+        return internal::JsonError(500, std::string("query failed: ") + e.what());
+      }
     };
     reply = co_await internal::Offload(pool_, work);
   } else {

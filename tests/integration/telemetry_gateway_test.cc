@@ -224,3 +224,22 @@ TEST(TelemetryGateway, MissingUsageIsEstimatedAndMarked) {
 
 }  // namespace
 }  // namespace ap::testing
+
+namespace ap::testing {
+namespace {
+
+// Ids arrive percent-decoded once; a second decoding used to throw on "%zz" and end the process.
+TEST(TelemetryGateway, OddTraceIdsAreLookedUpNotDecodedTwice) {
+  MockUpstream up;
+  TelemetryGateway g(up.url());
+  TestClient c(g.server->port());
+  for (const char* path : {"/api/public/traces/%25zz", "/api/telemetry/traces/%25g1", "/api/public/observations/%25",
+                           "/api/public/sessions/%2525"}) {
+    auto r = c.Get(path, {kAuth});
+    EXPECT_EQ(r.status, 404) << path << ": " << r.body;
+  }
+  EXPECT_EQ(c.Get("/healthz").status, 200);  // still up
+}
+
+}  // namespace
+}  // namespace ap::testing

@@ -35,18 +35,6 @@ int64_t TimeParam(const Params& p, const char* key) {
 
 Reply Ok(const json::value& v) { return {200, json::serialize(v)}; }
 
-std::string Decode(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size()) {
-      out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
 
 Reply StoreError(const std::string& e) { return JsonError(500, "store: " + e); }
 
@@ -156,7 +144,7 @@ Reply LangfuseGet(Store& store, const std::string& project, const std::string& p
   const std::string rest = path.starts_with("v2/scores") ? path.substr(3) : path;
   auto slash = rest.find('/');
   std::string collection = rest.substr(0, slash);
-  std::string id = slash == std::string::npos ? "" : Decode(rest.substr(slash + 1));
+  std::string id = slash == std::string::npos ? "" : rest.substr(slash + 1);  // decoded by the URL parser
   int64_t page = std::max<int64_t>(1, IntParam(p, "page", 1));
   int64_t limit = std::clamp<int64_t>(IntParam(p, "limit", 50), 1, 1000);
   if (collection == "traces" && id.empty()) {
@@ -344,7 +332,7 @@ Reply TimeSeriesReply(Store& store, const std::string& project, const Params& p)
 Reply TelemetryGet(Store& store, const std::string& project, const std::string& rest, const Params& p) {
   auto slash = rest.find('/');
   std::string collection = rest.substr(0, slash);
-  std::string id = slash == std::string::npos ? "" : Decode(rest.substr(slash + 1));
+  std::string id = slash == std::string::npos ? "" : rest.substr(slash + 1);  // decoded by the URL parser
   if (collection == "traces" && id.empty()) {
     TraceQuery q = TraceFilter(project, p, false);
     if (q.from_us < 0 || q.to_us < 0) return JsonError(400, "from/to must be ISO 8601 or epoch milliseconds");
