@@ -26,7 +26,7 @@ struct CompletionRecord {
   std::string session_id;     // x-session-id
   std::string team;           // the authenticated team (limits module), if any
   std::string key_id;         // "key-" + 12 hex of SHA-256 of the client's key; never the key
-  std::string project;        // telemetry tenant: the caller's team (or key); empty: the default
+  std::string project;        // telemetry tenant ("team:ml", "key:key-…"); empty: the default project
   std::string trace_id;       // 32 hex: from W3C traceparent or x-trace-id, else minted
   std::string parent_span_id; // 16 hex: the caller's span from traceparent, if any
   std::string span_id;        // 16 hex: this request's own span

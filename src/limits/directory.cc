@@ -54,7 +54,9 @@ Result<void> Directory::Refresh() {
     e.key = std::move(k);
     e.team = e.key.team.empty() ? nullptr : next->Team(e.key.team);
     e.user = e.key.user.empty() ? nullptr : next->User(e.key.user);
-    e.project = e.key.team.empty() ? e.key.id : e.key.team;
+    // Tenants get a namespace of their own, so a team called "default" (or named like a
+    // configured Langfuse project) cannot read that project's traces.
+    e.project = e.key.team.empty() ? "key:" + e.key.id : "team:" + e.key.team;
     e.bounds.push_back({"key " + e.key.id, &e.key.limits, e.key.created_at});
     if (e.user) e.bounds.push_back({"user '" + e.user->name + "'", &e.user->limits, e.user->created_at});
     if (e.team) e.bounds.push_back({"team '" + e.team->name + "'", &e.team->limits, e.team->created_at});

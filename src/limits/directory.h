@@ -44,7 +44,7 @@ struct KeyEntry {
   std::vector<Bound> bounds;
   std::vector<CounterPlan> counters;
   int64_t expires_at = 0;  // the earliest expiry of key, user and team; 0: never
-  std::string project;     // telemetry tenant: the team, else the key's id
+  std::string project;     // telemetry tenant: "team:<team>", else "key:<key id>"
 };
 
 struct Snapshot {

@@ -33,7 +33,7 @@ struct KeyView {
 struct Identity {
   bool admin = false;
   std::optional<KeyView> key;  // set for a valid virtual key
-  std::string project() const { return key ? key->entry->project : std::string(); }
+  std::string project() const { return key ? key->entry->project : std::string(); }  // "team:ml"
 };
 
 class Limiter : public gateway::Admitter {

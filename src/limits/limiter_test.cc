@@ -96,7 +96,7 @@ TEST_F(LimiterTest, AuthenticatesKeysAndSaysWhyNot) {
   gateway::Caller ok;
   ASSERT_FALSE(limiter_->Authenticate(key, false, &ok));
   EXPECT_EQ(ok.team, "ml");
-  EXPECT_EQ(ok.project, "ml");
+  EXPECT_EQ(ok.project, "team:ml");  // a namespace of its own: no team can be named like a project
   EXPECT_EQ(ok.key_id, KeyIdFromHash(HashKey(key)));
 
   Limits expiring;
@@ -104,7 +104,7 @@ TEST_F(LimiterTest, AuthenticatesKeysAndSaysWhyNot) {
   std::string soon = AddKey(expiring);
   gateway::Caller e;
   EXPECT_FALSE(limiter_->Authenticate(soon, false, &e));
-  EXPECT_EQ(e.project, e.key_id);  // a key without a team is its own tenant
+  EXPECT_EQ(e.project, "key:" + e.key_id);  // a key without a team is its own tenant
   now_ms_ += 61'000;
   EXPECT_EQ(limiter_->Authenticate(soon, false, &e)->code, "key_expired");
 

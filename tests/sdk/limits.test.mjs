@@ -263,6 +263,14 @@ test('tenants are isolated: a team key reads only its own traces, costs and keys
   const keys = await admin('GET', '/admin/keys', undefined, a.key);
   assert.ok(keys.body.data.every((k) => k.team === 'alpha'));
   assert.equal((await fetch(`${replicas[0].origin}/api/telemetry/traces`, { headers: { authorization: 'Bearer sk-ap-wrong' } })).status, 401);
+  // A team named like the default project reads its own namespace, not the default project
+  // (where the admin key's own requests land).
+  assert.equal((await chat(kAdmin, 0, { headers: { 'x-trace-id': 'trace-untenanted-1' } })).status, 200);
+  await admin('POST', '/admin/teams', { name: 'default' });
+  const d = await createKey({ team: 'default' });
+  await sleep(200);
+  const seen = await (await fetch(`${replicas[0].origin}/api/telemetry/traces`, { headers: { authorization: `Bearer ${d.key}` } })).json();
+  assert.deepEqual(seen.traces.map((t) => t.id), []);
 });
 
 test('the CLI wraps the admin API: teams create, keys create/list/revoke', async () => {
