@@ -142,7 +142,7 @@ std::optional<api::ApiError> Gateway::Authenticate(const http::Request& request,
       return std::nullopt;
     }
   }
-  bool loopback = options_.loopback_without_key && http::IsLoopback(responder.peer());
+  bool loopback = options_.loopback_without_key && http::TrustedLocalRequest(request, responder.peer());
   if (options_.admitter) return options_.admitter->Authenticate(token, loopback, caller);
   if (keys.empty() || (token.empty() && loopback)) return std::nullopt;
   if (!token.empty()) caller->key_id = KeyIdFor(token);

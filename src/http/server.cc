@@ -135,6 +135,28 @@ bool IsLoopback(const tcp::endpoint& endpoint) {
   return false;
 }
 
+namespace {
+// "localhost", "127.0.0.1", "[::1]", with or without ":port"; "http://…" for Origin.
+bool IsLoopbackHost(std::string_view host) {
+  if (auto scheme = host.find("://"); scheme != std::string_view::npos) host.remove_prefix(scheme + 3);
+  if (!host.empty() && host.front() == '[') {
+    auto close = host.find(']');
+    return close != std::string_view::npos && host.substr(1, close - 1) == "::1";
+  }
+  host = host.substr(0, host.find(':'));
+  return host == "localhost" || host == "127.0.0.1";
+}
+}  // namespace
+
+bool TrustedLocalRequest(const Request& req, const tcp::endpoint& peer) {
+  if (!IsLoopback(peer)) return false;
+  if (auto host = req.find(bhttp::field::host); host == req.end() || !IsLoopbackHost(host->value())) return false;
+  if (auto origin = req.find(bhttp::field::origin); origin != req.end() && !IsLoopbackHost(origin->value())) return false;
+  if (auto site = req.find("sec-fetch-site"); site != req.end() && site->value() != "same-origin" && site->value() != "none")
+    return false;
+  return true;
+}
+
 Server::Server(ServerOptions options, std::shared_ptr<Handler> handler)
     : options_(std::move(options)), handler_(std::move(handler)) {}
 

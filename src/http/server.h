@@ -113,4 +113,10 @@ class Server {
 // True for 127.0.0.0/8 and ::1 (and IPv4-mapped loopback).
 bool IsLoopback(const tcp::endpoint& endpoint);
 
+// Local mode (`agentplane up`) lets loopback clients in without a key. A browser on this machine
+// is a loopback client too, so a keyless request must also name a loopback host (no DNS
+// rebinding: Host evil.example resolving to 127.0.0.1) and must not come from another site (no
+// cross-site form or fetch POSTs: Origin, Sec-Fetch-Site). True when all of that holds.
+bool TrustedLocalRequest(const Request& request, const tcp::endpoint& peer);
+
 }  // namespace ap::http

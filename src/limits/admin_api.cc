@@ -71,7 +71,7 @@ http::net::awaitable<void> AdminApi::Handle(http::Request& req, http::Responder&
   Reply reply;
   std::optional<Identity> identity;
   std::string_view token = Token(req);
-  if (token.empty() && loopback_is_admin_ && http::IsLoopback(responder.peer())) identity = Identity{true, std::nullopt};
+  if (token.empty() && loopback_is_admin_ && http::TrustedLocalRequest(req, responder.peer())) identity = Identity{true, std::nullopt};
   else identity = limiter_->Identify(token);
   auto target = boost::urls::parse_origin_form(req.target());
   if (!identity) {

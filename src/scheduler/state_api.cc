@@ -156,7 +156,7 @@ http::net::awaitable<void> StateApi::Handle(http::Request& req, http::Responder&
     co_return;
   }
   if (token.empty()) {
-    if (!(options_.loopback_without_key && http::IsLoopback(responder.peer()))) {
+    if (!(options_.loopback_without_key && http::TrustedLocalRequest(req, responder.peer()))) {
       co_await responder.Send(
           Json(http::Status::unauthorized,
                Error("replica and fleet state need the admin key (Authorization: Bearer)"), req));

@@ -151,6 +151,7 @@ class FakeResponder : public http::Responder {
 int StatusOf(StateApi& api, const char* peer, std::string bearer,
              std::string path = "/api/fleet/gpus") {
   http::Request req{http::bhttp::verb::get, path, 11};
+  req.set(http::bhttp::field::host, "127.0.0.1:8080");  // what a local client sends
   if (!bearer.empty()) req.set(http::bhttp::field::authorization, "Bearer " + bearer);
   FakeResponder responder(peer);
   net::io_context ioc;

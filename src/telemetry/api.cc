@@ -92,7 +92,7 @@ std::optional<Tenant> TelemetryApi::Authenticate(const http::Request& req, const
     if (options_.resolve_bearer) return options_.resolve_bearer(bearer);
     return std::nullopt;
   }
-  if (auth.empty() && options_.loopback_without_key && http::IsLoopback(responder.peer()))
+  if (auth.empty() && options_.loopback_without_key && http::TrustedLocalRequest(req, responder.peer()))
     return Tenant{options_.local_project, true};
   return std::nullopt;
 }

@@ -83,6 +83,18 @@ test('loopback clients need no key in local mode', async () => {
   assert.equal(res.status, 200);
 });
 
+test('but a page on another site cannot use that trust (cross-site requests need a key)', async () => {
+  for (const [p, body] of [['/admin/keys', '{}'], ['/v1/chat/completions', '{"model":"small","messages":[]}']]) {
+    const res = await fetch(`http://127.0.0.1:${port}${p}`, {
+      method: 'POST', headers: { 'content-type': 'text/plain', origin: 'https://attacker.example', 'sec-fetch-site': 'cross-site' },
+      body,
+    });
+    assert.equal(res.status, 401, p);
+  }
+  const traces = await fetch(`http://127.0.0.1:${port}/api/telemetry/traces`, { headers: { origin: 'https://attacker.example' } });
+  assert.equal(traces.status, 401);
+});
+
 test('Ctrl-C stops the gateway and every replica', async () => {
   const state = JSON.parse(readFileSync(path.join(dir, 'data', 'up.json'), 'utf8'));
   child.kill('SIGINT');
