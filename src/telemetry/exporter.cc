@@ -138,7 +138,9 @@ Result<std::unique_ptr<OtlpExporter>> OtlpExporter::Start(const config::Telemetr
   t.host_header = url->HostHeader();
   t.path = url->base_path.empty() ? "/v1/traces" : url->base_path;
   e->thread_ = std::thread([raw = e.get()] { raw->Run(); });
-  log::Info("telemetry", "OTLP export on", {{"endpoint", config.endpoint}, {"batch_size", config.batch_size}});
+  // Host and port only: an endpoint's query string may carry a token.
+  std::string shown = config.endpoint.substr(0, config.endpoint.find('?'));
+  log::Info("telemetry", "OTLP export on", {{"endpoint", shown}, {"batch_size", config.batch_size}});
   return e;
 }
 
@@ -176,13 +178,14 @@ void OtlpExporter::Flush() {
 }
 
 void OtlpExporter::Stop() {
+  std::thread thread;
   {
     std::lock_guard lock(mu_);
-    if (stopping_ && !thread_.joinable()) return;
     stopping_ = true;
+    thread.swap(thread_);  // only one caller joins: a second Stop() finds nothing to join
   }
   wake_.notify_one();
-  if (thread_.joinable()) thread_.join();
+  if (thread.joinable()) thread.join();
 }
 
 void OtlpExporter::Run() {
@@ -253,7 +256,8 @@ void OtlpExporter::Deliver(std::vector<ExportSpan> batch) {
       }
       dropped_.fetch_add(n, std::memory_order_relaxed);
       log::Warn("telemetry", "OTLP export dropped a batch",
-                {{"spans", n}, {"status", status}, {"attempts", attempt + 1}, {"endpoint", config_.endpoint}});
+                {{"spans", n}, {"status", status}, {"attempts", attempt + 1},
+                 {"endpoint", config_.endpoint.substr(0, config_.endpoint.find('?'))}});
       return;
     }
     // Backoff, cut short by Stop() (then one last attempt is all shutdown waits for).

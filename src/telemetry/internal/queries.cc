@@ -145,7 +145,7 @@ Reply LangfuseGet(Store& store, const std::string& project, const std::string& p
   auto slash = rest.find('/');
   std::string collection = rest.substr(0, slash);
   std::string id = slash == std::string::npos ? "" : rest.substr(slash + 1);  // decoded by the URL parser
-  int64_t page = std::max<int64_t>(1, IntParam(p, "page", 1));
+  int64_t page = std::clamp<int64_t>(IntParam(p, "page", 1), 1, 1'000'000);  // (page-1)*limit cannot overflow
   int64_t limit = std::clamp<int64_t>(IntParam(p, "limit", 50), 1, 1000);
   if (collection == "traces" && id.empty()) {
     TraceQuery q = TraceFilter(project, p, true);
