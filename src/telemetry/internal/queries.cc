@@ -57,11 +57,13 @@ json::object TraceDetail(Store& store, const Trace& t, std::vector<Observation>&
   return j;
 }
 
-Result<std::vector<Observation>> AllObservations(Store& store, const std::string& project, const std::string& trace) {
+// A trace's observations in time order, at most `limit` of them.
+Result<std::vector<Observation>> AllObservations(Store& store, const std::string& project, const std::string& trace,
+                                                 int limit = 10000) {
   ObservationQuery q;
   q.project = project;
   q.trace_id = trace;
-  q.limit = 10000;
+  q.limit = limit;
   auto page = store.ListObservations(q);
   if (!page) return page.error();
   return std::move(page->items);
@@ -156,7 +158,9 @@ Reply LangfuseGet(Store& store, const std::string& project, const std::string& p
     if (!r) return StoreError(r.error());
     json::array data;
     for (const auto& s : r->items) {
-      auto obs = AllObservations(store, project, s.trace.id);
+      // A list shows each trace's first 100 observation ids (the trace itself has them all):
+      // a page of 1,000 traces must not read millions of rows.
+      auto obs = AllObservations(store, project, s.trace.id, 100);
       std::vector<std::string> ids;
       if (obs)
         for (const auto& o : *obs) ids.push_back(o.id);
