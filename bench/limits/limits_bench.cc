@@ -117,23 +117,13 @@ models: [{name: m, backends: [b1]}]
   so.threads = 1;
   http::Server server(so, gw);
   server.Start();
-  std::atomic<bool> stop{false};
-  std::atomic<int64_t> ok{0}, other{0};
-  std::vector<std::thread> threads;
   const std::string body = R"({"model":"m","max_tokens":16,"messages":[{"role":"user","content":"hi"}]})";
   std::vector<std::pair<std::string, std::string>> headers;
   if (f) headers.emplace_back("authorization", "Bearer " + f->key);
-  for (int c = 0; c < clients; ++c)
-    threads.emplace_back([&] {
-      ap::testing::TestClient client(server.port());
-      while (!stop) (client.Post("/v1/chat/completions", body, headers).status == 200 ? ok : other)++;
-    });
-  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
-  stop = true;
-  for (auto& t : threads) t.join();
+  auto load = ap::testing::RunClosedLoop(server.port(), clients, seconds, "/v1/chat/completions", body, headers);
   server.Shutdown(std::chrono::milliseconds(500));
-  if (other.load()) std::fprintf(stderr, "warning: %lld non-200 answers\n", static_cast<long long>(other.load()));
-  return static_cast<double>(ok.load()) / seconds;
+  if (load.other) std::fprintf(stderr, "warning: %lld non-200 answers\n", static_cast<long long>(load.other));
+  return static_cast<double>(load.ok) / seconds;
 }
 
 double Median(std::vector<double> v) {

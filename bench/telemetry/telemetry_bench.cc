@@ -256,23 +256,13 @@ models: [{name: m, backends: [b1]}]
   so.threads = 1;
   http::Server server(so, gw);
   server.Start();
-  std::atomic<bool> stop{false};
-  std::atomic<int64_t> ok{0};
-  std::vector<std::thread> threads;
   const std::string body = R"({"model":"m","user":"bench","messages":[{"role":"user","content":"hi"}]})";
   const double cpu0 = ProcessCpuSeconds();
-  for (int c = 0; c < clients; ++c)
-    threads.emplace_back([&] {
-      testing::TestClient client(server.port());
-      while (!stop) ok += client.Post("/v1/chat/completions", body).status == 200;
-    });
-  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
-  stop = true;
-  for (auto& t : threads) t.join();
+  const int64_t ok = testing::RunClosedLoop(server.port(), clients, seconds, "/v1/chat/completions", body).ok;
   server.Shutdown(std::chrono::milliseconds(500));
   if (tel) tel->writer()->Flush();  // the writer's work for this round's requests counts too
   else if (null_writer) null_writer->Flush();
-  g_cpu_us_per_request = (ProcessCpuSeconds() - cpu0) * 1e6 / static_cast<double>(std::max<int64_t>(1, ok.load()));
+  g_cpu_us_per_request = (ProcessCpuSeconds() - cpu0) * 1e6 / static_cast<double>(std::max<int64_t>(1, ok));
   if (tel) {
     tel->Stop();
     auto w = tel->writer();
@@ -281,7 +271,7 @@ models: [{name: m, backends: [b1]}]
       g_records_per_batch = static_cast<double>(w->written()) / 2 / static_cast<double>(std::max<int64_t>(1, w->batches()));
     }
   }
-  return static_cast<double>(ok.load()) / seconds;
+  return static_cast<double>(ok) / seconds;
 }
 
 }  // namespace

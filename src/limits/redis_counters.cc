@@ -60,8 +60,8 @@ class RedisCounters : public Counters {
   }
 
   Result<void> LoadScripts() {
-    for (const char* script : {internal::kAdmitScript, internal::kSettleScript}) {
-      auto r = sync_.Command({"SCRIPT", "LOAD", script});
+    for (const std::string* script : {&internal::kAdmitScript, &internal::kSettleScript}) {
+      auto r = sync_.Command({"SCRIPT", "LOAD", *script});
       if (!r) return r.error();
       if (r->is_error()) return "redis: " + r->str;
     }

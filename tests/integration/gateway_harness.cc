@@ -1,6 +1,8 @@
 // tests/integration/gateway_harness.cc
 #include "gateway_harness.h"
 
+#include <atomic>
+
 #include <gtest/gtest.h>
 
 #include <boost/beast/http/buffer_body.hpp>
@@ -113,6 +115,22 @@ std::vector<std::string> SseData(const std::string& body) {
   http::SseSplitter s;
   s.Feed(body, [&](const http::SseEvent& e) { out.emplace_back(e.data); });
   return out;
+}
+
+LoadResult RunClosedLoop(uint16_t port, int clients, double seconds, const std::string& target, const std::string& body,
+                         const std::vector<std::pair<std::string, std::string>>& headers) {
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> ok{0}, other{0};
+  std::vector<std::thread> threads;
+  for (int c = 0; c < clients; ++c)
+    threads.emplace_back([&] {
+      TestClient client(port);
+      while (!stop) (client.Post(target, body, headers).status == 200 ? ok : other)++;
+    });
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  stop = true;
+  for (auto& t : threads) t.join();
+  return {ok.load(), other.load()};
 }
 
 }  // namespace ap::testing

@@ -83,4 +83,13 @@ class TestClient {
 // Every `data:` payload of an SSE body.
 std::vector<std::string> SseData(const std::string& body);
 
+// Closed-loop load for benchmarks: `clients` keep-alive clients POST `body` to `target` on
+// 127.0.0.1:`port` as fast as answers come back, for `seconds`.
+struct LoadResult {
+  int64_t ok = 0;     // 200s
+  int64_t other = 0;  // anything else
+};
+LoadResult RunClosedLoop(uint16_t port, int clients, double seconds, const std::string& target, const std::string& body,
+                         const std::vector<std::pair<std::string, std::string>>& headers = {});
+
 }  // namespace ap::testing

@@ -4,6 +4,8 @@
 // replicas, so skewed clocks cannot stretch a window.
 #pragma once
 
+#include <string>
+
 namespace ap::limits::internal {
 
 // Counter layout: every counter of one scope (a key, user or team) is a field of one hash, so an
@@ -14,12 +16,9 @@ namespace ap::limits::internal {
 // Parallel slots ("…:p") are a sorted set of leases scored by expiry, so a replica that dies
 // holding slots cannot keep them for longer than the lease.
 
-// Admits a batch of requests (those one event loop gathered in one turn), each all-or-nothing,
-// in order. KEYS: every check's counter, admission after admission. ARGV[1]: lease ttl ms;
-// ARGV[2]: number of admissions; then per admission: its check count n, its lease id, and n
-// times (kind, limit, amount, ttl_s). Returns, per admission, {refused index (0: admitted),
-// level_1, …, level_n} flattened.
-inline constexpr const char* kAdmitScript = R"lua(
+// What both scripts start with: Redis's clock in ms, a counter name split into (hash, field),
+// and a token bucket ("level:at_ms") refilled to now.
+inline constexpr const char* kScriptPrelude = R"lua(
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local function split(key)
@@ -33,6 +32,14 @@ local function refill(raw, limit)
   if now > at then v = math.min(limit, v + (now - at) * limit / 60000) end
   return v
 end
+)lua";
+
+// Admits a batch of requests (those one event loop gathered in one turn), each all-or-nothing,
+// in order. KEYS: every check's counter, admission after admission. ARGV[1]: lease ttl ms;
+// ARGV[2]: number of admissions; then per admission: its check count n, its lease id, and n
+// times (kind, limit, amount, ttl_s). Returns, per admission, {refused index (0: admitted),
+// level_1, …, level_n} flattened.
+inline const std::string kAdmitScript = std::string(kScriptPrelude) + R"lua(
 local lease_ttl = tonumber(ARGV[1])
 local out = {}
 local k, a = 0, 3
@@ -112,20 +119,7 @@ return out
 // delta, lease, soft_limit, actual (the request's real cost: spend crosses the soft limit when
 // it carried it across), ttl_s (spend: how long the window's counters live).
 // Returns the 1-based indexes of spend counters that crossed their soft limit.
-inline constexpr const char* kSettleScript = R"lua(
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local function split(key)
-  local p = string.match(key, '^.*():')
-  return string.sub(key, 1, p - 1), string.sub(key, p + 1)
-end
-local function refill(raw, limit)
-  if not raw then return limit end
-  local sep = string.find(raw, ':', 1, true)
-  local v, at = tonumber(string.sub(raw, 1, sep - 1)), tonumber(string.sub(raw, sep + 1))
-  if now > at then v = math.min(limit, v + (now - at) * limit / 60000) end
-  return v
-end
+inline const std::string kSettleScript = std::string(kScriptPrelude) + R"lua(
 local crossed = {}
 local groups, order = {}, {}
 for i = 1, #KEYS do
