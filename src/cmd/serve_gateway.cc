@@ -59,11 +59,7 @@ int ServeGateway(config::Config cfg, const ServeOptions& options) {
       auto prices = std::make_shared<telemetry::PriceTable>(telemetry::PricesFromConfig(cfg.telemetry),
                                                              std::vector<telemetry::GpuPrice>{});
       gateway_options.cost_estimator = [prices](const gateway::CompletionRecord& r) -> std::optional<double> {
-        if (!r.usage.known) return std::nullopt;
-        int64_t at = std::chrono::duration_cast<std::chrono::microseconds>(r.start.time_since_epoch()).count();
-        const auto& u = r.usage;
-        auto cost = prices->ForTokens(r.backend_model, at, u.prompt_tokens, u.completion_tokens, u.cached_tokens);
-        if (!cost) cost = prices->ForTokens(r.model, at, u.prompt_tokens, u.completion_tokens, u.cached_tokens);
+        auto cost = telemetry::CostOfRecord(*prices, r);
         return cost ? std::optional<double>(cost->total) : std::nullopt;
       };
     }

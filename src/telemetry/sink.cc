@@ -70,15 +70,20 @@ std::string GatewaySink::Reload(CaptureMode capture, uint64_t capture_limit, con
   return {};
 }
 
-std::optional<Cost> GatewaySink::CostOf(const gateway::CompletionRecord& r) const {
-  if (!prices_ || !r.usage.known) return std::nullopt;
+std::optional<Cost> CostOfRecord(PriceTable& prices, const gateway::CompletionRecord& r) {
+  if (!r.usage.known) return std::nullopt;
   int64_t at = Micros(r.start);
   const auto& u = r.usage;
   if (!r.backend_model.empty())
-    if (auto c = prices_->ForTokens(r.backend_model, at, u.prompt_tokens, u.completion_tokens, u.cached_tokens)) return c;
-  if (auto c = prices_->ForTokens(r.model, at, u.prompt_tokens, u.completion_tokens, u.cached_tokens)) return c;
-  if (!r.backend.empty()) return prices_->ForGpuTime(r.backend, at + r.duration.count(), u.prompt_tokens, u.completion_tokens);
+    if (auto c = prices.ForTokens(r.backend_model, at, u.prompt_tokens, u.completion_tokens, u.cached_tokens)) return c;
+  if (auto c = prices.ForTokens(r.model, at, u.prompt_tokens, u.completion_tokens, u.cached_tokens)) return c;
+  if (!r.backend.empty()) return prices.ForGpuTime(r.backend, at + r.duration.count(), u.prompt_tokens, u.completion_tokens);
   return std::nullopt;
+}
+
+std::optional<Cost> GatewaySink::CostOf(const gateway::CompletionRecord& r) const {
+  if (!prices_) return std::nullopt;
+  return CostOfRecord(*prices_, r);
 }
 
 std::vector<Item> GatewaySink::ToItems(const gateway::CompletionRecord& r, const std::optional<Cost>& cost) const {

@@ -40,6 +40,10 @@ struct SinkOptions {
   std::vector<std::string> redact;    // RE2 patterns
 };
 
+// A gateway request's cost from `prices`: the backend's model name first, then the public one,
+// then GPU time on the backend; nullopt when its usage is unknown or nothing prices it.
+std::optional<Cost> CostOfRecord(PriceTable& prices, const gateway::CompletionRecord& r);
+
 class GatewaySink : public gateway::CompletionSink {
  public:
   GatewaySink(std::shared_ptr<Writer> writer, std::shared_ptr<PriceTable> prices, std::shared_ptr<Metrics> metrics,
