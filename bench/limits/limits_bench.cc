@@ -3,14 +3,17 @@
 //   check-local   one admission of a key in a team, both with rpm, tpm, max_parallel and a
 //                 budget (8 counters), against in-process counters: p50/p99/p99.9 of the Admit
 //                 call as the gateway awaits it (coroutine included), settle included separately
-//   check-redis   the same against Debian's redis-server on loopback (started here), one
-//                 EVALSHA per check on the event loop's pipelined connection
+//   check-redis   the same against Debian's redis-server on loopback (started here): with
+//                 slices (limits/slices.h; the default), and in the exact mode (slice fraction
+//                 0: every check is one EVALSHA on the event loop's pipelined connection); the
+//                 Redis script calls per check are counted from INFO commandstats
 //   gateway       requests/s of an in-process gateway (1 event loop) in front of a mock upstream
 //                 with limits off, on (local counters) and on (Redis), median of --rounds
 //
 // Run: bench/limits/run.sh (builds, then runs this with the flags given).
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <thread>
 
@@ -21,6 +24,7 @@
 
 #include "gateway/gateway.h"
 #include "gateway_harness.h"
+#include "limits/internal/redis.h"
 #include "limits/limiter.h"
 #include "limits/testing/redis_server.h"
 #include "mock_upstream.h"
@@ -38,7 +42,7 @@ struct Fixture {
   std::shared_ptr<Limiter> limiter;
   std::string key;
 
-  Fixture(const std::string& redis_url, const std::filesystem::path& d) : dir(d) {
+  Fixture(const std::string& redis_url, const std::filesystem::path& d, double slice_fraction = 1.0 / 256) : dir(d) {
     std::filesystem::create_directories(dir);
     store = std::shared_ptr<AdminStore>(std::move(*OpenSqliteAdminStore((dir / "keys.db").string())));
     directory = std::make_shared<Directory>(store, std::chrono::milliseconds(200));
@@ -55,9 +59,11 @@ struct Fixture {
     (void)directory->Start();
     local = std::make_shared<LocalCounters>(nullptr, nullptr);
     counters = local;
-    if (!redis_url.empty())
-      counters = std::shared_ptr<Counters>(std::move(*OpenRedisCounters(
-          {redis_url, std::chrono::milliseconds(1000), std::chrono::milliseconds(20), true}, local, nullptr)));
+    if (!redis_url.empty()) {
+      RedisCountersOptions o{redis_url, std::chrono::milliseconds(1000), std::chrono::milliseconds(20), true};
+      o.slice_fraction = slice_fraction;
+      counters = std::shared_ptr<Counters>(std::move(*OpenRedisCounters(o, local, nullptr)));
+    }
     LimiterOptions o;
     o.price = [](const std::string&, int64_t in, int64_t out) -> std::optional<double> { return (in + out) * 1e-6; };
     limiter = std::make_shared<Limiter>(directory, counters, local, o);
@@ -73,8 +79,21 @@ double Percentile(std::vector<double>& v, double p) {
   return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
 }
 
+// Script calls Redis has served so far (0 without Redis).
+int64_t ScriptCalls(const std::string& redis_url) {
+  if (redis_url.empty()) return 0;
+  internal::RedisSync sync(*internal::ParseRedisUrl(redis_url), std::chrono::milliseconds(1000));
+  auto r = sync.Command({"INFO", "commandstats"});
+  int64_t calls = 0;
+  for (const char* cmd : {"cmdstat_evalsha:calls=", "cmdstat_eval:calls="})
+    if (auto at = r ? r->str.find(cmd) : std::string::npos; at != std::string::npos)
+      calls += std::strtoll(r->str.c_str() + at + std::strlen(cmd), nullptr, 10);
+  return calls;
+}
+
 // Latency of Admit (and of Settle) over `n` sequential checks on one event loop.
-void CheckCost(const char* name, Fixture& f, int n, const char* target) {
+void CheckCost(const char* name, Fixture& f, int n, const char* target, const std::string& redis_url = "") {
+  const int64_t calls_before = ScriptCalls(redis_url);
   boost::asio::io_context io;
   std::vector<double> admit_us, settle_us;
   admit_us.reserve(n);
@@ -97,9 +116,11 @@ void CheckCost(const char* name, Fixture& f, int n, const char* target) {
   auto done = boost::asio::co_spawn(io, run(), boost::asio::use_future);
   // A Redis connection keeps a read pending on the loop: run until the work is done, not idle.
   while (done.wait_for(std::chrono::seconds(0)) != std::future_status::ready) io.run_one();
+  f.counters->Flush();
+  const double calls = static_cast<double>(ScriptCalls(redis_url) - calls_before) / n;
   std::fflush(stdout);
-  std::printf("| %s | %d | %.2f | %.2f | %.2f | %.2f | %s |\n", name, n, Percentile(admit_us, 0.5),
-              Percentile(admit_us, 0.99), Percentile(admit_us, 0.999), Percentile(settle_us, 0.99), target);
+  std::printf("| %s | %d | %.2f | %.2f | %.2f | %.2f | %.4f | %s |\n", name, n, Percentile(admit_us, 0.5),
+              Percentile(admit_us, 0.99), Percentile(admit_us, 0.999), Percentile(settle_us, 0.99), calls, target);
 }
 
 double GatewayRps(Fixture* f, int clients, double seconds) {
@@ -154,15 +175,19 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (phases.find("check") != std::string::npos) {
-    std::printf("| limit check (8 counters: key + team x rpm, tpm, parallel, budget) | checks | admit p50 µs | admit p99 µs | admit p99.9 µs | settle p99 µs | target |\n");
-    std::printf("|---|---|---|---|---|---|---|\n");
+    std::printf("| limit check (8 counters: key + team x rpm, tpm, parallel, budget) | checks | admit p50 µs | admit p99 µs | admit p99.9 µs | settle p99 µs | Redis calls per check | target |\n");
+    std::printf("|---|---|---|---|---|---|---|---|\n");
     {
       Fixture f("", tmp / "local");
       CheckCost("local counters", f, checks, "p99 < 5 µs");
     }
     {
       Fixture f(redis.url(), tmp / "redis");
-      CheckCost("Redis on loopback", f, redis_checks, "p99 < 300 µs");
+      CheckCost("Redis on loopback, slices of 1/256 of each limit", f, redis_checks, "p99 < 300 µs", redis.url());
+    }
+    {
+      Fixture f(redis.url(), tmp / "redis-exact", 0);
+      CheckCost("Redis on loopback, exact mode (every check asks Redis)", f, redis_checks, "p99 < 300 µs", redis.url());
     }
   }
   if (phases.find("gateway") != std::string::npos) {

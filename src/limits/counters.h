@@ -6,14 +6,16 @@
 //    so "N per minute" allows a burst of N and then N per minute. Admission takes `amount` (1, or
 //    the reserved tokens); settling adds back reserved-minus-used (the level may go negative
 //    when a request used more than it reserved: later requests wait for the debt to refill).
-//  * parallel (p): admission takes a slot, settling frees it (in Redis a lease with an expiry,
-//    so a replica that dies holding slots cannot keep them past 15 minutes).
+//  * parallel (p): admission takes a slot, settling frees it (in Redis, slots are held per
+//    replica, and a replica that stops beating for 10 s has its slots reclaimed).
 //  * spend (s): USD spent in the current budget window plus reservations; admission refuses once
 //    spent + reserved would pass the limit, settling adds used-minus-reserved.
 // Admission checks every counter first and takes from none unless all allow it.
 //
 // LocalCounters keeps them in this process (one gateway, or the fail-open fallback);
-// RedisCounters keeps them in Redis with Lua scripts so every replica shares them.
+// RedisCounters keeps them in Redis with Lua scripts so every replica shares them, and spends
+// them through slices each replica holds (limits/slices.h): a global limit is never exceeded,
+// and can be under-used by at most the few slices replicas hold unused.
 #pragma once
 
 #include <atomic>
@@ -57,7 +59,6 @@ struct Settlement {
   std::string_view key;
   double limit = 0;
   double delta = 0;        // t: used - reserved tokens; s: used - reserved USD
-  std::string_view lease;  // p: the lease to release
   double soft_limit = -1;  // s: alert when this request's actual cost carried spend across it (< 0: none)
   std::string_view scope;  // s: what to name in the alert ("team ml")
   double actual = 0;       // s: the request's actual cost (reserved + delta)
@@ -67,8 +68,8 @@ struct Settlement {
 class Counters {
  public:
   virtual ~Counters() = default;
-  // `checks` and `lease` must stay valid until the returned awaitable completes.
-  virtual boost::asio::awaitable<Decision> Admit(const std::vector<Check>& checks, std::string_view lease) = 0;
+  // `checks` must stay valid until the returned awaitable completes.
+  virtual boost::asio::awaitable<Decision> Admit(const std::vector<Check>& checks) = 0;
   // Returns at once; applied in batches. `owner` keeps what the settlements' views point into
   // alive until they are applied (the admission's ticket).
   virtual void Settle(std::vector<Settlement> settlements, std::shared_ptr<const void> owner) = 0;
@@ -88,13 +89,13 @@ class LocalCounters : public Counters {
   LocalCounters(std::shared_ptr<AdminStore> ledger, SoftBudgetAlert alert,
                 std::function<int64_t()> now_ms = nullptr);
 
-  boost::asio::awaitable<Decision> Admit(const std::vector<Check>& checks, std::string_view lease) override;
+  boost::asio::awaitable<Decision> Admit(const std::vector<Check>& checks) override;
   void Settle(std::vector<Settlement> settlements, std::shared_ptr<const void> owner = nullptr) override;
   double Read(CounterKind kind, const std::string& key, double limit) override;
   void Flush() override;
 
   // The synchronous core of Admit (benchmarks and tests call it directly).
-  Decision AdmitNow(const std::vector<Check>& checks, std::string_view lease);
+  Decision AdmitNow(const std::vector<Check>& checks);
 
  private:
   struct Bucket {
@@ -123,8 +124,8 @@ class LocalCounters : public Counters {
   std::function<int64_t()> now_ms_;
   std::mutex mu_;
   Map<Bucket> buckets_;
-  // In one process a parallel slot is a count: the process's end frees every slot anyway (Redis
-  // needs leases with expiries because a replica can die holding some).
+  // In one process a parallel slot is a count: the process's end frees every slot anyway (in
+  // Redis, slots are held per replica and reaped when a replica stops beating).
   Map<int64_t> in_flight_;
   Map<double> spend_;         // spent + in-flight reservations
   Map<double> committed_;     // actually spent
@@ -136,6 +137,9 @@ struct RedisCountersOptions {
   std::chrono::milliseconds timeout{50};
   std::chrono::milliseconds settle_interval{20};
   bool fail_open = true;
+  // A replica's slice of each counter as a fraction of its limit (limits/slices.h); 0: every
+  // admission asks Redis for exactly what it needs.
+  double slice_fraction = 1.0 / 256;
 };
 
 // Counters in Redis; when Redis does not answer, `fallback` (fail open) or a refusal (fail

@@ -1,10 +1,8 @@
 // limits/limiter.cc — see limiter.h.
 #include "limits/limiter.h"
 
-#include <charconv>
 #include <cmath>
 
-#include "base/random.h"
 #include "base/strings.h"
 
 namespace ap::limits {
@@ -20,7 +18,6 @@ struct Ticket {
   const KeyEntry* entry = nullptr;
   std::vector<Check> checks;         // parallel to entry->counters
   std::vector<std::string> spend_keys;  // budget counters: prefix + window start
-  std::string lease;
   bool degraded = false;
 };
 
@@ -181,11 +178,7 @@ boost::asio::awaitable<Admission> Limiter::Admit(const Caller& caller, gateway::
   ticket->entry = e;
   ticket->checks.reserve(e->counters.size());
   size_t budgets = 0;
-  bool parallel = false;
-  for (const auto& plan : e->counters) {
-    budgets += plan.kind == CounterKind::kSpend;
-    parallel |= plan.kind == CounterKind::kParallel;
-  }
+  for (const auto& plan : e->counters) budgets += plan.kind == CounterKind::kSpend;
   ticket->spend_keys.reserve(budgets);  // checks view these strings: no reallocation after
   std::optional<double> reserve_usd;
   if (budgets && options_.price) {
@@ -208,16 +201,7 @@ boost::asio::awaitable<Admission> Limiter::Admit(const Caller& caller, gateway::
       }
     }
   }
-  if (parallel) {
-    // Unique per process and short enough to stay inside std::string's inline buffer.
-    static const std::string prefix = RandomHexId(3);
-    static std::atomic<uint64_t> next{0};
-    char n[16];
-    auto r = std::to_chars(n, n + sizeof n, next.fetch_add(1, std::memory_order_relaxed), 36);
-    ticket->lease = prefix;
-    ticket->lease.append(n, r.ptr);
-  }
-  Decision d = co_await counters_->Admit(ticket->checks, ticket->lease);
+  Decision d = co_await counters_->Admit(ticket->checks);
   ticket->degraded = d.degraded;
 
   // OpenAI's headers, from the tightest requests and tokens buckets.
@@ -302,11 +286,11 @@ void Limiter::Settle(const Admission& admission, const gateway::CompletionRecord
     switch (c.kind) {
       case CounterKind::kRequests: break;
       case CounterKind::kTokens:
-        if (used_tokens != c.amount) out.push_back({c.kind, c.key, c.limit, used_tokens - c.amount, "", -1, ""});
+        if (used_tokens != c.amount) out.push_back({c.kind, c.key, c.limit, used_tokens - c.amount, -1, ""});
         break;
-      case CounterKind::kParallel: out.push_back({c.kind, c.key, c.limit, 0, ticket->lease, -1, ""}); break;
+      case CounterKind::kParallel: out.push_back({c.kind, c.key, c.limit, 0, -1, ""}); break;
       case CounterKind::kSpend:
-        out.push_back({c.kind, c.key, c.limit, cost_usd.value_or(0) - c.amount, "",
+        out.push_back({c.kind, c.key, c.limit, cost_usd.value_or(0) - c.amount,
                        ticket->entry->counters[i].soft_limit,
                        ticket->entry->bounds[ticket->entry->counters[i].bound].label, cost_usd.value_or(0), c.ttl_s});
         break;

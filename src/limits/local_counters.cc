@@ -40,11 +40,11 @@ LocalCounters::Bucket& LocalCounters::BucketFor(std::string_view key, double lim
   return it->second;
 }
 
-boost::asio::awaitable<Decision> LocalCounters::Admit(const std::vector<Check>& checks, std::string_view lease) {
-  co_return AdmitNow(checks, lease);
+boost::asio::awaitable<Decision> LocalCounters::Admit(const std::vector<Check>& checks) {
+  co_return AdmitNow(checks);
 }
 
-Decision LocalCounters::AdmitNow(const std::vector<Check>& checks, std::string_view lease) {
+Decision LocalCounters::AdmitNow(const std::vector<Check>& checks) {
   Decision d;
   d.levels.resize(checks.size());
   std::lock_guard lock(mu_);

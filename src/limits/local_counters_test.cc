@@ -3,45 +3,27 @@
 // implementations cannot drift apart.
 #include <gtest/gtest.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/use_future.hpp>
-
 #include "limits/counters.h"
 #include "limits/internal/redis.h"
+#include "limits/testing/admit_on_loop.h"
 #include "limits/testing/redis_server.h"
 
 namespace ap::limits {
 namespace {
 
-// An event loop on its own thread, like a gateway worker's: Redis connections belong to it.
-struct Loop {
-  boost::asio::io_context io;
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io.get_executor()};
-  std::thread thread{[this] { io.run(); }};
-  ~Loop() {
-    io.stop();
-    thread.join();
-  }
-};
-
-Decision AdmitOn(Counters& c, std::vector<Check> checks, std::string lease = "l") {
-  static Loop* loop = new Loop();  // lives for the test binary: its connections outlive tests
-  return boost::asio::co_spawn(loop->io, c.Admit(checks, lease), boost::asio::use_future).get();
-}
+using testing::AdmitOn;
 
 TEST(LocalCounters, RequestBucketAllowsTheBurstThenRefillsPerMinute) {
   int64_t now = 1'000'000;
   LocalCounters c(nullptr, nullptr, [&] { return now; });
   Check rpm{CounterKind::kRequests, "k:r", 60, 1, 0};
-  for (int i = 0; i < 60; ++i) ASSERT_EQ(c.AdmitNow({rpm}, "l").outcome, Decision::Outcome::kAdmitted) << i;
-  auto refused = c.AdmitNow({rpm}, "l");
+  for (int i = 0; i < 60; ++i) ASSERT_EQ(c.AdmitNow({rpm}).outcome, Decision::Outcome::kAdmitted) << i;
+  auto refused = c.AdmitNow({rpm});
   EXPECT_EQ(refused.outcome, Decision::Outcome::kRefused);
   EXPECT_EQ(refused.refused, 0);
   now += 1000;  // one request per second refills
-  EXPECT_EQ(c.AdmitNow({rpm}, "l").outcome, Decision::Outcome::kAdmitted);
-  EXPECT_EQ(c.AdmitNow({rpm}, "l").outcome, Decision::Outcome::kRefused);
+  EXPECT_EQ(c.AdmitNow({rpm}).outcome, Decision::Outcome::kAdmitted);
+  EXPECT_EQ(c.AdmitNow({rpm}).outcome, Decision::Outcome::kRefused);
 }
 
 TEST(LocalCounters, AdmissionIsAllOrNothing) {
@@ -49,8 +31,8 @@ TEST(LocalCounters, AdmissionIsAllOrNothing) {
   LocalCounters c(nullptr, nullptr, [&] { return now; });
   Check key{CounterKind::kRequests, "key:r", 100, 1, 0};
   Check team{CounterKind::kRequests, "team:r", 1, 1, 0};
-  EXPECT_EQ(c.AdmitNow({key, team}, "a").outcome, Decision::Outcome::kAdmitted);
-  auto d = c.AdmitNow({key, team}, "b");
+  EXPECT_EQ(c.AdmitNow({key, team}).outcome, Decision::Outcome::kAdmitted);
+  auto d = c.AdmitNow({key, team});
   EXPECT_EQ(d.outcome, Decision::Outcome::kRefused);
   EXPECT_EQ(d.refused, 1);
   EXPECT_DOUBLE_EQ(c.Read(CounterKind::kRequests, "key:r", 100), 99);  // the refusal took nothing
@@ -60,22 +42,22 @@ TEST(LocalCounters, TokensAreReservedThenReconciled) {
   int64_t now = 0;
   LocalCounters c(nullptr, nullptr, [&] { return now; });
   Check tpm{CounterKind::kTokens, "k:t", 1000, 600, 0};
-  ASSERT_EQ(c.AdmitNow({tpm}, "a").outcome, Decision::Outcome::kAdmitted);
-  EXPECT_EQ(c.AdmitNow({tpm}, "b").outcome, Decision::Outcome::kRefused);  // 400 left < 600
-  c.Settle({{CounterKind::kTokens, "k:t", 1000, 100 - 600, "", -1, ""}});  // used 100 of 600
+  ASSERT_EQ(c.AdmitNow({tpm}).outcome, Decision::Outcome::kAdmitted);
+  EXPECT_EQ(c.AdmitNow({tpm}).outcome, Decision::Outcome::kRefused);  // 400 left < 600
+  c.Settle({{CounterKind::kTokens, "k:t", 1000, 100 - 600, -1, ""}});  // used 100 of 600
   EXPECT_DOUBLE_EQ(c.Read(CounterKind::kTokens, "k:t", 1000), 900);
-  c.Settle({{CounterKind::kTokens, "k:t", 1000, 2000, "", -1, ""}});  // a request that overran
+  c.Settle({{CounterKind::kTokens, "k:t", 1000, 2000, -1, ""}});  // a request that overran
   EXPECT_DOUBLE_EQ(c.Read(CounterKind::kTokens, "k:t", 1000), -1100);
 }
 
 TEST(LocalCounters, ParallelLeasesAreReleased) {
   LocalCounters c(nullptr, nullptr);
   Check par{CounterKind::kParallel, "k:p", 2, 1, 0};
-  EXPECT_EQ(c.AdmitNow({par}, "a").outcome, Decision::Outcome::kAdmitted);
-  EXPECT_EQ(c.AdmitNow({par}, "b").outcome, Decision::Outcome::kAdmitted);
-  EXPECT_EQ(c.AdmitNow({par}, "c").outcome, Decision::Outcome::kRefused);
-  c.Settle({{CounterKind::kParallel, "k:p", 2, 0, "a", -1, ""}});
-  EXPECT_EQ(c.AdmitNow({par}, "c").outcome, Decision::Outcome::kAdmitted);
+  EXPECT_EQ(c.AdmitNow({par}).outcome, Decision::Outcome::kAdmitted);
+  EXPECT_EQ(c.AdmitNow({par}).outcome, Decision::Outcome::kAdmitted);
+  EXPECT_EQ(c.AdmitNow({par}).outcome, Decision::Outcome::kRefused);
+  c.Settle({{CounterKind::kParallel, "k:p", 2, 0, -1, ""}});
+  EXPECT_EQ(c.AdmitNow({par}).outcome, Decision::Outcome::kAdmitted);
 }
 
 TEST(LocalCounters, BudgetRefusesPastTheLimitAndAlertsOnceAtTheSoftLimit) {
@@ -84,10 +66,10 @@ TEST(LocalCounters, BudgetRefusesPastTheLimitAndAlertsOnceAtTheSoftLimit) {
   Check spend{CounterKind::kSpend, "k:s@0", 1.0, 0.3, 3600};
   int admitted = 0;
   for (int i = 0; i < 10; ++i) {
-    auto d = c.AdmitNow({spend}, "l");
+    auto d = c.AdmitNow({spend});
     if (d.outcome != Decision::Outcome::kAdmitted) break;
     ++admitted;
-    c.Settle({{CounterKind::kSpend, "k:s@0", 1.0, 0.25 - 0.3, "", 0.5, "team 'ml'", 0.25}});  // cost 0.25
+    c.Settle({{CounterKind::kSpend, "k:s@0", 1.0, 0.25 - 0.3, 0.5, "team 'ml'", 0.25}});  // cost 0.25
   }
   // 3 x 0.25 spent; a fourth's reservation (0.30) would not fit under 1.00: stopped within one
   // request of the limit, never past it while reservations cover the cost.
@@ -96,14 +78,19 @@ TEST(LocalCounters, BudgetRefusesPastTheLimitAndAlertsOnceAtTheSoftLimit) {
   EXPECT_EQ(alerts, std::vector<std::string>{"team 'ml'"});
 }
 
-// The same cases through Redis.
-TEST(RedisCounters, MatchLocalSemantics) {
+// The same cases through Redis, with slices (limits small enough that a slice is one request)
+// and in the exact mode.
+class RedisCounters : public ::testing::TestWithParam<double> {};
+INSTANTIATE_TEST_SUITE_P(SliceFraction, RedisCounters, ::testing::Values(1.0 / 256, 0.0));
+
+TEST_P(RedisCounters, MatchLocalSemantics) {
   testing::RedisServer redis;
   if (!redis.ok()) GTEST_SKIP() << "redis-server is not installed";
   auto local = std::make_shared<LocalCounters>(nullptr, nullptr);
   std::vector<std::string> alerts;
-  auto opened = OpenRedisCounters({redis.url(), std::chrono::milliseconds(500), std::chrono::milliseconds(5), true},
-                                  local, [&](const std::string& s, double, double) { alerts.push_back(s); });
+  RedisCountersOptions options{redis.url(), std::chrono::milliseconds(500), std::chrono::milliseconds(5), true};
+  options.slice_fraction = GetParam();
+  auto opened = OpenRedisCounters(options, local, [&](const std::string& s, double, double) { alerts.push_back(s); });
   ASSERT_TRUE(opened) << opened.error();
   Counters& c = **opened;
 
@@ -125,23 +112,23 @@ TEST(RedisCounters, MatchLocalSemantics) {
   Check tpm{CounterKind::kTokens, "t:t", 1000, 600, 0};
   EXPECT_EQ(AdmitOn(c, {tpm}).outcome, Decision::Outcome::kAdmitted);
   EXPECT_EQ(AdmitOn(c, {tpm}).outcome, Decision::Outcome::kRefused);
-  c.Settle({{CounterKind::kTokens, "t:t", 1000, -500, "", -1, ""}}, nullptr);
+  c.Settle({{CounterKind::kTokens, "t:t", 1000, -500, -1, ""}}, nullptr);
   c.Flush();
   EXPECT_NEAR(c.Read(CounterKind::kTokens, "t:t", 1000), 900, 1);
 
   Check par{CounterKind::kParallel, "t:p", 1, 1, 0};
-  EXPECT_EQ(AdmitOn(c, {par}, "a").outcome, Decision::Outcome::kAdmitted);
-  EXPECT_EQ(AdmitOn(c, {par}, "b").outcome, Decision::Outcome::kRefused);
-  c.Settle({{CounterKind::kParallel, "t:p", 1, 0, "a", -1, ""}}, nullptr);
+  EXPECT_EQ(AdmitOn(c, {par}).outcome, Decision::Outcome::kAdmitted);
+  EXPECT_EQ(AdmitOn(c, {par}).outcome, Decision::Outcome::kRefused);
+  c.Settle({{CounterKind::kParallel, "t:p", 1, 0, -1, ""}}, nullptr);
   c.Flush();
-  EXPECT_EQ(AdmitOn(c, {par}, "b").outcome, Decision::Outcome::kAdmitted);
+  EXPECT_EQ(AdmitOn(c, {par}).outcome, Decision::Outcome::kAdmitted);
 
   Check spend{CounterKind::kSpend, "t:s@0", 1.0, 0.3, 3600};
   int admitted = 0;
   for (int i = 0; i < 10; ++i) {
     if (AdmitOn(c, {spend}).outcome != Decision::Outcome::kAdmitted) break;
     ++admitted;
-    c.Settle({{CounterKind::kSpend, "t:s@0", 1.0, 0.25 - 0.3, "", 0.5, "team 'ml'", 0.25}}, nullptr);
+    c.Settle({{CounterKind::kSpend, "t:s@0", 1.0, 0.25 - 0.3, 0.5, "team 'ml'", 0.25}}, nullptr);
     c.Flush();
   }
   EXPECT_EQ(admitted, 3);
@@ -149,7 +136,7 @@ TEST(RedisCounters, MatchLocalSemantics) {
   EXPECT_EQ(alerts, std::vector<std::string>{"team 'ml'"});
 }
 
-TEST(RedisCounters, AuthenticateOnTheRequestPathConnection) {
+TEST(RedisCountersAuth, AuthenticateOnTheRequestPathConnection) {
   testing::RedisServer redis("s3cret-pass");
   if (!redis.ok()) GTEST_SKIP() << "redis-server is not installed";
   std::string url = "redis://default:s3cret-pass@127.0.0.1:" + std::to_string(redis.port()) + "/1";
@@ -161,7 +148,7 @@ TEST(RedisCounters, AuthenticateOnTheRequestPathConnection) {
   EXPECT_EQ(AdmitOn(**c, {rpm}).outcome, Decision::Outcome::kRefused);  // reached Redis both times
 }
 
-TEST(RedisCounters, UnreachableRedisFailsOpenToLocalLimitsOrClosed) {
+TEST(RedisCountersFailure, UnreachableRedisFailsOpenToLocalLimitsOrClosed) {
   testing::RedisServer redis;
   if (!redis.ok()) GTEST_SKIP() << "redis-server is not installed";
   auto local = std::make_shared<LocalCounters>(nullptr, nullptr);

@@ -1,12 +1,15 @@
-// limits/redis_counters.cc — Counters in Redis, shared by every gateway replica.
+// limits/redis_counters.cc — Counters in Redis, shared by every gateway replica, spent through
+// this replica's slices (limits/slices.h).
 //
-// Admission: the requests one event loop admits in one turn go to Redis as one EVALSHA on that
-// loop's pipelined connection (one round trip, one script call, however many requests). Settlements
-// (token reconciliation, spend, lease release) are queued and sent by one thread every
-// settle_interval as one script call, merged per counter: N requests cost one Redis command per
-// interval, not N hot-key updates. When Redis does not answer within the timeout, admission
-// follows the policy: fail open (the local fallback counters answer, per replica) or fail closed
-// (refused as unavailable); Redis is tried again after a second.
+// Admission takes from the slices this replica holds; what they lack is asked of Redis, and the
+// requests one event loop sends in one turn go as one EVALSHA of the grant script on that loop's
+// pipelined connection. Slices running low are fetched ahead the same way, without a waiter.
+// Settlement returns tokens and slots to the slices at once; one thread gives back what the
+// slices should not keep, sends the spend of settled requests (merged per counter) and beats,
+// every settle_interval, as one call of the tick script. When Redis does not answer within the
+// timeout, admission uses what the slices hold and then follows the policy: fail open (the
+// local fallback counters answer, per replica) or fail closed (refused as unavailable); Redis is
+// tried again after a second.
 #include <atomic>
 #include <charconv>
 #include <condition_variable>
@@ -22,9 +25,11 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "base/log.h"
+#include "base/random.h"
 #include "limits/counters.h"
 #include "limits/internal/redis.h"
 #include "limits/internal/scripts.h"
+#include "limits/slices.h"
 
 namespace ap::limits {
 namespace {
@@ -33,8 +38,23 @@ using internal::RedisReply;
 using Clock = std::chrono::steady_clock;
 namespace net = boost::asio;
 
-constexpr int64_t kLeaseTtlMs = 15 * 60 * 1000;
+constexpr int kAttempts = 8;                 // grants lost to other loops' takes before giving up
+constexpr auto kBeatInterval = std::chrono::seconds(1);  // the script counts a replica alive 10 s
+constexpr size_t kItemsPerCall = 500;
 
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+};
+
+// Spend of settled requests not yet in Redis, per budget counter.
+struct PendingSpend {
+  double limit = 0;
+  double actual = 0;
+  double soft_limit = -1;
+  std::string scope;
+  int64_t ttl_s = 0;
+};
 
 class RedisCounters : public Counters {
  public:
@@ -45,68 +65,122 @@ class RedisCounters : public Counters {
         sync_(e, std::chrono::milliseconds(1000)),
         fallback_(std::move(fallback)),
         alert_(std::move(alert)),
-        admit_sha_(internal::ScriptSha(internal::kAdmitScript)),
-        settle_sha_(internal::ScriptSha(internal::kSettleScript)) {
-    thread_ = std::thread([this] { SettleLoop(); });
-  }
+        slices_(o.slice_fraction),
+        replica_(RandomHexId(8)),
+        grant_sha_(internal::ScriptSha(internal::kGrantScript)),
+        tick_sha_(internal::ScriptSha(internal::kTickScript)) {}
 
   ~RedisCounters() override {
-    {
-      std::lock_guard lock(mu_);
-      stopping_ = true;
+    if (thread_.joinable()) {
+      {
+        std::lock_guard lock(mu_);
+        stopping_ = true;
+      }
+      cv_.notify_all();
+      thread_.join();
     }
-    cv_.notify_all();
-    thread_.join();
+    if (registered_) Tick(/*all=*/true, /*leave=*/true);  // every share back to Redis; leave
   }
 
-  Result<void> LoadScripts() {
-    for (const std::string* script : {&internal::kAdmitScript, &internal::kSettleScript}) {
+  // Loads the scripts and registers this replica (its first beat) before any grant.
+  Result<void> Start() {
+    for (const std::string* script : {&internal::kGrantScript, &internal::kTickScript}) {
       auto r = sync_.Command({"SCRIPT", "LOAD", *script});
       if (!r) return r.error();
       if (r->is_error()) return "redis: " + r->str;
     }
+    if (!Tick(false, false)) return std::string("redis: the first heartbeat failed");
+    thread_ = std::thread([this] { TickLoop(); });
     return {};
   }
 
-  // Admissions wait here until their event loop's batch answers: every Admit issued in one turn
-  // of a loop goes to Redis as one script call.
-  struct Waiting {
-    const std::vector<Check>* checks;
-    std::string_view lease;
-    std::optional<Decision> decision;
-    net::steady_timer* wake;
-  };
-  struct LoopBatch {
-    std::vector<Waiting*> queue;
-    bool flush_scheduled = false;
-  };
-
-  boost::asio::awaitable<Decision> Admit(const std::vector<Check>& checks, std::string_view lease) override {
-    if (Clock::now() >= retry_at_.load()) {
-      auto ex = co_await net::this_coro::executor;
-      net::steady_timer wake(ex, std::chrono::steady_clock::time_point::max());
-      Waiting me{&checks, lease, std::nullopt, &wake};
-      LoopBatch& batch = *ThreadBatch();
-      batch.queue.push_back(&me);
-      if (!batch.flush_scheduled) {
-        batch.flush_scheduled = true;
-        net::co_spawn(ex, FlushAdmissions(&batch), net::detached);  // runs once this turn yields
+  boost::asio::awaitable<Decision> Admit(const std::vector<Check>& checks) override {
+    for (int attempt = 0; attempt < kAttempts; ++attempt) {
+      SliceTable::Take take = slices_.TakeFrom(checks);
+      if (take.outcome == SliceTable::Take::Outcome::kTaken) {
+        if (!take.grants.empty()) {
+          auto ex = co_await net::this_coro::executor;
+          FetchAhead(std::move(take.grants), ex);
+        }
+        co_return Decided(Decision::Outcome::kAdmitted, -1, std::move(take.levels));
       }
-      if (!me.decision) co_await wake.async_wait(net::as_tuple(net::use_awaitable));
-      if (me.decision && me.decision->outcome != Decision::Outcome::kUnavailable) co_return std::move(*me.decision);
+      if (take.outcome == SliceTable::Take::Outcome::kRefused)
+        co_return Decided(Decision::Outcome::kRefused, take.refused, std::move(take.levels));
+      if (Clock::now() < retry_at_.load()) break;                // Redis is down: the policy answers
+      if (!co_await AskRedis(std::move(take.grants))) break;
     }
+    co_return Unreachable(checks);  // Redis down, or (rarely) grants taken by other loops every time
+  }
+
+  void Settle(std::vector<Settlement> settlements, std::shared_ptr<const void>) override {
+    for (const Settlement& s : settlements) {
+      slices_.Release(s);
+      if (s.kind != CounterKind::kSpend || s.actual == 0) continue;
+      std::lock_guard lock(mu_);
+      auto it = spend_.find(s.key);
+      if (it == spend_.end()) it = spend_.emplace(std::string(s.key), PendingSpend{}).first;
+      PendingSpend& p = it->second;
+      p.limit = s.limit;
+      p.actual += s.actual;
+      p.soft_limit = s.soft_limit;
+      if (p.scope.empty()) p.scope = s.scope;
+      p.ttl_s = std::max(p.ttl_s, s.ttl_s);
+    }
+  }
+
+  // As this replica sees it: buckets and slots count what this replica holds unused as left.
+  double Read(CounterKind kind, const std::string& key, double limit) override {
+    auto colon = key.rfind(':');
+    std::string hash = key.substr(0, colon), field = key.substr(colon + 1);
+    if (kind == CounterKind::kSpend) field[0] = 'd';  // what was actually spent
+    auto r = sync_.Command({"HGET", hash, field});
+    const bool found = r && r->type == RedisReply::Type::kString;
+    switch (kind) {
+      case CounterKind::kSpend: return found ? std::strtod(r->str.c_str(), nullptr) : 0;
+      case CounterKind::kParallel:  // slots held by every replica, less the ones this one holds unused
+        return (found ? std::strtod(r->str.c_str(), nullptr) : 0) - slices_.Held(key);
+      default:  // "level:at_ms", the level as of then
+        return (found ? std::strtod(r->str.c_str(), nullptr) : limit) + slices_.Held(key);
+    }
+  }
+
+  void Flush() override { Tick(/*all=*/true, /*leave=*/false); }
+
+ private:
+  static Decision Decided(Decision::Outcome outcome, int refused, std::vector<double> levels) {
+    Decision d;
+    d.outcome = outcome;
+    d.refused = refused;
+    d.levels = std::move(levels);
+    return d;
+  }
+
+  Decision Unreachable(const std::vector<Check>& checks) {
     if (!options_.fail_open) {
       Health().refused_unavailable++;
       Decision d;
       d.outcome = Decision::Outcome::kUnavailable;
       d.error = "the rate limiter's Redis is unreachable and the gateway is configured to fail closed";
-      co_return d;
+      return d;
     }
     Health().fallback_admissions++;
-    Decision d = fallback_->AdmitNow(checks, lease);
+    Decision d = fallback_->AdmitNow(checks);
     d.degraded = true;
-    co_return d;
+    return d;
   }
+
+  // Grant calls wait here until their event loop's batch is answered: every grant asked in one
+  // turn of a loop, fetches ahead included, goes to Redis as one script call.
+  struct Waiting {
+    std::vector<GrantRequest> grants;
+    bool answered = false;
+    net::steady_timer* wake;
+  };
+  struct LoopBatch {
+    std::vector<Waiting*> waiting;
+    std::vector<GrantRequest> ahead;  // fetches ahead: nobody waits for them
+    bool flush_scheduled = false;
+  };
 
   // This thread's batch for this instance (event loops are threads; each has its own batch).
   LoopBatch* ThreadBatch() {
@@ -116,70 +190,78 @@ class RedisCounters : public Counters {
     return b.get();
   }
 
-  net::awaitable<void> FlushAdmissions(LoopBatch* batch) {
+  template <typename Executor>
+  void ScheduleFlush(LoopBatch* batch, const Executor& ex) {
+    if (batch->flush_scheduled) return;
+    batch->flush_scheduled = true;
+    net::co_spawn(ex, FlushGrants(batch), net::detached);  // runs once this turn yields
+  }
+
+  template <typename Executor>
+  void FetchAhead(std::vector<GrantRequest> grants, const Executor& ex) {
+    if (Clock::now() < retry_at_.load()) {
+      for (const auto& g : grants) slices_.Failed(g);
+      return;
+    }
+    LoopBatch* batch = ThreadBatch();
+    for (auto& g : grants) batch->ahead.push_back(std::move(g));
+    ScheduleFlush(batch, ex);
+  }
+
+  // Whether Redis answered; its grants (or refusals) are in the slices either way.
+  net::awaitable<bool> AskRedis(std::vector<GrantRequest> grants) {
+    auto ex = co_await net::this_coro::executor;
+    net::steady_timer wake(ex, std::chrono::steady_clock::time_point::max());
+    Waiting me{std::move(grants), false, &wake};
+    LoopBatch* batch = ThreadBatch();
+    batch->waiting.push_back(&me);
+    ScheduleFlush(batch, ex);
+    co_await wake.async_wait(net::as_tuple(net::use_awaitable));
+    co_return me.answered;
+  }
+
+  net::awaitable<void> FlushGrants(LoopBatch* batch) {
     std::vector<Waiting*> waiting;
-    waiting.swap(batch->queue);
+    std::vector<GrantRequest> ahead;
+    waiting.swap(batch->waiting);
+    ahead.swap(batch->ahead);
     batch->flush_scheduled = false;
-    size_t total_checks = 0;
-    for (auto* w : waiting) total_checks += w->checks->size();
-    internal::RespCommand cmd;
-    cmd.Arg("EVALSHA").Arg(admit_sha_).Arg(static_cast<int64_t>(total_checks));
+    std::vector<const GrantRequest*> items;
     for (auto* w : waiting)
-      for (const auto& c : *w->checks) cmd.Arg(c.key);
-    cmd.Arg(kLeaseTtlMs).Arg(static_cast<int64_t>(waiting.size()));
-    for (auto* w : waiting) {
-      cmd.Arg(static_cast<int64_t>(w->checks->size())).Arg(w->lease.empty() ? std::string_view("-") : w->lease);
-      for (const auto& c : *w->checks) {
-        char kind = static_cast<char>(c.kind);
-        cmd.Arg(std::string_view(&kind, 1)).Arg(c.limit).Arg(c.amount).Arg(std::max<int64_t>(1, c.ttl_s));
-      }
+      for (const auto& g : w->grants) items.push_back(&g);
+    for (const auto& g : ahead) items.push_back(&g);
+
+    internal::RespCommand cmd;
+    cmd.Arg("EVALSHA").Arg(grant_sha_).Arg(static_cast<int64_t>(items.size()));
+    for (const auto* g : items) cmd.Arg(g->key);
+    cmd.Arg(replica_);
+    for (const auto* g : items) {
+      char kind = static_cast<char>(g->kind);
+      cmd.Arg(std::string_view(&kind, 1)).Arg(g->limit).Arg(g->need).Arg(g->want).Arg(std::max<int64_t>(1, g->ttl_s));
     }
     std::string command = cmd.Take();
     auto r = co_await pipeline_.Command(command, options_.timeout);
     if (r && r->is_error() && r->str.starts_with("NOSCRIPT")) {  // Redis restarted: load again
-      std::string eval = internal::RespCommand::WithHead(command, "EVAL", internal::kAdmitScript);
+      std::string eval = internal::RespCommand::WithHead(command, "EVAL", internal::kGrantScript);
       r = co_await pipeline_.Command(eval, options_.timeout);
     }
-    const bool ok = r && r->type == RedisReply::Type::kArray && r->elements.size() == total_checks + waiting.size();
+    const bool ok = r && r->type == RedisReply::Type::kArray && r->elements.size() == 2 * items.size();
     if (ok) MarkUp();
     else MarkDown(r ? (r->is_error() ? r->str : std::string("unexpected reply")) : r.error());
-    size_t at = 0;
+    for (size_t i = 0; i < items.size(); ++i) {
+      if (!ok) {
+        slices_.Failed(*items[i]);
+        continue;
+      }
+      slices_.Answer(*items[i], std::strtod(r->elements[2 * i].str.c_str(), nullptr),
+                     std::strtod(r->elements[2 * i + 1].str.c_str(), nullptr));
+    }
     for (auto* w : waiting) {
-      Decision d;
-      if (ok) {
-        int64_t refused = r->elements[at++].integer;
-        d.refused = static_cast<int>(refused) - 1;
-        d.outcome = refused == 0 ? Decision::Outcome::kAdmitted : Decision::Outcome::kRefused;
-        for (size_t i = 0; i < w->checks->size(); ++i) d.levels.push_back(std::strtod(r->elements[at++].str.c_str(), nullptr));
-      }  // else kUnavailable: the waiter applies the failure policy
-      w->decision = std::move(d);
+      w->answered = ok;
       w->wake->cancel();
     }
   }
 
-  void Settle(std::vector<Settlement> settlements, std::shared_ptr<const void> owner) override {
-    std::lock_guard lock(mu_);
-    pending_.insert(pending_.end(), settlements.begin(), settlements.end());
-    owners_.push_back(std::move(owner));  // the views stay valid until the batch is sent
-  }
-
-  double Read(CounterKind kind, const std::string& key, double limit) override {
-    if (kind == CounterKind::kParallel) {
-      auto r = sync_.Command({"ZCARD", key});
-      return r && r->type == RedisReply::Type::kInteger ? static_cast<double>(r->integer) : 0;
-    }
-    // Every counter of a scope is a field of the scope's hash (internal/scripts.h).
-    auto colon = key.rfind(':');
-    std::string hash = key.substr(0, colon), field = key.substr(colon + 1);
-    if (kind == CounterKind::kSpend) field[0] = 'd';  // what was actually spent
-    auto r = sync_.Command({"HGET", hash, field});
-    if (!r || r->type != RedisReply::Type::kString) return kind == CounterKind::kSpend ? 0 : limit;
-    return std::strtod(r->str.c_str(), nullptr);  // buckets: "level:at_ms", the level as of then
-  }
-
-  void Flush() override { SendPending(); }
-
- private:
   void MarkUp() {
     if (Health().redis_up.exchange(1) == 0) log::Info("limits", "redis reachable again; limits are global");
   }
@@ -191,78 +273,115 @@ class RedisCounters : public Counters {
                  {{"error", error}});
   }
 
-  void SettleLoop() {
+  void TickLoop() {
     std::unique_lock lock(mu_);
     while (!stopping_) {
       cv_.wait_for(lock, options_.settle_interval);
+      if (stopping_) break;
       lock.unlock();
-      SendPending();
+      Tick(false, false);
       lock.lock();
     }
-    lock.unlock();
-    SendPending();
   }
 
-  // Merges pending settlements per counter (parallel leases stay one each) into one script call.
-  void SendPending() {
-    std::vector<Settlement> batch;
-    std::vector<std::shared_ptr<const void>> owners;  // keep the views alive until sent
+  // One tick: give back what the slices should not keep (`all`: everything), send the spend of
+  // settled requests, beat when due (`leave`: give back every share and leave). One script call
+  // per kItemsPerCall counters. Whatever does not reach Redis is kept for the next tick. Returns
+  // whether Redis answered.
+  bool Tick(bool all, bool leave) {
+    std::lock_guard serial(tick_mu_);  // the tick thread, Flush and the destructor
+    std::vector<Item> items;
+    std::unordered_map<std::string_view, size_t> index;
+    SpendMap spend;
     {
       std::lock_guard lock(mu_);
-      batch.swap(pending_);
-      owners.swap(owners_);
+      spend.swap(spend_);
     }
-    if (batch.empty()) return;
-    std::vector<Settlement> merged;
-    merged.reserve(batch.size());
-    std::unordered_map<std::string_view, size_t> index;
-    for (const auto& s : batch) {
-      if (s.kind == CounterKind::kParallel) {
-        merged.push_back(s);
+    std::vector<GiveBack> gives = slices_.TakeGiveBacks(all);
+    items.reserve(gives.size() + spend.size());
+    for (auto& g : gives) {
+      items.push_back({g.key, g.kind, g.limit, g.amount, PendingSpend{g.limit, 0, -1, "", g.ttl_s}});
+    }
+    for (size_t i = 0; i < items.size(); ++i) index.emplace(items[i].key, i);
+    for (auto& [key, p] : spend) {
+      auto it = index.find(key);
+      if (it == index.end()) {
+        items.push_back({key, CounterKind::kSpend, p.limit, 0, p});
         continue;
       }
-      auto [it, inserted] = index.try_emplace(s.key, merged.size());
-      if (inserted) {
-        merged.push_back(s);
-      } else {
-        Settlement& m = merged[it->second];
-        m.delta += s.delta;
-        m.actual += s.actual;
-        m.ttl_s = std::max(m.ttl_s, s.ttl_s);
-      }
+      Item& item = items[it->second];
+      int64_t ttl = std::max(item.spend.ttl_s, p.ttl_s);
+      item.spend = p;
+      item.spend.ttl_s = ttl;
     }
-    constexpr size_t kPerCall = 500;
-    for (size_t from = 0; from < merged.size(); from += kPerCall) {
-      size_t to = std::min(merged.size(), from + kPerCall);
+    const auto now = Clock::now();
+    const int beat = leave ? 2 : now - last_beat_ >= kBeatInterval ? 1 : 0;
+    if (items.empty() && beat == 0) return true;
+
+    bool reached = true;
+    for (size_t from = 0; from < items.size() || from == 0; from += kItemsPerCall) {
+      const size_t to = std::min(items.size(), from + kItemsPerCall);
       internal::RespCommand cmd;
-      cmd.Arg("EVALSHA").Arg(settle_sha_).Arg(static_cast<int64_t>(to - from));
-      for (size_t i = from; i < to; ++i) cmd.Arg(merged[i].key);
+      cmd.Arg("EVALSHA").Arg(tick_sha_).Arg(static_cast<int64_t>(to - from));
+      for (size_t i = from; i < to; ++i) cmd.Arg(items[i].key);
+      cmd.Arg(replica_).Arg(static_cast<int64_t>(from == 0 ? beat : 0));
       for (size_t i = from; i < to; ++i) {
-        const auto& s = merged[i];
-        char kind = static_cast<char>(s.kind);
-        cmd.Arg(std::string_view(&kind, 1)).Arg(s.limit).Arg(s.delta);
-        cmd.Arg(s.lease.empty() ? std::string_view("-") : s.lease).Arg(s.soft_limit).Arg(s.actual);
-        cmd.Arg(std::max<int64_t>(s.ttl_s, 86400));
+        const Item& it = items[i];
+        char kind = static_cast<char>(it.kind);
+        cmd.Arg(std::string_view(&kind, 1)).Arg(it.limit).Arg(it.give).Arg(it.spend.actual).Arg(it.spend.soft_limit);
+        cmd.Arg(std::max<int64_t>(it.spend.ttl_s, 86400));
       }
       std::string command = cmd.Take();
       auto r = sync_.CommandResp(command);
-      if (r && r->is_error() && r->str.starts_with("NOSCRIPT")) {
-        r = sync_.CommandResp(internal::RespCommand::WithHead(command, "EVAL", internal::kSettleScript));
-      }
-      if (!r || r->is_error()) {
-        // Redis is down: apply to the fallback so local limits stay consistent, and say so once.
-        if (fallback_) fallback_->Settle(std::vector<Settlement>(merged.begin() + from, merged.begin() + to), nullptr);
+      if (r && r->is_error() && r->str.starts_with("NOSCRIPT"))
+        r = sync_.CommandResp(internal::RespCommand::WithHead(command, "EVAL", internal::kTickScript));
+      if (!r || r->type != RedisReply::Type::kArray || r->elements.empty()) {
+        reached = false;
         MarkDown(r ? r->str : r.error());
+        for (size_t i = from; i < to; ++i) Keep(items[i]);
+        if (to == items.size()) break;
         continue;
       }
-      if (alert_)
-        for (const auto& e : r->elements) {
-          size_t i = from + static_cast<size_t>(e.integer) - 1;
-          if (i < to)
-            alert_(std::string(merged[i].scope), Read(CounterKind::kSpend, std::string(merged[i].key), 0),
-                   merged[i].soft_limit);
+      MarkUp();
+      if (from == 0 && beat == 1) {
+        last_beat_ = now;
+        if (r->elements[0].integer == 1 && registered_) {
+          log::Warn("limits", "Redis no longer knew this replica (it missed heartbeats, or Redis restarted): "
+                              "the slots and budget it held are dropped");
+          slices_.DropShares();
         }
+        registered_ = true;
+      }
+      if (alert_)
+        for (size_t e = 1; e < r->elements.size(); ++e) {
+          const Item& it = items[from + static_cast<size_t>(r->elements[e].integer) - 1];
+          alert_(it.spend.scope, Read(CounterKind::kSpend, it.key, 0), it.spend.soft_limit);
+        }
+      if (to == items.size()) break;
     }
+    return reached;
+  }
+
+  // What one tick sends of one counter.
+  struct Item {
+    std::string key;
+    CounterKind kind;
+    double limit = 0, give = 0;
+    PendingSpend spend;
+  };
+  using SpendMap = std::unordered_map<std::string, PendingSpend, StringHash, std::equal_to<>>;
+
+  // An item whose tick failed: its give-back is held again, its spend sent with the next tick.
+  void Keep(const Item& item) {
+    if (item.give != 0) slices_.Restore({item.key, item.kind, item.limit, item.give, item.spend.ttl_s});
+    if (item.spend.actual == 0) return;
+    std::lock_guard lock(mu_);
+    PendingSpend& p = spend_[item.key];
+    p.limit = item.spend.limit;
+    p.actual += item.spend.actual;
+    p.soft_limit = item.spend.soft_limit;
+    p.scope = item.spend.scope;
+    p.ttl_s = std::max(p.ttl_s, item.spend.ttl_s);
   }
 
   RedisCountersOptions options_;
@@ -270,13 +389,17 @@ class RedisCounters : public Counters {
   internal::RedisSync sync_;
   std::shared_ptr<LocalCounters> fallback_;
   SoftBudgetAlert alert_;
-  std::string admit_sha_, settle_sha_;
+  SliceTable slices_;
+  const std::string replica_;
+  std::string grant_sha_, tick_sha_;
   std::atomic<Clock::time_point> retry_at_{Clock::time_point()};
-  std::mutex mu_;
+  std::mutex mu_;  // spend_, stopping_
   std::condition_variable cv_;
-  std::vector<Settlement> pending_;
-  std::vector<std::shared_ptr<const void>> owners_;
+  SpendMap spend_;
   bool stopping_ = false;
+  std::mutex tick_mu_;
+  Clock::time_point last_beat_{};
+  bool registered_ = false;
   std::thread thread_;
 };
 
@@ -287,7 +410,7 @@ Result<std::unique_ptr<Counters>> OpenRedisCounters(const RedisCountersOptions& 
   auto e = internal::ParseRedisUrl(options.url);
   if (!e) return e.error();
   auto counters = std::make_unique<RedisCounters>(options, *e, std::move(fallback), std::move(alert));
-  if (auto r = counters->LoadScripts(); !r) return r.error();
+  if (auto r = counters->Start(); !r) return r.error();
   return std::unique_ptr<Counters>(std::move(counters));
 }
 

@@ -8,16 +8,21 @@
 
 namespace ap::limits::internal {
 
-// Counter layout: every counter of one scope (a key, user or team) is a field of one hash, so an
-// admission costs one HMGET and one HSET per scope instead of calls per counter (each redis.call
-// costs 1.5–3 µs of Lua). A counter named "ap:team:ml:t" is field "t" of hash "ap:team:ml":
-//   r, t        token buckets, "level:at_ms"
-//   s@<window>  spend plus in-flight reservations in that budget window; d@<window>: actually spent
-// Parallel slots ("…:p") are a sorted set of leases scored by expiry, so a replica that dies
-// holding slots cannot keep them for longer than the lease.
+// Counter layout: every counter of one scope (a key, user or team) is a field of one hash
+// ("ap:team:ml:t" is field "t" of hash "ap:team:ml"), so a scope's counters expire together and
+// reaping a replica touches few keys:
+//   r, t               token buckets, "level:at_ms"
+//   p                  parallel slots every replica holds; p#<replica>: that replica's share
+//   s@<window>         USD spent in that budget window plus every replica's unspent share;
+//                      s@<window>#<replica>: that replica's share; d@<window>: actually spent
+// Replicas hold slices of counters (limits/slices.h): grants take from these counters, ticks
+// give back. Slots and budget shares are recorded per replica so that a replica that dies holding
+// them gives them back: each replica beats in the sorted set ap:replicas (score: until when it
+// counts as alive) and lists what it holds in the set ap:held:<replica>; whoever beats next after
+// a replica's beat ran out reaps it.
 
 // What both scripts start with: Redis's clock in ms, a counter name split into (hash, field),
-// and a token bucket ("level:at_ms") refilled to now.
+// a token bucket ("level:at_ms") refilled to now, and a TTL that is only ever lengthened.
 inline constexpr const char* kScriptPrelude = R"lua(
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -32,141 +37,117 @@ local function refill(raw, limit)
   if now > at then v = math.min(limit, v + (now - at) * limit / 60000) end
   return v
 end
+local function keep(h, ttl)
+  if redis.call('TTL', h) < ttl then redis.call('EXPIRE', h, ttl) end
+end
 )lua";
 
-// Admits a batch of requests (those one event loop gathered in one turn), each all-or-nothing,
-// in order. KEYS: every check's counter, admission after admission. ARGV[1]: lease ttl ms;
-// ARGV[2]: number of admissions; then per admission: its check count n, its lease id, and n
-// times (kind, limit, amount, ttl_s). Returns, per admission, {refused index (0: admitted),
-// level_1, …, level_n} flattened.
-inline const std::string kAdmitScript = std::string(kScriptPrelude) + R"lua(
-local lease_ttl = tonumber(ARGV[1])
+// Grants slices. KEYS: one counter per item. ARGV[1]: the replica; then per item: kind, limit,
+// need, want, ttl_s. An item is refused unless `need` is there (slots and budgets: and something
+// is left); otherwise it takes as much as `want` allows. Returns per item {granted (-1:
+// refused), level left} as strings, flattened.
+inline const std::string kGrantScript = std::string(kScriptPrelude) + R"lua(
+local rep = ARGV[1]
 local out = {}
-local k, a = 0, 3
-for _ = 1, tonumber(ARGV[2]) do
-  local n, lease = tonumber(ARGV[a]), ARGV[a + 1]
-  a = a + 2
-  local groups, order, field = {}, {}, {}
-  for i = 1, n do
-    if ARGV[a + (i - 1) * 4] ~= 'p' then
-      local h, f = split(KEYS[k + i])
-      local g = groups[h]
-      if not g then g = {fields = {}, idx = {}}; groups[h] = g; order[#order + 1] = h end
-      g.fields[#g.fields + 1] = f
-      g.idx[#g.idx + 1] = i
-      field[i] = f
+for i = 1, #KEYS do
+  local b = 1 + (i - 1) * 5
+  local kind, limit = ARGV[b + 1], tonumber(ARGV[b + 2])
+  local need, want, ttl = tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4]), tonumber(ARGV[b + 5])
+  local h, f = split(KEYS[i])
+  local g, level = -1, 0
+  if kind == 'r' or kind == 't' then
+    level = refill(redis.call('HGET', h, f), limit)
+    if level >= need and level > 0 then
+      g = math.max(need, math.min(want, level))
+      level = level - g
+      redis.call('HSET', h, f, tostring(level) .. ':' .. now)
+      keep(h, 120)
     end
-  end
-  local raw = {}
-  for _, h in ipairs(order) do
-    local g = groups[h]
-    local vals = redis.call('HMGET', h, unpack(g.fields))
-    for j, i in ipairs(g.idx) do raw[i] = vals[j] end
-  end
-  local level, refused = {}, 0
-  for i = 1, n do
-    local b = a + (i - 1) * 4
-    local kind, limit, amount = ARGV[b], tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2])
-    local ok
-    if kind == 'r' or kind == 't' then
-      level[i] = refill(raw[i], limit)
-      ok = level[i] >= amount
-    elseif kind == 'p' then
-      local c = redis.call('ZCOUNT', KEYS[k + i], now, '+inf')  -- live leases
-      level[i] = limit - c
-      ok = c + 1 <= limit
-    else
-      local spent = tonumber(raw[i] or '0')
-      level[i] = limit - spent
-      ok = spent < limit and (amount <= 0 or spent + amount <= limit)
+  else
+    local mine = f .. '#' .. rep
+    local v = redis.call('HMGET', h, f, mine)
+    local total = tonumber(v[1] or '0')
+    local avail = limit - total
+    if avail >= need and avail > 0 then
+      g = math.max(need, math.min(want, avail))
+      total = total + g
+      redis.call('HSET', h, f, tostring(total), mine, tostring(tonumber(v[2] or '0') + g))
+      if not v[2] then redis.call('SADD', 'ap:held:' .. rep, KEYS[i]) end
+      keep(h, kind == 's' and ttl or 86400)
     end
-    if not ok and refused == 0 then refused = i end
+    level = limit - total
   end
-  if refused == 0 then
-    for _, h in ipairs(order) do
-      local g, args, ttl = groups[h], {}, 120
-      for _, i in ipairs(g.idx) do
-        local b = a + (i - 1) * 4
-        local kind, limit, amount = ARGV[b], tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2])
-        level[i] = level[i] - amount
-        args[#args + 1] = field[i]
-        if kind == 's' then
-          args[#args + 1] = tostring(limit - level[i])
-          ttl = math.max(ttl, tonumber(ARGV[b + 3]))
-        else
-          args[#args + 1] = tostring(level[i]) .. ':' .. now
-        end
-      end
-      redis.call('HSET', h, unpack(args))
-      redis.call('EXPIRE', h, ttl)
-    end
-    for i = 1, n do
-      if ARGV[a + (i - 1) * 4] == 'p' then
-        redis.call('ZADD', KEYS[k + i], now + lease_ttl, lease)
-        redis.call('PEXPIRE', KEYS[k + i], lease_ttl)
-        level[i] = level[i] - 1
-      end
-    end
-  end
-  out[#out + 1] = refused
-  for i = 1, n do out[#out + 1] = tostring(level[i]) end
-  k, a = k + n, a + n * 4
+  out[#out + 1] = tostring(g)
+  out[#out + 1] = tostring(level)
 end
 return out
 )lua";
 
-// KEYS: one counter per settlement (merged per counter). ARGV per settlement: kind, limit,
-// delta, lease, soft_limit, actual (the request's real cost: spend crosses the soft limit when
-// it carried it across), ttl_s (spend: how long the window's counters live).
-// Returns the 1-based indexes of spend counters that crossed their soft limit.
-inline const std::string kSettleScript = std::string(kScriptPrelude) + R"lua(
-local crossed = {}
-local groups, order = {}, {}
-for i = 1, #KEYS do
-  local b = (i - 1) * 7
-  local kind = ARGV[b + 1]
-  if kind == 'p' then
-    redis.call('ZREM', KEYS[i], ARGV[b + 4])
-    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
-  else
-    local h, f = split(KEYS[i])
-    local g = groups[h]
-    if not g then g = {idx = {}, fields = {}}; groups[h] = g; order[#order + 1] = h end
-    g.idx[#g.idx + 1] = i
-    g.fields[#g.fields + 1] = f
-    if kind == 's' then g.fields[#g.fields + 1] = 'd' .. string.sub(f, 2) end
-  end
-end
-for _, h in ipairs(order) do
-  local g = groups[h]
-  local vals = redis.call('HMGET', h, unpack(g.fields))
-  local args, ttl, at = {}, 120, 1
-  for _, i in ipairs(g.idx) do
-    local b = (i - 1) * 7
-    local kind, limit, delta = ARGV[b + 1], tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
-    local f = g.fields[at]
-    if kind == 's' then
-      local soft, actual = tonumber(ARGV[b + 5]), tonumber(ARGV[b + 6])
-      local spent = tonumber(vals[at] or '0') + delta
-      local done = tonumber(vals[at + 1] or '0') + actual
-      args[#args + 1] = f
-      args[#args + 1] = tostring(spent)
-      args[#args + 1] = g.fields[at + 1]
-      args[#args + 1] = tostring(done)
-      ttl = math.max(ttl, tonumber(ARGV[b + 7]))
-      if soft >= 0 and done - actual < soft and done >= soft then crossed[#crossed + 1] = i end
-      at = at + 2
-    else
-      local v = math.min(limit, refill(vals[at], limit) - delta)
-      args[#args + 1] = f
-      args[#args + 1] = tostring(v) .. ':' .. now
-      at = at + 1
+// Gives back, settles spend and beats. KEYS: one counter per item. ARGV[1]: the replica;
+// ARGV[2]: 0, or 1 to beat (and reap replicas whose beat ran out), or 2 when leaving (give back
+// every share); then per item: kind, limit, give_back, actual (spend: USD spent by settled
+// requests), soft_limit (< 0: none), ttl_s. Returns {registered, crossed…}: registered is 1 when
+// a beat found this replica absent (its first beat, or its shares were reaped), 0 when present,
+// -1 without a beat; crossed are the 1-based items whose spend crossed their soft limit.
+inline const std::string kTickScript = std::string(kScriptPrelude) + R"lua(
+local rep, beat = ARGV[1], tonumber(ARGV[2])
+local function reap(r)
+  local held = 'ap:held:' .. r
+  for _, key in ipairs(redis.call('SMEMBERS', held)) do
+    local h, f = split(key)
+    local share = redis.call('HGET', h, f .. '#' .. r)
+    if share then
+      redis.call('HINCRBYFLOAT', h, f, -tonumber(share))
+      redis.call('HDEL', h, f .. '#' .. r)
     end
   end
-  redis.call('HSET', h, unpack(args))
-  redis.call('EXPIRE', h, ttl)
+  redis.call('DEL', held)
+  redis.call('ZREM', 'ap:replicas', r)
 end
-return crossed
+local crossed = {}
+for i = 1, #KEYS do
+  local b = 2 + (i - 1) * 6
+  local kind, limit, give = ARGV[b + 1], tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
+  local actual, soft, ttl = tonumber(ARGV[b + 4]), tonumber(ARGV[b + 5]), tonumber(ARGV[b + 6])
+  local h, f = split(KEYS[i])
+  if kind == 'r' or kind == 't' then
+    local v = math.min(limit, refill(redis.call('HGET', h, f), limit) + give)
+    redis.call('HSET', h, f, tostring(v) .. ':' .. now)
+    keep(h, 120)
+  else
+    local mine = f .. '#' .. rep
+    local df = 'd' .. string.sub(f, 2)
+    local v = redis.call('HMGET', h, f, mine, df)
+    local total, share = tonumber(v[1] or '0'), v[2]
+    local args = {}
+    if share then
+      -- spent and given back both leave this replica's share; only what is given back leaves the total
+      args = {f, tostring(total - give), mine, tostring(tonumber(share) - actual - give)}
+    elseif actual ~= 0 then
+      args = {f, tostring(total + actual)}  -- the share was reaped: the spend still counts
+    end
+    if kind == 's' and actual ~= 0 then
+      local done = tonumber(v[3] or '0') + actual
+      args[#args + 1] = df
+      args[#args + 1] = tostring(done)
+      if soft >= 0 and done - actual < soft and done >= soft then crossed[#crossed + 1] = i end
+    end
+    if #args > 0 then
+      redis.call('HSET', h, unpack(args))
+      keep(h, kind == 's' and ttl or 86400)
+    end
+  end
+end
+local registered = -1
+if beat == 1 then
+  registered = redis.call('ZADD', 'ap:replicas', now + 10000, rep)
+  for _, dead in ipairs(redis.call('ZRANGEBYSCORE', 'ap:replicas', '-inf', now)) do reap(dead) end
+elseif beat == 2 then
+  reap(rep)
+end
+local out = {registered}
+for _, i in ipairs(crossed) do out[#out + 1] = i end
+return out
 )lua";
 
 }  // namespace ap::limits::internal
