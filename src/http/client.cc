@@ -1,6 +1,10 @@
 // http/client.cc — connect (DNS, TCP, TLS with verification), pooling, and the exchange steps.
 #include "http/client.h"
 
+#include <sys/socket.h>
+
+#include <cerrno>
+
 #include <openssl/ssl.h>
 
 #include <array>
@@ -100,6 +104,19 @@ ConnectionPool& ConnectionPool::Local() {
   return pool;
 }
 
+namespace {
+
+// Whether the peer closed the connection while it was idle in the pool, or (plain HTTP) sent
+// something unasked, such as a 408 before closing. Over TLS, bytes may be a session ticket.
+bool PeerClosed(int fd, bool tls) {
+  char byte;
+  ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n < 0) return errno != EAGAIN && errno != EWOULDBLOCK;
+  return n == 0 || !tls;
+}
+
+}  // namespace
+
 std::unique_ptr<UpstreamConnection> ConnectionPool::Take(const std::string& key) {
   auto it = idle_.find(key);
   if (it == idle_.end()) return nullptr;
@@ -108,7 +125,12 @@ std::unique_ptr<UpstreamConnection> ConnectionPool::Take(const std::string& key)
   while (!list.empty()) {
     auto conn = std::move(list.back());
     list.pop_back();
-    if (now - conn->idle_since < kMaxIdleTime && conn->lowest().socket().is_open()) return conn;
+    if (now - conn->idle_since >= kMaxIdleTime || !conn->lowest().socket().is_open()) continue;
+    // Servers close idle keep-alive connections on their own clock (uvicorn, as vLLM runs it,
+    // and Node after 5 s): one that rested a while is checked for the peer's FIN (or anything
+    // else it sent unasked) before a request is written into it.
+    if (now - conn->idle_since >= kCheckAfterIdle && PeerClosed(conn->lowest().socket().native_handle(), conn->tls())) continue;
+    return conn;
   }
   return nullptr;
 }
@@ -154,10 +176,11 @@ net::awaitable<ExchangeError> Exchange::Start(bhttp::request<bhttp::string_body>
 
 net::awaitable<ExchangeError> Exchange::Start(std::string_view head, std::string_view body) {
   for (int attempt = 0;; ++attempt) {
-    bool reused = false;
+    bool reused = attempt > 0;  // in: a retry takes a fresh connection; out: whether pooled
     auto e = co_await StartOnce(head, body, &reused);
     // A pooled connection the peer closed while idle fails before any response byte: that says
-    // nothing about the backend, so try once more on a fresh connection.
+    // nothing about the backend, so try once more on a fresh connection (not another pooled
+    // one: those rested as long and are likely closed too).
     if (e == ExchangeError::kBroken && reused && attempt == 0 && !parser_->got_some()) {
       conn_.reset();
       continue;
@@ -168,8 +191,7 @@ net::awaitable<ExchangeError> Exchange::Start(std::string_view head, std::string
 
 net::awaitable<ExchangeError> Exchange::StartOnce(std::string_view head, std::string_view body,
                                                   bool* reused) {
-  auto& pool = ConnectionPool::Local();
-  conn_ = pool.Take(endpoint_.key);
+  if (!*reused) conn_ = ConnectionPool::Local().Take(endpoint_.key);
   *reused = conn_ != nullptr;
   parser_.emplace();
   parser_->header_limit(64 * 1024);

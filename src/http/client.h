@@ -6,7 +6,8 @@
 // and waits for the response headers (the first-byte timeout); ReadSome() then yields body bytes
 // as they arrive (chunked encoding undone) until the end, within the total deadline. A
 // connection goes back to the pool only when its response was read to the end and both sides
-// allow keep-alive; a reused connection that the peer had closed is retried once on a fresh one.
+// allow keep-alive. One that rested in the pool is peeked for the peer's FIN before reuse, and a
+// reused connection that still turns out closed is retried once on a fresh one.
 #pragma once
 
 #include <chrono>
@@ -80,6 +81,7 @@ class ConnectionPool {
 
   static constexpr size_t kMaxIdlePerEndpoint = 256;
   static constexpr std::chrono::seconds kMaxIdleTime{30};
+  static constexpr std::chrono::milliseconds kCheckAfterIdle{500};  // then peeked before reuse
 
  private:
   std::unordered_map<std::string, std::vector<std::unique_ptr<UpstreamConnection>>> idle_;

@@ -1,6 +1,8 @@
 // The server and the pooled client against each other on loopback.
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include <future>
 
 #include <boost/asio/co_spawn.hpp>
@@ -130,6 +132,45 @@ TEST_F(Fixture, StalePooledConnectionIsReplaced) {
   auto [s, b] = Await(ioc, Call("/x", "2"));
   EXPECT_EQ(s, 200);
   EXPECT_EQ(b, "echo:2");
+}
+
+// Four pooled connections, all closed by a server restart.
+void FillPoolThenRestart(Fixture& f) {
+  Await(f.ioc, [&]() -> net::awaitable<void> {
+    std::vector<std::unique_ptr<Exchange>> held;
+    std::vector<bhttp::request<bhttp::string_body>> reqs(4, {bhttp::verb::post, "/x", 11});
+    for (auto& req : reqs) {  // each holds its connection until read: four connections
+      req.set(bhttp::field::host, "localhost");
+      held.push_back(std::make_unique<Exchange>(f.ep, ExchangeTimeouts{}));
+      EXPECT_EQ(co_await held.back()->Start(req), ExchangeError::kNone);
+    }
+    for (auto& ex : held) {
+      std::string out;
+      co_await ex->ReadAll(out, 1024);
+    }
+  }());
+  ASSERT_EQ(ConnectionPool::Local().idle_count(), 4u);
+  uint16_t port = f.server->port();
+  f.server->Shutdown(std::chrono::milliseconds(200));
+  ServerOptions o;
+  o.port = port;
+  f.server = std::make_unique<Server>(o, std::make_shared<EchoHandler>());
+  ASSERT_TRUE(f.server->Start());
+}
+
+TEST_F(Fixture, AStaleConnectionIsRetriedOnAFreshOneNotAnotherPooledOne) {
+  FillPoolThenRestart(*this);
+  auto [s, b] = Await(ioc, Call("/x", "after"));  // at once: not rested long enough to be peeked
+  EXPECT_EQ(s, 200) << b;
+  EXPECT_EQ(b, "echo:after");
+}
+
+TEST_F(Fixture, ConnectionsThatRestedArePeekedForTheServersCloseBeforeReuse) {
+  FillPoolThenRestart(*this);
+  std::this_thread::sleep_for(ConnectionPool::kCheckAfterIdle + std::chrono::milliseconds(50));
+  auto [s, b] = Await(ioc, Call("/x", "rested"));
+  EXPECT_EQ(s, 200) << b;
+  EXPECT_EQ(ConnectionPool::Local().idle_count(), 1u);  // the four closed ones were dropped
 }
 
 TEST(Loopback, Detects) {
