@@ -4,7 +4,8 @@
 // and tokens/minute limit hold within 5 %, a team budget stops within one request of its limit,
 // revocation reaches every replica within a second, expired keys, hashed storage (no plaintext
 // key in Redis, on disk or in logs), tenant isolation in the query and admin APIs, OpenAI's
-// x-ratelimit-* headers, and failing open with local limits when Redis goes away.
+// x-ratelimit-* headers, a killed replica's parallel slots reaped, and failing open with local
+// limits when Redis goes away.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
@@ -356,6 +357,47 @@ models: [{name: chat, backends: [mock]}]
   } finally {
     await alone.stop();
   }
+});
+
+test('a replica killed while holding parallel slots gives them back within seconds', async () => {
+  const key = await createKey({ name: 'crash', max_parallel: 2 });
+  // A fourth replica that also serves "slow": the mock holds those requests for 5 s.
+  const config = path.join(dir, 'crashing.yaml');
+  writeFileSync(config, readFileSync(path.join(dir, 'replica0.yaml'), 'utf8')
+    .replace('models: [{name: chat, backends: [mock]}]',
+             'models: [{name: chat, backends: [mock]}, {name: slow, backends: [slow]}]')
+    .replace('backends: [{name: mock,',
+             `backends: [{name: slow, url: "http://127.0.0.1:${upstream.port}/v1", model: slow-first-byte}, {name: mock,`)
+    .replace(/data0/g, 'data-crashing'));
+  const extra = await startGateway(['--config', config]);
+  try {
+    const held = [0, 1].map(() => fetch(`${extra.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'slow', messages: [{ role: 'user', content: 'wait' }] }),
+    }).catch(() => null));
+    let refused;
+    for (let i = 0; i < 40 && refused?.status !== 429; i++) {
+      await sleep(50);
+      refused = await chat(key.key, 0);
+    }
+    assert.equal(refused.status, 429, JSON.stringify(refused.body));
+    assert.equal(refused.body.error.code, 'parallel_limit_exceeded');
+    extra.child.kill('SIGKILL');  // no goodbye: its slots stay in Redis until it is reaped
+    await Promise.all(held);
+  } finally {
+    await extra.stop(100);
+  }
+  const killed = Date.now();
+  let r;
+  do {
+    await sleep(250);
+    r = await chat(key.key, 1);
+  } while (r.status === 429 && Date.now() - killed < 20000);
+  assert.equal(r.status, 200, `slots still held ${Date.now() - killed} ms after the kill: ${JSON.stringify(r.body)} ${replicas[1].stderr().slice(-1500)}`);
+  // A replica counts as alive for 10 s after its last beat (one a second); the next beat of a
+  // live replica reaps it.
+  assert.ok(Date.now() - killed <= 12500, `reaped after ${Date.now() - killed} ms`);
 });
 
 test('without Redis the gateway fails open with local limits and says so', async () => {
