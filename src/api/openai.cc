@@ -97,8 +97,9 @@ ApiError Invalid(std::string message, std::string param, std::string code = "inv
 
 }  // namespace
 
-boost::system::result<InferenceRequest, ApiError> ParseInferenceRequest(std::string body) {
+boost::system::result<InferenceRequest, ApiError> ParseInferenceRequest(std::string body, bool estimate_prompt) {
   internal::RequestFields f;
+  f.estimate_prompt = estimate_prompt;
   boost::system::error_code ec;
   if (!internal::ScanRequestFields(body, &f, &ec))
     return Invalid("request body is not valid JSON: " + ec.message(), "", "invalid_json");
@@ -123,9 +124,17 @@ boost::system::result<InferenceRequest, ApiError> ParseInferenceRequest(std::str
   }
   if (f.user == Kind::kString) r.user = std::move(f.user_value);
   r.max_tokens = f.max_tokens;
-  r.prompt_tokens_estimate = f.prompt_tokens_estimate;
+  r.prompt_tokens_estimate = estimate_prompt ? f.prompt_tokens_estimate : -1;
   r.body = std::move(body);
   return r;
+}
+
+int64_t PromptTokens(const InferenceRequest& request) {
+  if (request.prompt_tokens_estimate >= 0) return request.prompt_tokens_estimate;
+  internal::RequestFields f;
+  boost::system::error_code ec;
+  internal::ScanRequestFields(request.body, &f, &ec);  // valid: it was parsed before
+  return f.prompt_tokens_estimate;
 }
 
 std::string SetTopLevelField(std::string_view s, std::string_view key, std::string_view value_json) {
@@ -204,25 +213,9 @@ Usage ExtractUsage(const json::value& v) {
   return u;
 }
 
-namespace {
-// The integer value of `"key":` inside `object` (a JSON object's text); nullopt when absent.
-std::optional<int64_t> IntField(std::string_view object, std::string_view quoted_key) {
-  const void* p = memmem(object.data(), object.size(), quoted_key.data(), quoted_key.size());
-  if (!p) return std::nullopt;
-  size_t i = static_cast<size_t>(static_cast<const char*>(p) - object.data()) + quoted_key.size();
-  i = SkipWs(object, i);
-  if (i >= object.size() || object[i] != ':') return std::nullopt;
-  i = SkipWs(object, i + 1);
-  int64_t v = 0;
-  auto [ptr, ec] = std::from_chars(object.data() + i, object.data() + object.size(), v);
-  if (ec != std::errc()) return std::nullopt;
-  return v;
-}
-}  // namespace
-
 Usage ExtractUsageFromText(std::string_view body) {
   // The last "usage" key followed by an object: OpenAI and vLLM put usage after the choices. Its
-  // few integer fields are read in place, without building any JSON document.
+  // few integer fields are read in one pass over the object, without building any JSON document.
   // Searched from the end, where the usage object sits, so the choices are never scanned.
   size_t pos = body.rfind("\"usage\"");
   if (pos == std::string_view::npos || (pos > 0 && body[pos - 1] == '\\')) return {};
@@ -230,18 +223,40 @@ Usage ExtractUsageFromText(std::string_view body) {
   if (i >= body.size() || body[i] != ':') return {};
   i = SkipWs(body, i + 1);
   if (i >= body.size() || body[i] != '{') return {};
-  size_t end = SkipValue(body, i);
-  if (end > body.size() || end <= i || body[end - 1] != '}') return {};
-  std::string_view object = body.substr(i, end - i);
-  Usage u;
-  auto prompt = IntField(object, "\"prompt_tokens\"");
-  auto completion = IntField(object, "\"completion_tokens\"");
-  auto total = IntField(object, "\"total_tokens\"");
+  // The first occurrence of each key at any depth (cached_tokens sits in prompt_tokens_details).
+  static constexpr std::string_view kKeys[] = {"prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens"};
+  std::optional<int64_t> values[4];
+  int depth = 0;
+  while (i < body.size()) {
+    const char c = body[i];
+    if (c == '"') {
+      const size_t end = SkipString(body, i);
+      const std::string_view text = body.substr(i + 1, end - i - 2);
+      i = SkipWs(body, end);
+      if (i < body.size() && body[i] == ':') {  // a key: is it one we read?
+        i = SkipWs(body, i + 1);
+        for (size_t k = 0; k < 4; ++k) {
+          if (values[k] || text != kKeys[k]) continue;
+          int64_t v = 0;
+          if (auto [ptr, ec] = std::from_chars(body.data() + i, body.data() + body.size(), v); ec == std::errc())
+            values[k] = v;
+          break;
+        }
+      }
+      continue;
+    }
+    if (c == '{' || c == '[') ++depth;
+    else if ((c == '}' || c == ']') && --depth == 0) break;
+    ++i;
+  }
+  if (depth != 0) return {};  // the object never closed: a truncated body
+  const auto& [prompt, completion, total, cached] = values;
   if (!prompt && !completion && !total) return {};
+  Usage u;
   u.prompt_tokens = ClampTokens(prompt.value_or(0));
   u.completion_tokens = ClampTokens(completion.value_or(0));
   u.total_tokens = total ? ClampTokens(*total) : u.prompt_tokens + u.completion_tokens;
-  u.cached_tokens = ClampTokens(IntField(object, "\"cached_tokens\"").value_or(0));
+  u.cached_tokens = ClampTokens(cached.value_or(0));
   u.known = true;
   return u;
 }

@@ -33,12 +33,18 @@ struct InferenceRequest {
   bool client_wants_usage = false;  // stream_options.include_usage as the client sent it
   std::string user;
   int64_t max_tokens = -1;          // max_tokens / max_completion_tokens; -1: not sent
-  int64_t prompt_tokens_estimate = 0;  // see api/token_estimate.h
+  int64_t prompt_tokens_estimate = -1;  // -1: not estimated yet; read it through PromptTokens()
   std::string body;  // the raw body
 };
 
 // Validates a JSON body of /v1/chat/completions, /v1/completions or /v1/embeddings.
-boost::system::result<InferenceRequest, ApiError> ParseInferenceRequest(std::string body);
+// `estimate_prompt`: estimate the prompt's tokens in the same pass (api/token_estimate.h) — the
+// larger part of the pass's cost, so callers that may not need it leave it to PromptTokens().
+boost::system::result<InferenceRequest, ApiError> ParseInferenceRequest(std::string body,
+                                                                         bool estimate_prompt = true);
+
+// The prompt's estimated tokens: from the parse, or by scanning the body again.
+int64_t PromptTokens(const InferenceRequest& request);
 
 // The body to send upstream: `model` replaced by `backend_model` (when not empty) and, for
 // streams, stream_options.include_usage forced on.

@@ -100,6 +100,11 @@ TEST(Usage, FromTextParsesOnlyTheUsageObject) {
   EXPECT_FALSE(ExtractUsageFromText(R"({"choices":[]})").known);
   EXPECT_FALSE(ExtractUsageFromText(R"({"usage":null})").known);
   EXPECT_FALSE(ExtractUsageFromText(R"({"usage":{"prompt_tokens":)").known);
+  // Key names as string values are not keys; total missing is prompt + completion.
+  auto v = ExtractUsageFromText(R"({"usage": {"note": "prompt_tokens", "prompt_tokens" : 5, "completion_tokens":1}})");
+  EXPECT_TRUE(v.known);
+  EXPECT_EQ(v.prompt_tokens, 5);
+  EXPECT_EQ(v.total_tokens, 6);
 }
 }  // namespace
 }  // namespace ap::api

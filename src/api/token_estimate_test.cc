@@ -77,5 +77,16 @@ TEST(TokenEstimate, RequestParsingEstimatesPromptAndReadsMaxTokens) {
   EXPECT_EQ(none->max_tokens, -1);
 }
 
+TEST(TokenEstimate, APromptNotEstimatedAtParseIsEstimatedWhenAsked) {
+  const std::string body =
+      R"({"model":"m","messages":[{"role":"user","content":"The quick brown fox jumps over the lazy dog."}]})";
+  auto eager = ParseInferenceRequest(body);
+  auto lazy = ParseInferenceRequest(body, /*estimate_prompt=*/false);
+  ASSERT_TRUE(eager && lazy);
+  EXPECT_EQ(lazy->prompt_tokens_estimate, -1);
+  EXPECT_GT(PromptTokens(*eager), 0);
+  EXPECT_EQ(PromptTokens(*lazy), PromptTokens(*eager));
+}
+
 }  // namespace
 }  // namespace ap::api

@@ -253,7 +253,9 @@ net::awaitable<void> Gateway::Handle(http::Request& request, http::Responder& re
     rec.request_body = request.body().substr(0, options_.capture_bytes);
     rec.payload_truncated = request.body().size() > options_.capture_bytes;
   }
-  auto parsed = api::ParseInferenceRequest(std::move(request.body()));
+  // Limits reserve the prompt's tokens at admission; otherwise they are estimated only when a
+  // backend reports no usage.
+  auto parsed = api::ParseInferenceRequest(std::move(request.body()), admitter != nullptr);
   if (!parsed) {
     co_await SendApiError(responder, rec, parsed.error());
     finish();
@@ -282,7 +284,7 @@ net::awaitable<void> Gateway::Handle(http::Request& request, http::Responder& re
     }
     std::string backend_model;
     if (t->group && !t->group->members.empty()) backend_model = t->group->members.front().backend->config.model;
-    AdmissionRequest ar{parsed->model, std::move(backend_model), parsed->prompt_tokens_estimate, parsed->max_tokens};
+    AdmissionRequest ar{parsed->model, std::move(backend_model), api::PromptTokens(*parsed), parsed->max_tokens};
     admission = co_await admitter->Admit(caller, std::move(ar));
     if (admission.error) {
       co_await SendApiError(responder, rec, *admission.error, admission.headers);

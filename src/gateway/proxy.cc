@@ -162,9 +162,10 @@ net::awaitable<void> RelayStream(const ProxyRequest& pr, http::Exchange& ex, std
   std::string trailer;
   // Called once the body is complete: usage (estimated if the backend sent none) and the trailer.
   auto finish = [&] {
-    if (!rec.usage.known && ex.status() == 200)
-      rec.usage = {pr.body->prompt_tokens_estimate, content_events, pr.body->prompt_tokens_estimate + content_events, 0,
-                   true, true};
+    if (!rec.usage.known && ex.status() == 200) {
+      const int64_t prompt = api::PromptTokens(*pr.body);
+      rec.usage = {prompt, content_events, prompt + content_events, 0, true, true};
+    }
     if (cost_trailer) trailer = CostTrailer(pr, rec);
   };
   bool drop_usage = !pr.body->client_wants_usage;
@@ -294,7 +295,7 @@ net::awaitable<AttemptResult> Attempt(const ProxyRequest& pr, const BackendState
     rec.usage = api::ExtractUsageFromText(response_body);
     if (!rec.usage.known) {  // the backend reports no usage: estimate it
       int64_t completion = api::EstimateResponseTokens(response_body);
-      int64_t prompt = pr.body->prompt_tokens_estimate;
+      int64_t prompt = api::PromptTokens(*pr.body);
       rec.usage = {prompt, completion, prompt + completion, 0, true, true};
     }
   }

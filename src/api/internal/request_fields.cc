@@ -98,13 +98,13 @@ struct Handler {
     return true;
   }
   bool on_string_part(sv s, std::size_t, error_code&) {
-    if (prompt_text && !skip_string) prompt_part.append(s.data(), s.size());
+    if (prompt_text && !skip_string && f->estimate_prompt) prompt_part.append(s.data(), s.size());
     Slot slot = Current();
     if (slot == Slot::kModel || slot == Slot::kUser) text.append(s.data(), s.size());
     return true;
   }
   bool on_string(sv s, std::size_t, error_code&) {
-    if (prompt_text && !skip_string) {
+    if (prompt_text && !skip_string && f->estimate_prompt) {
       if (prompt_part.empty()) {
         f->prompt_tokens_estimate += EstimateTokens(std::string_view(s.data(), s.size()));
       } else {

@@ -27,7 +27,9 @@ struct RequestFields {
   Kind user = Kind::kAbsent;
   std::string user_value;
   int64_t max_tokens = -1;  // max_tokens or max_completion_tokens when a non-negative integer
-  // api::EstimateTokens over the text of messages/prompt/input, plus chat framing per message.
+  // api::EstimateTokens over the text of messages/prompt/input, plus chat framing per message;
+  // counted only when `estimate_prompt` is set (it is most of the scan's cost).
+  bool estimate_prompt = true;
   int64_t prompt_tokens_estimate = 0;
 };
 
