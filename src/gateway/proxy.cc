@@ -143,7 +143,7 @@ bhttp::response_header<> ClientHeader(int status, std::string_view content_type,
 // backend that fails before sending anything can still be retried).
 net::awaitable<void> RelayStream(const ProxyRequest& pr, http::Exchange& ex, std::string first,
                                  http::Responder& res, CompletionRecord& rec, Clock::time_point start) {
-  auto header = ClientHeader(ex.status(), ex.header()[bhttp::field::content_type], rec, pr);
+  auto header = ClientHeader(ex.status(), ex.content_type(), rec, pr);
   header.set(bhttp::field::cache_control, "no-cache");
   // The cost is known only once the usage chunk went by: it follows the last chunk as a trailer.
   const bool cost_trailer = pr.cost_estimator && ex.status() == 200;
@@ -262,15 +262,15 @@ net::awaitable<AttemptResult> Attempt(const ProxyRequest& pr, const BackendState
   if (outcome != AttemptOutcome::kSuccess && IsRetryable(outcome, b.config.retry)) {
     result.failure.outcome = outcome;
     result.failure.status = status;
-    result.failure.content_type = std::string(ex.header()[bhttp::field::content_type]);
-    result.failure.retry_after = std::string(ex.header()[bhttp::field::retry_after]);
+    result.failure.content_type = ex.content_type();
+    result.failure.retry_after = ex.retry_after();
     if (!result.failure.retry_after.empty())
       result.retry_after = ParseRetryAfter(result.failure.retry_after, std::chrono::system_clock::now());
     co_await ex.ReadAll(result.failure.body, kMaxErrorBody);
     result.failure.detail = "backend answered " + std::to_string(status);
     co_return result;
   }
-  std::string content_type(ex.header()[bhttp::field::content_type]);
+  const std::string& content_type = ex.content_type();
   bool is_sse = content_type.find("text/event-stream") != std::string::npos;
   if (pr.body->stream && status == 200 && is_sse) {
     std::string first;
@@ -304,7 +304,7 @@ net::awaitable<AttemptResult> Attempt(const ProxyRequest& pr, const BackendState
   out.base() = ClientHeader(status, content_type, rec, pr);
   if (pr.cost_estimator && rec.usage.known)
     if (auto cost = (*pr.cost_estimator)(rec)) out.set(kCostHeader, FormatCost(*cost));
-  if (auto ra = ex.header()[bhttp::field::retry_after]; !ra.empty()) out.set(bhttp::field::retry_after, ra);
+  if (const auto& ra = ex.retry_after(); !ra.empty()) out.set(bhttp::field::retry_after, ra);
   out.body() = std::move(response_body);
   result.delivered = true;
   rec.status = status;
@@ -389,7 +389,7 @@ net::awaitable<void> ForwardModels(const BackendGroup& group, const http::Reques
     co_return;
   }
   http::Response out{static_cast<http::Status>(ex.status()), 11};
-  out.base() = ClientHeader(ex.status(), ex.header()[bhttp::field::content_type], rec, pr);
+  out.base() = ClientHeader(ex.status(), ex.content_type(), rec, pr);
   out.body() = std::move(body);
   rec.status = ex.status();
   co_await res.Send(std::move(out));

@@ -241,7 +241,7 @@ net::awaitable<ExchangeError> Exchange::StartOnce(std::string_view head, std::st
     }
   }
   parser_->eager(true);
-  keep_alive_ = parser_->get().keep_alive();
+  keep_alive_ = parser_->keep_alive();
   co_return ExchangeError::kNone;
 }
 
@@ -262,13 +262,10 @@ net::awaitable<ExchangeError> Exchange::ReadSome(std::string& out) {
     // Parse what is buffered (chunked coding undone by Beast's parser) into the scratch buffer.
     error_code ec;
     if (conn_->buffer.size() > 0) {
-      auto& body = parser_->get().body();
-      body.data = scratch_.get();
-      body.size = kReadChunk;
-      body.more = true;
+      parser_->SetOutput(scratch_.get(), kReadChunk);
       size_t used = parser_->put(conn_->buffer.data(), ec);
       conn_->buffer.consume(used);
-      out.append(scratch_.get(), kReadChunk - parser_->get().body().size);
+      out.append(scratch_.get(), parser_->written());
       if (ec == bhttp::error::need_more || ec == bhttp::error::need_buffer) ec = {};
       if (!ec && parser_->is_done()) break;
       if (!ec && used > 0 && conn_->buffer.size() > 0 && out.size() < 4 * kReadChunk) continue;

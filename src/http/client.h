@@ -29,6 +29,8 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
+#include "http/internal/response_parser.h"
+
 namespace ap::http {
 
 namespace net = boost::asio;
@@ -106,7 +108,6 @@ const char* ExchangeErrorName(ExchangeError e);
 
 class Exchange {
  public:
-  using Header = bhttp::response_header<>;
   Exchange(const Endpoint& endpoint, ExchangeTimeouts timeouts);
   ~Exchange();
 
@@ -115,8 +116,10 @@ class Exchange {
   // The same with the request head already serialized ("POST /x HTTP/1.1\r\n…\r\n\r\n", its
   // Content-Length matching `body`); both must outlive the call.
   net::awaitable<ExchangeError> Start(std::string_view head, std::string_view body);
-  const Header& header() const { return parser_->get().base(); }
-  int status() const { return static_cast<int>(parser_->get().result_int()); }
+  int status() const { return parser_->status(); }
+  // The only upstream header values the gateway reads ("" when absent).
+  const std::string& content_type() const { return parser_->content_type(); }
+  const std::string& retry_after() const { return parser_->retry_after(); }
 
   // Reads the next piece of the body into `out` (replacing it); an empty `out` with kNone
   // means the body is complete.
@@ -138,7 +141,7 @@ class Exchange {
   ExchangeTimeouts timeouts_;
   std::chrono::steady_clock::time_point deadline_;
   std::unique_ptr<UpstreamConnection> conn_;
-  std::optional<bhttp::response_parser<bhttp::buffer_body>> parser_;
+  std::optional<internal::ResponseParser> parser_;
   std::string detail_;
   std::string head_;  // the serialized request head, alive while it is written
   std::unique_ptr<char[]> scratch_;  // body read buffer (not zero-filled on every read)
