@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <set>
 #include <thread>
+#include <utility>
 
 #include <unistd.h>
 
@@ -52,6 +53,20 @@ Item It(Score s, std::string event = "") { return Item{std::move(event), false, 
 void MustWrite(Store& s, std::vector<Item> items) {
   auto r = s.Write(items);
   ASSERT_TRUE(r) << r.error();
+}
+
+// Generations in the usage rollup: all of them, and `user`'s.
+std::pair<int64_t, int64_t> GenerationsByUser(Store& s, const std::string& user) {
+  UsageQuery q;
+  q.group_by = {"user"};
+  auto rows = s.AggregateUsage(q);
+  EXPECT_TRUE(rows) << (rows ? "" : rows.error());
+  std::pair<int64_t, int64_t> n{0, 0};
+  for (const auto& r : rows ? *rows : std::vector<UsageRow>{}) {
+    n.first += r.generations;
+    if (r.group == std::vector<std::string>{user}) n.second = r.generations;
+  }
+  return n;
 }
 
 UsageRow Total(Store& s, UsageQuery q = {}) {
@@ -328,17 +343,7 @@ TEST_P(StoreConformanceTest, ManyFreshGatewayGenerationsInOneBatch) {
   auto page = store_->ListObservations(q);
   ASSERT_TRUE(page);
   EXPECT_EQ(page->items.size(), 37u);
-  UsageQuery uq;
-  uq.group_by = {"user"};
-  auto rows = store_->AggregateUsage(uq);
-  ASSERT_TRUE(rows) << rows.error();
-  int64_t total = 0, carol = 0;
-  for (const auto& r : *rows) {
-    total += r.generations;
-    if (r.group == std::vector<std::string>{"carol"}) carol = r.generations;
-  }
-  EXPECT_EQ(total, 37);
-  EXPECT_EQ(carol, 7);
+  EXPECT_EQ(GenerationsByUser(*store_, "carol"), std::make_pair(int64_t{37}, int64_t{7}));
   EXPECT_DOUBLE_EQ(Total(*store_).cost, 37 * 0.5);
 }
 
@@ -380,17 +385,7 @@ TEST_P(StoreConformanceTest, FreshTracesMixWithUpdatesAndPlaceholders) {
   auto fresh3 = store_->GetTrace("p1", "fresh3");
   ASSERT_TRUE(fresh3 && *fresh3);
   EXPECT_EQ((*fresh3)->user_id, "dave");
-  UsageQuery uq;
-  uq.group_by = {"user"};
-  auto rows = store_->AggregateUsage(uq);
-  ASSERT_TRUE(rows) << rows.error();
-  int64_t total = 0, dave = 0;
-  for (const auto& r : *rows) {
-    total += r.generations;
-    if (r.group == std::vector<std::string>{"dave"}) dave = r.generations;
-  }
-  EXPECT_EQ(total, 46);
-  EXPECT_EQ(dave, 1);
+  EXPECT_EQ(GenerationsByUser(*store_, "dave"), std::make_pair(int64_t{46}, int64_t{1}));
 }
 
 TEST_P(StoreConformanceTest, AggregatesGroupByModelUserTeamKeyAndDay) {
