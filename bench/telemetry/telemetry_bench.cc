@@ -68,6 +68,7 @@ gateway::CompletionRecord MakeRecord(uint64_t i, int64_t start_us) {
   r.session_id = "session-" + std::to_string(i / 4);
   r.trace_id = g_caller_trace_ids ? Hex(0x9e3779b97f4a7c15ull * (i + 1), 16) + Hex(i + 1, 16)
                                   : TimeOrderedHexId(start_us / 1000);
+  r.trace_minted = !g_caller_trace_ids;
   r.span_id = Hex(0xc2b2ae3d27d4eb4full * (i + 1), 16);
   r.status = 200;
   r.start = std::chrono::system_clock::time_point(std::chrono::microseconds(start_us));
@@ -190,7 +191,7 @@ int64_t FileBytes(const std::string& path) {
 // metrics, pricing, queue) from the writer thread's SQLite work.
 class NullStore : public Store {
  public:
-  Result<void> Write(std::span<const Item>) override { return {}; }
+  Result<void> WriteGroups(ItemGroups) override { return {}; }
   Result<std::optional<Trace>> GetTrace(const std::string&, const std::string&) override { return std::optional<Trace>(); }
   Result<Page<TraceSummary>> ListTraces(const TraceQuery&) override { return Page<TraceSummary>{}; }
   Result<Page<Observation>> ListObservations(const ObservationQuery&) override { return Page<Observation>{}; }

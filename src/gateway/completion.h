@@ -28,6 +28,7 @@ struct CompletionRecord {
   std::string key_id;         // "key-" + 12 hex of SHA-256 of the client's key; never the key
   std::string project;        // telemetry tenant ("team:ml", "key:key-…"); empty: the default project
   std::string trace_id;       // 32 hex: from W3C traceparent or x-trace-id, else minted
+  bool trace_minted = false;  // trace_id was minted for this request: no other record has it
   std::string parent_span_id; // 16 hex: the caller's span from traceparent, if any
   std::string span_id;        // 16 hex: this request's own span
   std::vector<std::string> tags;  // x-tags: comma-separated

@@ -69,7 +69,8 @@ std::string_view Header(const http::Request& req, std::string_view name) {
 void ReadTraceContext(const http::Request& req, CompletionRecord& rec) {
   if (auto tp = Header(req, "traceparent"); tp.empty() || !ParseTraceparent(tp, &rec.trace_id, &rec.parent_span_id)) {
     auto t = Trim(Header(req, "x-trace-id"));
-    rec.trace_id = !t.empty() && t.size() <= 128 ? RequestIdFor(t) : TimeOrderedHexId();
+    rec.trace_minted = t.empty() || t.size() > 128;
+    rec.trace_id = rec.trace_minted ? TimeOrderedHexId() : RequestIdFor(t);
   }
   rec.span_id = RandomHexId(8);
   auto session = Trim(Header(req, "x-session-id"));

@@ -159,7 +159,8 @@ std::vector<Item> GatewaySink::ToItems(const gateway::CompletionRecord& r, const
   }
   std::vector<Item> items;
   items.reserve(2);
-  items.push_back(Item{{}, false, std::move(t)});
+  // A minted trace id is new by construction: the store may insert the trace without looking.
+  items.push_back(Item{{}, r.trace_minted, std::move(t)});
   items.push_back(Item{{}, true, std::move(g)});
   return items;
 }

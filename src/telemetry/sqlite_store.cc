@@ -114,9 +114,60 @@ namespace {
   "id,project,trace,parent,type,name,start,dur,ttft,model,level,status_message,version,env,"   \
   "model_params,input,output,metadata,in_tok,out_tok,total_tok,cached_tok,usage_details,"      \
   "cost_details,in_cost,out_cost,cost,user,team,key,backend,status"
-constexpr const char* kInsertOne = "INSERT INTO observations(" AP_OBSERVATION_COLUMNS
-                                   ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
-constexpr size_t kRowsPerInsert = 16;
+#define AP_TRACE_COLUMNS "id,project,ts,name,user,session,release,version,env,tags,input,output,metadata,public"
+
+// "INSERT INTO <table_columns> VALUES(?,…),(?,…)…": `rows` rows of `columns` parameters.
+std::string InsertSql(const char* table_columns, size_t columns, size_t rows) {
+  std::string sql = std::string("INSERT INTO ") + table_columns + " VALUES";
+  for (size_t r = 0; r < rows; ++r) {
+    sql += r ? ",(" : "(";
+    for (size_t c = 0; c < columns; ++c) sql += c ? ",?" : "?";
+    sql += ")";
+  }
+  return sql;
+}
+
+// Write-once rows waiting to be inserted into `TableColumns` ("traces(pk,id,…)")
+// kRowsPerInsert per statement (one VDBE program run and one set of cursor opens instead of
+// sixteen), the remainder one by one. The statements' text is built once per table (the
+// connection caches statements by address); the rows borrow from the items being written.
+template <const char* TableColumns, size_t Columns>
+class PendingRows {
+ public:
+  static constexpr size_t kRowsPerInsert = 16;
+  using Row = std::array<Value, Columns>;
+
+  // Queues a row; inserts a full group.
+  bool Add(Conn& c, const Row& row) {
+    rows_.push_back(row);
+    return rows_.size() < kRowsPerInsert || Flush(c);
+  }
+  bool empty() const { return rows_.empty(); }
+
+  bool Flush(Conn& c) {
+    static const std::string many = InsertSql(TableColumns, Columns, kRowsPerInsert);
+    static const std::string one = InsertSql(TableColumns, Columns, 1);
+    size_t i = 0;
+    for (; rows_.size() - i >= kRowsPerInsert; i += kRowsPerInsert) {
+      auto s = c.PrepareStatic(many.c_str());
+      for (size_t r = 0; r < kRowsPerInsert; ++r) s.BindAll(rows_[i + r], static_cast<int>(r * Columns + 1));
+      if (s.Step() != SQLITE_DONE) return false;
+    }
+    for (; i < rows_.size(); ++i) {
+      auto s = c.PrepareStatic(one.c_str());
+      s.BindAll(rows_[i]);
+      if (s.Step() != SQLITE_DONE) return false;
+    }
+    rows_.clear();
+    return true;
+  }
+
+ private:
+  std::vector<Row> rows_;
+};
+
+constexpr char kNewTraces[] = "traces(pk," AP_TRACE_COLUMNS ")";
+constexpr char kNewObservations[] = "observations(" AP_OBSERVATION_COLUMNS ")";
 
 class BatchWriter {
  public:
@@ -138,8 +189,8 @@ class BatchWriter {
     return WriteScore(std::get<Score>(item.body));
   }
 
-  // The end of the batch: pending generations, then the rollup deltas.
-  bool Finish() { return FlushObservations() && FlushRollup(); }
+  // The end of the batch: pending rows, then the rollup deltas.
+  bool Finish() { return FlushPending() && FlushRollup(); }
 
   bool FlushRollup() {
     for (const auto& [k, d] : rollup_) {
@@ -208,8 +259,7 @@ class BatchWriter {
                                      t.is_public ? Value(int64_t{*t.is_public}) : Value()};
     auto s = pk ? c_.PrepareStatic("UPDATE traces SET id=?,project=?,ts=?,name=?,user=?,session=?,release=?,"
                              "version=?,env=?,tags=?,input=?,output=?,metadata=?,public=? WHERE pk=?")
-                : c_.PrepareStatic("INSERT INTO traces(id,project,ts,name,user,session,release,version,env,"
-                             "tags,input,output,metadata,public) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                : c_.PrepareStatic("INSERT INTO traces(" AP_TRACE_COLUMNS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     s.BindAll(v);
     if (pk) s.Bind(15, pk);
     if (s.Step() != SQLITE_DONE) return false;
@@ -218,10 +268,30 @@ class BatchWriter {
     return true;
   }
 
+  // A trace whose id was never written (the gateway minted it): no conflict check and no read. It
+  // joins a multi-row INSERT under a pk the writer assigns, so its generation can point at it
+  // before the row exists. Only this connection writes, inside BEGIN IMMEDIATE.
+  bool QueueFreshTrace(const Trace& t, int64_t project) {
+    if (!next_trace_pk_) {
+      auto s = c_.PrepareStatic("SELECT coalesce(max(pk), 0) + 1 FROM traces");
+      if (s.Step() != SQLITE_ROW) return false;
+      next_trace_pk_ = s.Int(0);
+    }
+    const int64_t pk = next_trace_pk_++;
+    traces_.Put(t.id, {project, pk, t.user_id});
+    return new_traces_.Add(c_, {pk, IdValue(t.id), project, t.timestamp_us ? t.timestamp_us : now_, Dim(t.name),
+                                Dim(t.user_id), Dim(t.session_id), Dim(t.release), Dim(t.version),
+                                Dim(t.environment), t.tags ? Value(internal::TagsToJson(*t.tags)) : Value(),
+                                Text(t.input), Text(t.output), Text(t.metadata),
+                                t.is_public ? Value(int64_t{*t.is_public}) : Value()});
+  }
+
   // New traces (the common case: one per gateway request) cost one insert; an existing one is
   // merged in SQL (set fields win, as MergeTrace does) without reading the row into C++.
   bool WriteTrace(const Trace& t, bool fresh) {
     int64_t project = c_.Intern(t.project);
+    if (fresh) return QueueFreshTrace(t, project);
+    if (!FlushPending()) return false;
     // ?1…?14 are the row; ?15 says whether the item set the timestamp (the update keeps the
     // stored one otherwise).
     const std::array<Value, 15> v = {
@@ -231,7 +301,7 @@ class BatchWriter {
         t.is_public ? Value(int64_t{*t.is_public}) : Value(), int64_t{t.timestamp_us != 0}};
     {
       auto ins = c_.PrepareStatic(
-          "INSERT INTO traces(id,project,ts,name,user,session,release,version,env,tags,input,output,metadata,public) "
+          "INSERT INTO traces(" AP_TRACE_COLUMNS ") "
           "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14) ON CONFLICT(project,id) DO NOTHING");
       ins.BindAll(std::span(v).first(14));
       if (ins.Step() != SQLITE_DONE) return false;
@@ -271,7 +341,7 @@ class BatchWriter {
 
   // Gives a trace's user-less generations the trace's new user, moving their rollup counts.
   bool InheritUser(int64_t trace_pk, int64_t project, int64_t user) {
-    if (!pending_.empty() && !FlushObservations()) return false;
+    if (!FlushPending()) return false;
     {
       auto s = c_.PrepareStatic(
           "SELECT start, coalesce(model,0), coalesce(team,0), coalesce(key,0), coalesce(in_tok,0), "
@@ -302,6 +372,7 @@ class BatchWriter {
   // The trace's pk and user, creating a placeholder trace when the observation came first.
   const CachedTrace* TraceFor(int64_t project, const std::string& id, int64_t ts) {
     if (const CachedTrace* cached = traces_.Find(project, id)) return cached;
+    if (!FlushPending()) return nullptr;
     if (auto found = FindTrace(project, id))
       return traces_.Put(id, {project, found->first, std::move(found->second.user_id)});
     Trace t;
@@ -342,7 +413,7 @@ class BatchWriter {
       return *merged;
     };
     if (!fresh) {
-      if (!pending_.empty() && !FlushObservations()) return false;
+      if (!FlushPending()) return false;
       static const std::string kSql = std::string("SELECT ") + internal::kObservationColumns +
                                       " FROM observations o JOIN traces t ON t.pk=o.trace "
                                       "WHERE o.project=? AND o.id=? AND o.status IS NULL";
@@ -377,14 +448,12 @@ class BatchWriter {
         Num(o.cached_tokens), Text(o.usage_details), Text(o.cost_details), Num(o.input_cost),
         Num(o.output_cost), Num(o.total_cost), dim(dims[1]), dim(dims[2]), dim(dims[3]), Dim(o.backend),
         o.status_code ? Value(int64_t{*o.status_code}) : Value()};
-    if (fresh && !merged && !pk) {
-      // Write-once and borrowing only from the item: joins a multi-row INSERT.
-      pending_.push_back(v);
-      return pending_.size() < kRowsPerInsert || FlushObservations();
-    }
+    // Write-once and borrowing only from the item: joins a multi-row INSERT.
+    if (fresh && !merged && !pk) return new_observations_.Add(c_, v);
     auto s = pk ? c_.PrepareStatic("REPLACE INTO observations(pk," AP_OBSERVATION_COLUMNS
                                    ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
-                : c_.PrepareStatic(kInsertOne);
+                : c_.PrepareStatic("INSERT INTO observations(" AP_OBSERVATION_COLUMNS
+                                   ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     if (pk) {
       s.Bind(1, pk);
       s.BindAll(v, 2);
@@ -394,32 +463,12 @@ class BatchWriter {
     return s.Step() == SQLITE_DONE;
   }
 
-  // Inserts the pending gateway generations: kRowsPerInsert rows per statement (one VDBE
-  // program run and one cursor open instead of sixteen), the remainder one by one. Runs before
-  // anything in the batch reads or updates observations, and at the end of the batch.
-  bool FlushObservations() {
-    size_t i = 0;
-    for (; pending_.size() - i >= kRowsPerInsert; i += kRowsPerInsert) {
-      static const std::string kInsertMany = [] {
-        std::string sql = "INSERT INTO observations(" AP_OBSERVATION_COLUMNS ") VALUES";
-        for (size_t r = 0; r < kRowsPerInsert; ++r) {
-          sql += r ? ",(" : "(";
-          for (int c = 0; c < 32; ++c) sql += c ? ",?" : "?";
-          sql += ")";
-        }
-        return sql;
-      }();
-      auto s = c_.PrepareStatic(kInsertMany.c_str());
-      for (size_t r = 0; r < kRowsPerInsert; ++r) s.BindAll(pending_[i + r], static_cast<int>(r * 32 + 1));
-      if (s.Step() != SQLITE_DONE) return false;
-    }
-    for (; i < pending_.size(); ++i) {
-      auto s = c_.PrepareStatic(kInsertOne);
-      s.BindAll(pending_[i]);
-      if (s.Step() != SQLITE_DONE) return false;
-    }
-    pending_.clear();
-    return true;
+  // Inserts the queued fresh traces and generations. Runs before anything in the batch reads or
+  // updates traces or observations, and at the end of the batch. The next fresh trace reads
+  // max(pk) again: the caller may insert a trace without a pk next.
+  bool FlushPending() {
+    next_trace_pk_ = 0;
+    return new_traces_.Flush(c_) && new_observations_.Flush(c_);
   }
 
   bool WriteScore(const Score& sc) {
@@ -443,12 +492,17 @@ class BatchWriter {
   std::map<RollupKey, RollupDelta> rollup_;
   internal::MinuteRollup minute_;
   SqliteStore::TraceSlots& traces_;
-  std::vector<std::array<Value, 32>> pending_;  // gateway generations for FlushObservations
+  // Fresh traces and generations waiting for a multi-row INSERT (FlushPending), and the pk the
+  // next fresh trace gets (0: read max(pk) first).
+  PendingRows<kNewTraces, 15> new_traces_;
+  PendingRows<kNewObservations, 32> new_observations_;
+  int64_t next_trace_pk_ = 0;
 };
 
 }  // namespace
 
 #undef AP_OBSERVATION_COLUMNS
+#undef AP_TRACE_COLUMNS
 
 int SqliteStore::LatestSchemaVersion() { return static_cast<int>(internal::Migrations().size()); }
 
@@ -494,15 +548,16 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptions& opti
   return store;
 }
 
-Result<void> SqliteStore::Write(std::span<const Item> items) {
+Result<void> SqliteStore::WriteGroups(ItemGroups groups) {
   std::lock_guard lock(write_mu_);
   Conn& c = *writer_;
   std::string error;
   if (!c.Exec("BEGIN IMMEDIATE", &error)) return "begin: " + error;
   BatchWriter batch(c, pricer_, *trace_slots_);
   bool ok = true;
-  for (const auto& item : items)
-    if (!(ok = batch.Apply(item))) break;
+  for (auto group = groups.begin(); ok && group != groups.end(); ++group)
+    for (const auto& item : *group)
+      if (!(ok = batch.Apply(item))) break;
   if (ok) ok = batch.Finish();
   if (ok && c.Exec("COMMIT", &error)) return {};
   if (error.empty()) error = c.LastError();

@@ -35,7 +35,7 @@ class SqliteStore : public Store {
   static Result<std::unique_ptr<SqliteStore>> Open(const SqliteOptions& options);
   ~SqliteStore() override;
 
-  Result<void> Write(std::span<const Item> items) override;
+  Result<void> WriteGroups(ItemGroups groups) override;
   Result<std::optional<Trace>> GetTrace(const std::string& project, const std::string& id) override;
   Result<Page<TraceSummary>> ListTraces(const TraceQuery& query) override;
   Result<Page<Observation>> ListObservations(const ObservationQuery& query) override;

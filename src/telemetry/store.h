@@ -144,7 +144,15 @@ class Store {
   using Pricer = std::function<void(Observation&)>;
   void set_pricer(Pricer pricer) { pricer_ = std::move(pricer); }
 
-  virtual Result<void> Write(std::span<const Item> items) = 0;
+  // Commits the items of every group, in order, in one transaction (all or nothing). The writer
+  // hands over the groups its producers enqueued as they are: gathering them into one array
+  // would copy every item.
+  using ItemGroups = std::span<const std::span<const Item>>;
+  virtual Result<void> WriteGroups(ItemGroups groups) = 0;
+  Result<void> Write(std::span<const Item> items) {
+    const std::span<const Item> one[] = {items};
+    return WriteGroups(one);
+  }
 
   virtual Result<std::optional<Trace>> GetTrace(const std::string& project, const std::string& id) = 0;
   virtual Result<Page<TraceSummary>> ListTraces(const TraceQuery& query) = 0;

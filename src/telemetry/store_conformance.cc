@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <set>
 #include <thread>
+#include <utility>
 
 #include <unistd.h>
 
@@ -52,6 +53,20 @@ Item It(Score s, std::string event = "") { return Item{std::move(event), false, 
 void MustWrite(Store& s, std::vector<Item> items) {
   auto r = s.Write(items);
   ASSERT_TRUE(r) << r.error();
+}
+
+// Generations in the usage rollup: all of them, and `user`'s.
+std::pair<int64_t, int64_t> GenerationsByUser(Store& s, const std::string& user) {
+  UsageQuery q;
+  q.group_by = {"user"};
+  auto rows = s.AggregateUsage(q);
+  EXPECT_TRUE(rows) << (rows ? "" : rows.error());
+  std::pair<int64_t, int64_t> n{0, 0};
+  for (const auto& r : rows ? *rows : std::vector<UsageRow>{}) {
+    n.first += r.generations;
+    if (r.group == std::vector<std::string>{user}) n.second = r.generations;
+  }
+  return n;
 }
 
 UsageRow Total(Store& s, UsageQuery q = {}) {
@@ -328,18 +343,49 @@ TEST_P(StoreConformanceTest, ManyFreshGatewayGenerationsInOneBatch) {
   auto page = store_->ListObservations(q);
   ASSERT_TRUE(page);
   EXPECT_EQ(page->items.size(), 37u);
-  UsageQuery uq;
-  uq.group_by = {"user"};
-  auto rows = store_->AggregateUsage(uq);
-  ASSERT_TRUE(rows) << rows.error();
-  int64_t total = 0, carol = 0;
-  for (const auto& r : *rows) {
-    total += r.generations;
-    if (r.group == std::vector<std::string>{"carol"}) carol = r.generations;
-  }
-  EXPECT_EQ(total, 37);
-  EXPECT_EQ(carol, 7);
+  EXPECT_EQ(GenerationsByUser(*store_, "carol"), std::make_pair(int64_t{37}, int64_t{7}));
   EXPECT_DOUBLE_EQ(Total(*store_).cost, 37 * 0.5);
+}
+
+// Fresh traces (ids the gateway minted) mixed in one batch with writes that read or update
+// traces: an update of a fresh trace that gives its generation a user, an observation arriving
+// before its trace (placeholder), a non-fresh trace; then a second batch of fresh traces. Every
+// trace, observation and rollup count must be there, each generation under its own trace.
+TEST_P(StoreConformanceTest, FreshTracesMixWithUpdatesAndPlaceholders) {
+  std::vector<Item> items;
+  auto fresh_pair = [&](const std::string& id, int64_t ts) {
+    items.push_back(Item{"", true, MakeTrace(id, ts)});
+    Observation g = MakeGen(id + "-gen", id, ts, "m", 10, 1, 0.5);
+    g.status_code = 200;
+    items.push_back(Item{"", true, std::move(g)});
+  };
+  for (int i = 0; i < 20; ++i) fresh_pair("fresh" + std::to_string(i), kT0 + i);
+  items.push_back(It(MakeTrace("fresh3", kT0 + 3, "dave")));      // update: fresh3's generation inherits dave
+  items.push_back(It(MakeGen("late-gen", "early", kT0, "m", 10, 1, 0.5)));  // placeholder trace
+  items.push_back(It(MakeTrace("plain", kT0 + 50)));
+  for (int i = 20; i < 40; ++i) fresh_pair("fresh" + std::to_string(i), kT0 + i);
+  MustWrite(*store_, items);
+  items.clear();
+  for (int i = 40; i < 45; ++i) fresh_pair("fresh" + std::to_string(i), kT0 + i);
+  MustWrite(*store_, items);
+
+  TraceQuery tq;
+  tq.project = "p1";
+  tq.limit = 100;
+  auto traces = store_->ListTraces(tq);
+  ASSERT_TRUE(traces) << traces.error();
+  EXPECT_EQ(traces->items.size(), 47u);  // 45 fresh, the placeholder, plain
+  for (const auto& t : traces->items) {
+    if (t.trace.id.rfind("fresh", 0) != 0) continue;
+    auto obs = store_->ListObservations(ObservationQuery{.project = "p1", .trace_id = t.trace.id});
+    ASSERT_TRUE(obs);
+    ASSERT_EQ(obs->items.size(), 1u) << t.trace.id;
+    EXPECT_EQ(obs->items[0].id, t.trace.id + "-gen");
+  }
+  auto fresh3 = store_->GetTrace("p1", "fresh3");
+  ASSERT_TRUE(fresh3 && *fresh3);
+  EXPECT_EQ((*fresh3)->user_id, "dave");
+  EXPECT_EQ(GenerationsByUser(*store_, "dave"), std::make_pair(int64_t{46}, int64_t{1}));
 }
 
 TEST_P(StoreConformanceTest, AggregatesGroupByModelUserTeamKeyAndDay) {

@@ -51,10 +51,10 @@ void Writer::Stop() {
 void Writer::Run() {
   auto next_retention = std::chrono::steady_clock::now();
   std::vector<Entry> batch;
-  std::vector<Item> items;
+  std::vector<std::span<const Item>> groups;
   for (;;) {
     batch.clear();
-    items.clear();
+    groups.clear();
     {
       std::unique_lock lock(mu_);
       wake_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_ || !queue_.empty(); });
@@ -73,15 +73,17 @@ void Writer::Run() {
       if (batch.empty() && stopping_) break;
     }
     if (!batch.empty()) {
-      for (auto& e : batch)
-        for (auto& it : e.items) items.push_back(std::move(it));
+      int64_t n = 0;
+      for (const auto& e : batch) {
+        groups.emplace_back(e.items);
+        n += static_cast<int64_t>(e.items.size());
+      }
       timespec cpu0{}, cpu1{};
       clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu0);
-      auto result = store_->Write(items);
+      auto result = store_->WriteGroups(groups);
       clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu1);
       cpu_ns_.fetch_add((cpu1.tv_sec - cpu0.tv_sec) * 1'000'000'000 + (cpu1.tv_nsec - cpu0.tv_nsec),
                         std::memory_order_relaxed);
-      const int64_t n = static_cast<int64_t>(items.size());
       if (result) {
         written_.fetch_add(n, std::memory_order_relaxed);
         batches_.fetch_add(1, std::memory_order_relaxed);

@@ -3,7 +3,7 @@
 // Producers (gateway workers, ingestion handlers) call TryEnqueue(), which takes a short mutex,
 // appends to a bounded queue and returns at once: it never waits for disk, and when the queue is
 // full it drops the items and counts them (agentplane_telemetry_dropped_items_total). The writer
-// thread takes everything queued (up to max_batch items) and commits it with one Store::Write,
+// thread takes everything queued (up to max_batch items) and commits it with one Store::WriteGroups,
 // then runs each entry's `done` callback with the outcome — ingestion acknowledges only what was
 // committed. It also runs retention once an hour when configured. Stop() drains and joins.
 #pragma once
@@ -53,7 +53,7 @@ class Writer {
   int64_t written() const { return written_.load(std::memory_order_relaxed); }
   int64_t failed() const { return failed_.load(std::memory_order_relaxed); }
   int64_t batches() const { return batches_.load(std::memory_order_relaxed); }
-  // CPU time the writer thread spent inside Store::Write (benchmarks on a shared machine).
+  // CPU time the writer thread spent inside Store::WriteGroups (benchmarks on a shared machine).
   int64_t write_cpu_ns() const { return cpu_ns_.load(std::memory_order_relaxed); }
   size_t capacity() const { return options_.queue_capacity; }
   Store& store() { return *store_; }

@@ -107,21 +107,19 @@ class Conn {
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
   };
   sqlite3_stmt* Compile(std::string_view sql);
-  // A small direct-mapped cache in front of ids_, indexed by the length and three bytes of the
-  // value: the writer interns the same few project, path, model and backend names on every row,
-  // and a hit here costs one short compare instead of hashing and probing a large map.
+  // The id of a value in the caches (0: not there); Cache() records one and returns it.
+  int64_t Cached(std::string_view value);
+  int64_t Cache(std::string_view value, int64_t id);
+  // A small direct-mapped cache in front of ids_: the writer interns the same project, path,
+  // model, backend and user names on every row, and a hit here costs a hash of a short string
+  // and one compare instead of probing a map of up to kMaxCached values (cache misses). Hashed
+  // whole: names such as "user-123" differ in a byte or two anywhere.
   struct Hot {
     std::string value;
     int64_t id = 0;
   };
-  static constexpr size_t kHotSlots = 512;
-  static size_t HotIndex(std::string_view v) {
-    size_t h = v.size();
-    if (!v.empty())
-      h = ((h * 31 + static_cast<unsigned char>(v.front())) * 31 + static_cast<unsigned char>(v[v.size() / 2])) * 31 +
-          static_cast<unsigned char>(v.back());
-    return h & (kHotSlots - 1);
-  }
+  static constexpr size_t kHotSlots = 4096;
+  static size_t HotIndex(std::string_view v) { return std::hash<std::string_view>()(v) & (kHotSlots - 1); }
   void Remember(std::string_view value, int64_t id) {
     Hot& h = hot_[HotIndex(value)];
     h.value.assign(value);
