@@ -7,6 +7,7 @@
 #   local  limits with a key in a team, both with rpm, tpm, max_parallel and a budget (8
 #          counters per request), counters in the gateway process
 #   redis  the same with counters in redis-server on loopback (started here)
+# Modes run one after another in each round, in an order that rotates round by round.
 # Prints a Markdown table (docs/benchmarks.md, "## Limits").
 #   BENCH_DURATION=8 BENCH_ROUNDS=3 bench/limits/gateway.sh
 set -euo pipefail
@@ -92,8 +93,11 @@ start_gateway() {
 
 declare -A RPS CPU P50 P99
 for mode in off local redis; do RPS[$mode]=""; CPU[$mode]=""; P50[$mode]=""; P99[$mode]=""; done
+MODES=(off local redis)
 for round in $(seq "$ROUNDS"); do
-  for mode in off local redis; do
+  # The order rotates round by round, so no mode always runs first or last.
+  for i in 0 1 2; do
+    mode=${MODES[$(((i + round) % 3))]}
     start_gateway "$mode"
     BENCH_BODY="$TMP/req-json.json" BENCH_KEY=$KEY taskset -c 0 wrk -t1 -c32 -d2s -s "$TMP/wrk.lua" \
       "http://127.0.0.1:$GW_PORT/v1/chat/completions" >/dev/null

@@ -1,10 +1,7 @@
 // gateway/proxy.cc — attempts, retries, fallbacks and the relay of one inference request.
 #include "gateway/proxy.h"
 
-#include "api/token_estimate.h"
-
 #include <charconv>
-
 #include <cstdio>
 
 #include <boost/asio/as_tuple.hpp>
@@ -12,6 +9,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "api/token_estimate.h"
 #include "base/log.h"
 #include "base/random.h"
 #include "gateway/retry.h"
@@ -114,8 +112,8 @@ constexpr std::string_view kCostHeader = "x-agentplane-cost-usd";
 
 std::string FormatCost(double usd) {
   char text[32];
-  int n = std::snprintf(text, sizeof text, "%.10g", usd);
-  return std::string(text, static_cast<size_t>(n));
+  auto r = std::to_chars(text, text + sizeof text, usd, std::chars_format::general, 10);  // as %.10g
+  return std::string(text, r.ptr);
 }
 
 // "x-agentplane-cost-usd: <usd>\r\n" when the request's cost is known; else empty.
@@ -134,8 +132,8 @@ bhttp::response_header<> ClientHeader(int status, std::string_view content_type,
   h.set(bhttp::field::content_type, content_type.empty() ? "application/json" : content_type);
   h.set("x-request-id", rec.request_id);
   if (!rec.scheduler_pick.empty()) h.set("x-agentplane-pick", rec.scheduler_pick);
-  if (pr.extra_headers)
-    for (const auto& [name, value] : *pr.extra_headers) h.set(name, value);
+  if (pr.extra_headers)  // distinct names: inserted without set()'s search for an earlier one
+    for (const auto& [name, value] : *pr.extra_headers) h.insert(name, value);
   return h;
 }
 
