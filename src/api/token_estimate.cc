@@ -29,8 +29,8 @@ constexpr auto kClasses = [] {
 
 inline Class Classify(unsigned char c) { return kClasses[c]; }
 
-bool IsLower(unsigned char c) { return c >= 'a' && c <= 'z'; }
-bool IsUpper(unsigned char c) { return c >= 'A' && c <= 'Z'; }
+constexpr bool IsLower(int c) { return c >= 'a' && c <= 'z'; }
+constexpr bool IsUpper(int c) { return c >= 'A' && c <= 'Z'; }
 
 // Tunables, fitted to cl100k on tests/telemetry_sdk/token_corpus.mjs (see docs/telemetry.md).
 constexpr size_t kWholeWord = 9;     // ASCII subwords up to this long are one token
@@ -72,6 +72,46 @@ size_t RunEnd(std::string_view text, size_t i, Class c) {
   return i;
 }
 
+// Letters for the one-pass word scan: not a letter, ASCII lower, ASCII upper, non-ASCII.
+enum class LetterKind : unsigned char { kNone, kLower, kUpper, kUtf8 };
+constexpr auto kLetterKinds = [] {
+  std::array<LetterKind, 256> t{};
+  for (int c = 0; c < 256; ++c)
+    t[c] = c >= 0x80 ? LetterKind::kUtf8 : IsLower(c) ? LetterKind::kLower : IsUpper(c) ? LetterKind::kUpper : LetterKind::kNone;
+  return t;
+}();
+
+// Tokens of an ASCII subword of `letters` letters (see WordTokens).
+int64_t SubwordTokens(size_t letters) {
+  if (letters == 0) return 0;
+  return letters <= kWholeWord ? 1 : 1 + static_cast<int64_t>((letters - kWholeWord + kLongWordStep - 1) / kLongWordStep);
+}
+
+// The letter run starting at `i`: its end in *end and its tokens. ASCII words (nearly all of
+// them) are charged in the same pass that finds their end; a run with non-ASCII bytes is
+// handed to WordTokens whole.
+int64_t LetterRun(std::string_view text, size_t i, size_t* end) {
+  int64_t tokens = 0;
+  size_t sub = 0, k = i;
+  bool prev_lower = false;
+  for (; k < text.size(); ++k) {
+    const LetterKind kind = kLetterKinds[static_cast<unsigned char>(text[k])];
+    if (kind == LetterKind::kNone) break;
+    if (kind == LetterKind::kUtf8) {
+      *end = RunEnd(text, k, Class::kLetter);
+      return WordTokens(text, i, *end);
+    }
+    if (kind == LetterKind::kUpper && prev_lower) {  // camel case: a new subword
+      tokens += SubwordTokens(sub);
+      sub = 0;
+    }
+    ++sub;
+    prev_lower = kind == LetterKind::kLower;
+  }
+  *end = k;
+  return tokens + SubwordTokens(sub);
+}
+
 }  // namespace
 
 // Follows cl100k's pre-tokenizer: a word takes the space or punctuation character before it,
@@ -84,10 +124,13 @@ int64_t EstimateTokens(std::string_view text) {
   auto class_at = [&](size_t k) { return Classify(static_cast<unsigned char>(text[k])); };
   while (i < n) {
     const Class c = class_at(i);
+    if (c == Class::kLetter) {
+      tokens += LetterRun(text, i, &i);
+      continue;
+    }
     const size_t j = RunEnd(text, i, c);
     switch (c) {
-      case Class::kLetter:
-        tokens += WordTokens(text, i, j);
+      case Class::kLetter:  // handled above
         break;
       case Class::kDigit:
         tokens += static_cast<int64_t>((j - i + 2) / 3);

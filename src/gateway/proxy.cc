@@ -124,16 +124,22 @@ std::string CostTrailer(const ProxyRequest& pr, const CompletionRecord& rec) {
   return std::string(kCostHeader) + ": " + FormatCost(*cost) + "\r\n";
 }
 
+// The head of a relayed response; the admission's headers (x-ratelimit-*) go to `res` as lines.
 bhttp::response_header<> ClientHeader(int status, std::string_view content_type, const CompletionRecord& rec,
-                                      const ProxyRequest& pr) {
+                                      const ProxyRequest& pr, http::Responder& res) {
   bhttp::response_header<> h;
   h.result(static_cast<unsigned>(status));
   h.version(11);
   h.set(bhttp::field::content_type, content_type.empty() ? "application/json" : content_type);
   h.set("x-request-id", rec.request_id);
   if (!rec.scheduler_pick.empty()) h.set("x-agentplane-pick", rec.scheduler_pick);
-  if (pr.extra_headers)  // distinct names: inserted without set()'s search for an earlier one
-    for (const auto& [name, value] : *pr.extra_headers) h.insert(name, value);
+  if (pr.extra_headers && !pr.extra_headers->empty()) {
+    std::string lines;
+    for (const auto& [name, value] : *pr.extra_headers) {
+      lines.append(name).append(": ").append(value).append("\r\n");
+    }
+    res.AddHeadLines(lines);
+  }
   return h;
 }
 
@@ -141,7 +147,7 @@ bhttp::response_header<> ClientHeader(int status, std::string_view content_type,
 // backend that fails before sending anything can still be retried).
 net::awaitable<void> RelayStream(const ProxyRequest& pr, http::Exchange& ex, std::string first,
                                  http::Responder& res, CompletionRecord& rec, Clock::time_point start) {
-  auto header = ClientHeader(ex.status(), ex.content_type(), rec, pr);
+  auto header = ClientHeader(ex.status(), ex.content_type(), rec, pr, res);
   header.set(bhttp::field::cache_control, "no-cache");
   // The cost is known only once the usage chunk went by: it follows the last chunk as a trailer.
   const bool cost_trailer = pr.cost_estimator && ex.status() == 200;
@@ -299,7 +305,7 @@ net::awaitable<AttemptResult> Attempt(const ProxyRequest& pr, const BackendState
   }
   if (pr.capture_bytes > 0) CaptureAppend(rec, pr.capture_bytes, response_body);
   http::Response out{static_cast<http::Status>(status), 11};
-  out.base() = ClientHeader(status, content_type, rec, pr);
+  out.base() = ClientHeader(status, content_type, rec, pr, res);
   if (pr.cost_estimator && rec.usage.known)
     if (auto cost = (*pr.cost_estimator)(rec)) out.set(kCostHeader, FormatCost(*cost));
   if (const auto& ra = ex.retry_after(); !ra.empty()) out.set(bhttp::field::retry_after, ra);
@@ -387,7 +393,7 @@ net::awaitable<void> ForwardModels(const BackendGroup& group, const http::Reques
     co_return;
   }
   http::Response out{static_cast<http::Status>(ex.status()), 11};
-  out.base() = ClientHeader(ex.status(), ex.content_type(), rec, pr);
+  out.base() = ClientHeader(ex.status(), ex.content_type(), rec, pr, res);
   out.body() = std::move(body);
   rec.status = ex.status();
   co_await res.Send(std::move(out));

@@ -44,7 +44,7 @@ class ConnectionResponder final : public Responder {
     if (started_) co_return false;
     started_ = true;
     head_.clear();
-    AppendResponseHead(head_, response.base(), response.body().size(), keep_alive_, client_version_);
+    AppendResponseHead(head_, response.base(), response.body().size(), keep_alive_, client_version_, extra_head_);
     std::array<net::const_buffer, 2> buffers{net::buffer(head_), net::buffer(response.body())};
     stream_.expires_after(write_timeout_);
     auto [ec, n] = co_await net::async_write(stream_, buffers, kUse);
@@ -57,7 +57,7 @@ class ConnectionResponder final : public Responder {
     if (started_) co_return false;
     started_ = true;
     head_.clear();
-    AppendResponseHead(head_, header, std::nullopt, keep_alive_, client_version_);
+    AppendResponseHead(head_, header, std::nullopt, keep_alive_, client_version_, extra_head_);
     head_pending_ = true;  // goes out with the first chunk
     co_return true;
   }
@@ -72,6 +72,7 @@ class ConnectionResponder final : public Responder {
   }
 
   net::awaitable<bool> EndStream() override { co_return co_await WriteStreamPart({}, true, {}); }
+  void AddHeadLines(std::string_view lines) override { extra_head_.append(lines); }
   bool started() const override { return started_; }
   const tcp::endpoint& peer() const override { return peer_; }
   bool completed() const { return completed_; }
@@ -84,6 +85,7 @@ class ConnectionResponder final : public Responder {
   unsigned client_version_;
   std::chrono::milliseconds write_timeout_;
   std::string head_;
+  std::string extra_head_;  // AddHeadLines: written after the fields of the next head
   bool started_ = false;
   bool completed_ = false;
   bool failed_ = false;

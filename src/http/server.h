@@ -62,6 +62,9 @@ class Responder {
   // ("name: value\r\n" lines, announced in the head's Trailer header; may be empty).
   virtual net::awaitable<bool> SendFinalChunk(std::string_view data, std::string_view trailer) = 0;
   virtual net::awaitable<bool> EndStream() = 0;
+  // Header lines ("name: value\r\n" each, valid as they are) for the next head this responder
+  // writes, after the response's own fields: computed headers without a Beast field each.
+  virtual void AddHeadLines(std::string_view lines) = 0;
   // True once any byte of the response has been written.
   virtual bool started() const = 0;
   // The peer address, for logs and loopback checks.

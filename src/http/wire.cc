@@ -34,7 +34,8 @@ void AppendNumber(std::string& out, size_t n) {
 }  // namespace
 
 void AppendResponseHead(std::string& out, const bhttp::response_header<>& head,
-                        std::optional<size_t> content_length, bool keep_alive, unsigned client_version) {
+                        std::optional<size_t> content_length, bool keep_alive, unsigned client_version,
+                        std::string_view extra_lines) {
   out.append("HTTP/1.1 ");
   AppendNumber(out, head.result_int());
   out.push_back(' ');
@@ -43,6 +44,7 @@ void AppendResponseHead(std::string& out, const bhttp::response_header<>& head,
   out.append(reason);
   out.append("\r\n");
   AppendFields(out, head);
+  out.append(extra_lines);
   if (content_length) {
     out.append("Content-Length: ");
     AppendNumber(out, *content_length);

@@ -16,9 +16,11 @@
 
 namespace ap::http {
 
-// "HTTP/1.1 200 OK\r\n<fields>Content-Length: N\r\n\r\n" (or chunked when no length is given).
+// "HTTP/1.1 200 OK\r\n<fields><extra_lines>Content-Length: N\r\n\r\n" (or chunked when no
+// length is given). `extra_lines`: "name: value\r\n" lines, written as they are.
 void AppendResponseHead(std::string& out, const boost::beast::http::response_header<>& head,
-                        std::optional<size_t> content_length, bool keep_alive, unsigned client_version);
+                        std::optional<size_t> content_length, bool keep_alive, unsigned client_version,
+                        std::string_view extra_lines = {});
 
 // "POST /v1/x HTTP/1.1\r\n<fields>Content-Length: N\r\n\r\n"; Connection is keep-alive.
 void AppendRequestHead(std::string& out, const boost::beast::http::request_header<>& head,

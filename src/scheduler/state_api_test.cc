@@ -137,6 +137,8 @@ class FakeResponder : public http::Responder {
     co_return true;
   }
   net::awaitable<bool> StartStream(http::bhttp::response_header<>) override { co_return false; }
+  void AddHeadLines(std::string_view lines) override { head_lines.append(lines); }
+  std::string head_lines;
   net::awaitable<bool> SendChunk(std::string_view) override { co_return false; }
   net::awaitable<bool> SendFinalChunk(std::string_view, std::string_view) override { co_return false; }
   net::awaitable<bool> EndStream() override { co_return false; }
