@@ -7,6 +7,8 @@
 // gateway checks the static keys of its config.
 #pragma once
 
+#include <charconv>
+
 #include <memory>
 #include <optional>
 #include <string>
@@ -37,8 +39,36 @@ struct AdmissionRequest {
   int64_t max_tokens = -1;      // as the client sent it; -1: not sent
 };
 
-// Header names are static strings (x-ratelimit-limit-requests, …); values are owned.
-using ResponseHeaders = std::vector<std::pair<std::string_view, std::string>>;
+// Headers an admitter adds to a reply, kept as the head lines they become ("name: value\r\n"):
+// they are computed for every request, and written as lines they cost no Beast field each.
+// Names and values must be valid header text (the limiter's are constants and numbers).
+class ResponseHeaders {
+ public:
+  void Add(std::string_view name, std::string_view value) {
+    lines_.append(name).append(": ").append(value).append("\r\n");
+  }
+  void Add(std::string_view name, int64_t value) {
+    char digits[24];
+    auto r = std::to_chars(digits, digits + sizeof digits, value);
+    Add(name, std::string_view(digits, static_cast<size_t>(r.ptr - digits)));
+  }
+  const std::string& lines() const { return lines_; }
+  bool empty() const { return lines_.empty(); }
+  // The value of `name`, or "" (tests and logs).
+  std::string Find(std::string_view name) const {
+    for (size_t at = 0; at < lines_.size();) {
+      size_t eol = lines_.find("\r\n", at);
+      std::string_view line(lines_.data() + at, eol - at);
+      if (line.size() > name.size() + 1 && line.substr(0, name.size()) == name && line[name.size()] == ':')
+        return std::string(line.substr(name.size() + 2));
+      at = eol + 2;
+    }
+    return "";
+  }
+
+ private:
+  std::string lines_;
+};
 
 struct Admission {
   std::optional<api::ApiError> error;  // set: refuse the request with it

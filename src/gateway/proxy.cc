@@ -133,13 +133,7 @@ bhttp::response_header<> ClientHeader(int status, std::string_view content_type,
   h.set(bhttp::field::content_type, content_type.empty() ? "application/json" : content_type);
   h.set("x-request-id", rec.request_id);
   if (!rec.scheduler_pick.empty()) h.set("x-agentplane-pick", rec.scheduler_pick);
-  if (pr.extra_headers && !pr.extra_headers->empty()) {
-    std::string lines;
-    for (const auto& [name, value] : *pr.extra_headers) {
-      lines.append(name).append(": ").append(value).append("\r\n");
-    }
-    res.AddHeadLines(lines);
-  }
+  if (pr.extra_headers && !pr.extra_headers->empty()) res.AddHeadLines(pr.extra_headers->lines());
   return h;
 }
 
@@ -354,7 +348,7 @@ net::awaitable<void> SendApiError(http::Responder& responder, CompletionRecord& 
   http::Response res{static_cast<http::Status>(status), 11};
   res.set(bhttp::field::content_type, "application/json");
   res.set("x-request-id", record.request_id);
-  for (const auto& [name, value] : headers) res.set(name, value);
+  if (!headers.empty()) responder.AddHeadLines(headers.lines());
   res.body() = api::ErrorBody(error);
   record.status = status;
   record.error = error.message;

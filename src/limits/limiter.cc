@@ -237,13 +237,12 @@ boost::asio::awaitable<Admission> Limiter::Admit(const Caller& caller, gateway::
   static constexpr std::string_view kHeaders[2][3] = {
       {"x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests"},
       {"x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"}};
-  admission.headers.reserve(7);
   for (int k = 0; k < 2; ++k) {
     if (!tight[k]) continue;
     double left = std::max(0.0, tight_level[k]);
-    admission.headers.emplace_back(kHeaders[k][0], std::to_string(int64_t(tight[k]->limit)));
-    admission.headers.emplace_back(kHeaders[k][1], std::to_string(int64_t(left)));
-    admission.headers.emplace_back(kHeaders[k][2], FormatReset((tight[k]->limit - tight_level[k]) / tight[k]->limit * 60.0));
+    admission.headers.Add(kHeaders[k][0], int64_t(tight[k]->limit));
+    admission.headers.Add(kHeaders[k][1], int64_t(left));
+    admission.headers.Add(kHeaders[k][2], FormatReset((tight[k]->limit - tight_level[k]) / tight[k]->limit * 60.0));
   }
 
   if (d.outcome == Decision::Outcome::kUnavailable) {
@@ -284,7 +283,7 @@ boost::asio::awaitable<Admission> Limiter::Admit(const Caller& caller, gateway::
         break;
       }
     }
-    admission.headers.emplace_back("retry-after", std::to_string(int64_t(std::ceil(retry_s))));
+    admission.headers.Add("retry-after", int64_t(std::ceil(retry_s)));
     admission.error = api::ApiError{api::ErrorKind::kRateLimited, std::move(message), "", code};
     co_return admission;
   }

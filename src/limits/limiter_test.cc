@@ -68,11 +68,7 @@ class LimiterTest : public ::testing::Test {
     return f.get();
   }
 
-  static std::string Header(const gateway::Admission& a, const std::string& name) {
-    for (const auto& [n, v] : a.headers)
-      if (n == name) return v;
-    return "";
-  }
+  static std::string Header(const gateway::Admission& a, const std::string& name) { return a.headers.Find(name); }
 
   std::filesystem::path dir_;
   int64_t now_ms_ = 1'700'000'000'000;

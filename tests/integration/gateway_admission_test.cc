@@ -26,9 +26,9 @@ struct ScriptedAdmitter : gateway::Admitter {
   bool AllowsModel(const gateway::Caller&, std::string_view model) const override { return model != "forbidden"; }
   boost::asio::awaitable<gateway::Admission> Admit(const gateway::Caller& c, gateway::AdmissionRequest r) override {
     gateway::Admission a;
-    a.headers.emplace_back("x-ratelimit-remaining-requests", "7");
+    a.headers.Add("x-ratelimit-remaining-requests", "7");
     if (*static_cast<const int*>(c.state.get())) {
-      a.headers.emplace_back("retry-after", "3");
+      a.headers.Add("retry-after", "3");
       a.error = api::ApiError{api::ErrorKind::kRateLimited, "Rate limit reached", "", "rate_limit_exceeded"};
     } else {
       a.ticket = std::make_shared<int>(0);
