@@ -45,6 +45,7 @@ struct AdmissionRequest {
 class ResponseHeaders {
  public:
   void Add(std::string_view name, std::string_view value) {
+    if (lines_.empty()) lines_.reserve(kTypicalBytes);  // one allocation for all of them
     lines_.append(name).append(": ").append(value).append("\r\n");
   }
   void Add(std::string_view name, int64_t value) {
@@ -67,6 +68,7 @@ class ResponseHeaders {
   }
 
  private:
+  static constexpr size_t kTypicalBytes = 256;  // the six x-ratelimit-* lines and retry-after
   std::string lines_;
 };
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -47,6 +48,9 @@ struct CompletionRecord {
   std::chrono::microseconds first_byte{-1};  // to the first byte sent to the client
   std::chrono::microseconds duration{0};
   api::Usage usage;
+  // The price the client was told (x-agentplane-cost-usd), once the proxy priced the reply;
+  // settlement reuses it instead of pricing the request a second time.
+  std::optional<double> cost_usd;
 };
 
 class CompletionSink {

@@ -299,8 +299,8 @@ net::awaitable<void> Gateway::Handle(http::Request& request, http::Responder& re
                   options_.cost_estimator ? &options_.cost_estimator : nullptr, &admission.headers};
   co_await ProxyInference(pr, responder, rec);
   if (admitter) {
-    std::optional<double> cost;
-    if (options_.cost_estimator && rec.usage.known) cost = options_.cost_estimator(rec);
+    std::optional<double> cost = rec.cost_usd;  // priced for the client already, when it was
+    if (!cost && options_.cost_estimator && rec.usage.known) cost = options_.cost_estimator(rec);
     admitter->Settle(admission, rec, cost);
   }
   finish();

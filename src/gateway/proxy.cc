@@ -116,10 +116,16 @@ std::string FormatCost(double usd) {
   return std::string(text, r.ptr);
 }
 
+// The request's cost from the price table, kept in the record (settlement reuses it).
+std::optional<double> PriceReply(const ProxyRequest& pr, CompletionRecord& rec) {
+  if (!pr.cost_estimator || !rec.usage.known) return std::nullopt;
+  rec.cost_usd = (*pr.cost_estimator)(rec);
+  return rec.cost_usd;
+}
+
 // "x-agentplane-cost-usd: <usd>\r\n" when the request's cost is known; else empty.
-std::string CostTrailer(const ProxyRequest& pr, const CompletionRecord& rec) {
-  if (!pr.cost_estimator || !rec.usage.known) return {};
-  auto cost = (*pr.cost_estimator)(rec);
+std::string CostTrailer(const ProxyRequest& pr, CompletionRecord& rec) {
+  auto cost = PriceReply(pr, rec);
   if (!cost) return {};
   return std::string(kCostHeader) + ": " + FormatCost(*cost) + "\r\n";
 }
@@ -300,8 +306,7 @@ net::awaitable<AttemptResult> Attempt(const ProxyRequest& pr, const BackendState
   if (pr.capture_bytes > 0) CaptureAppend(rec, pr.capture_bytes, response_body);
   http::Response out{static_cast<http::Status>(status), 11};
   out.base() = ClientHeader(status, content_type, rec, pr, res);
-  if (pr.cost_estimator && rec.usage.known)
-    if (auto cost = (*pr.cost_estimator)(rec)) out.set(kCostHeader, FormatCost(*cost));
+  if (auto cost = PriceReply(pr, rec)) out.set(kCostHeader, FormatCost(*cost));
   if (const auto& ra = ex.retry_after(); !ra.empty()) out.set(bhttp::field::retry_after, ra);
   out.body() = std::move(response_body);
   result.delivered = true;
