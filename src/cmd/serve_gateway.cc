@@ -136,6 +136,9 @@ int ServeGateway(config::Config cfg, const ServeOptions& options) {
             if (gw->Reload(*next, &error)) {
               log::Info("gateway", "config reloaded", {{"config", options.config_path}});
               if (tel) tel->Reload(next->telemetry);  // prices, capture, redaction; logs its outcome
+              // Keys, counters and Redis connections are built once at start-up.
+              if (!(next->limits == cfg.limits))
+                log::Warn("limits", "the limits block changed; it takes effect when the gateway restarts");
             } else {
               log::Error("gateway", "config reload failed; keeping the running config", {{"error", error}});
             }

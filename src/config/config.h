@@ -205,6 +205,8 @@ struct LimitsConfig {
   std::string data_dir;            // keys.db in local mode; empty: telemetry's data_dir
   uint64_t reserve_completion_tokens = 256;  // reserved when a request sends no max_tokens
   milliseconds settle_interval{20};  // batching of usage/spend reconciliation
+
+  bool operator==(const LimitsConfig&) const = default;
 };
 
 struct Config {

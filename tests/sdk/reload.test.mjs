@@ -71,6 +71,20 @@ test('SIGHUP swaps the config and keeps the client connection', async () => {
   assert.equal(second.socket, socket, 'the keep-alive connection survived the reload');
 });
 
+test('a changed limits block is reported as needing a restart; the rest is reloaded', async () => {
+  writeFileSync(file, config('limits-model') + `limits: {admin_key: reload-admin-key-0001, data_dir: ${path.join(dir, 'keys')}}\n`);
+  gw.child.kill('SIGHUP');
+  for (let i = 0; i < 60 && !gw.stderr().includes('limits block changed'); i++) await sleep(50);
+  assert.match(gw.stderr(), /the limits block changed; it takes effect when the gateway restarts/);
+  assert.doesNotMatch(gw.stderr(), /reload-admin-key-0001/, 'the admin key is never logged');
+  const r = await post({ model: 'public', messages: [] });
+  assert.equal(r.status, 200);  // no limits in force until a restart: the request needs no key
+  assert.equal(mock.requests.at(-1).body.model, 'limits-model');
+  writeFileSync(file, config('second-model'));  // back to the running limits for the next test
+  gw.child.kill('SIGHUP');
+  await sleep(300);
+});
+
 test('a broken file is reported with its line and the running config is kept', async () => {
   writeFileSync(file, config('third-model') + '  - {name: broken, backends: [nope]}\n');
   gw.child.kill('SIGHUP');
