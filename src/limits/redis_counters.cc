@@ -115,16 +115,8 @@ class RedisCounters : public Counters {
   void Settle(std::vector<Settlement> settlements, std::shared_ptr<const void>) override {
     for (const Settlement& s : settlements) {
       slices_.Release(s);
-      if (s.kind != CounterKind::kSpend || s.actual == 0) continue;
-      std::lock_guard lock(mu_);
-      auto it = spend_.find(s.key);
-      if (it == spend_.end()) it = spend_.emplace(std::string(s.key), PendingSpend{}).first;
-      PendingSpend& p = it->second;
-      p.limit = s.limit;
-      p.actual += s.actual;
-      p.soft_limit = s.soft_limit;
-      if (p.scope.empty()) p.scope = s.scope;
-      p.ttl_s = std::max(p.ttl_s, s.ttl_s);
+      if (s.kind == CounterKind::kSpend && s.actual != 0)
+        QueueSpend(s.key, s.limit, s.actual, s.soft_limit, s.scope, s.ttl_s);
     }
   }
 
@@ -374,14 +366,22 @@ class RedisCounters : public Counters {
   // An item whose tick failed: its give-back is held again, its spend sent with the next tick.
   void Keep(const Item& item) {
     if (item.give != 0) slices_.Restore({item.key, item.kind, item.limit, item.give, item.spend.ttl_s});
-    if (item.spend.actual == 0) return;
+    const PendingSpend& p = item.spend;
+    if (p.actual != 0) QueueSpend(item.key, p.limit, p.actual, p.soft_limit, p.scope, p.ttl_s);
+  }
+
+  // Adds settled spend to what the next tick sends, merged per counter.
+  void QueueSpend(std::string_view key, double limit, double actual, double soft_limit, std::string_view scope,
+                  int64_t ttl_s) {
     std::lock_guard lock(mu_);
-    PendingSpend& p = spend_[item.key];
-    p.limit = item.spend.limit;
-    p.actual += item.spend.actual;
-    p.soft_limit = item.spend.soft_limit;
-    p.scope = item.spend.scope;
-    p.ttl_s = std::max(p.ttl_s, item.spend.ttl_s);
+    auto it = spend_.find(key);
+    if (it == spend_.end()) it = spend_.emplace(std::string(key), PendingSpend{}).first;
+    PendingSpend& p = it->second;
+    p.limit = limit;
+    p.actual += actual;
+    p.soft_limit = soft_limit;
+    if (p.scope.empty()) p.scope = scope;
+    p.ttl_s = std::max(p.ttl_s, ttl_s);
   }
 
   RedisCountersOptions options_;
