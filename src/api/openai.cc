@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 
 #include <boost/json/monotonic_resource.hpp>
@@ -213,40 +214,101 @@ Usage ExtractUsage(const json::value& v) {
   return u;
 }
 
+namespace {
+
+// The start of the last `"usage"` in `body`, or npos. A reverse Horspool search: the window's
+// leftmost byte says how far the needle can move back, so most of the body is stepped over 3–7
+// bytes at a time (std::string_view::rfind compares at every position).
+size_t FindLastUsageKey(std::string_view body) {
+  static constexpr std::string_view kNeedle = "\"usage\"";
+  static constexpr auto kShift = [] {
+    std::array<uint8_t, 256> t{};
+    t.fill(kNeedle.size());
+    for (size_t k = kNeedle.size() - 1; k >= 1; --k) t[static_cast<uint8_t>(kNeedle[k])] = static_cast<uint8_t>(k);
+    return t;
+  }();
+  if (body.size() < kNeedle.size()) return std::string_view::npos;
+  size_t i = body.size() - kNeedle.size();
+  for (;;) {
+    const char c = body[i];
+    if (c == '"' && memcmp(body.data() + i + 1, kNeedle.data() + 1, kNeedle.size() - 1) == 0) return i;
+    const size_t shift = kShift[static_cast<uint8_t>(c)];
+    if (i < shift) return std::string_view::npos;
+    i -= shift;
+  }
+}
+
+// Bytes that matter while walking a JSON object's text: strings and nesting.
+constexpr auto kStructural = [] {
+  std::array<bool, 256> t{};
+  for (char c : {'"', '{', '}', '[', ']'}) t[static_cast<uint8_t>(c)] = true;
+  return t;
+}();
+
+// `i` at an opening quote; the index after the closing quote (memchr over the string's bytes).
+size_t SkipStringFast(std::string_view s, size_t i) {
+  for (size_t from = i + 1; from < s.size();) {
+    const void* q = memchr(s.data() + from, '"', s.size() - from);
+    if (!q) break;
+    const size_t at = static_cast<const char*>(q) - s.data();
+    size_t slashes = 0;
+    while (at - slashes > i + 1 && s[at - slashes - 1] == '\\') ++slashes;
+    if (slashes % 2 == 0) return at + 1;
+    from = at + 1;
+  }
+  return s.size();
+}
+
+// Which usage field a key names: 0 prompt, 1 completion, 2 total, 3 cached; -1 for others.
+int UsageField(std::string_view key) {
+  switch (key.size()) {
+    case 13:
+      if (key == "prompt_tokens") return 0;
+      if (key == "cached_tokens") return 3;
+      return -1;
+    case 17: return key == "completion_tokens" ? 1 : -1;
+    case 12: return key == "total_tokens" ? 2 : -1;
+    default: return -1;
+  }
+}
+
+}  // namespace
+
 Usage ExtractUsageFromText(std::string_view body) {
   // The last "usage" key followed by an object: OpenAI and vLLM put usage after the choices. Its
   // few integer fields are read in one pass over the object, without building any JSON document.
   // Searched from the end, where the usage object sits, so the choices are never scanned.
-  size_t pos = body.rfind("\"usage\"");
+  size_t pos = FindLastUsageKey(body);
   if (pos == std::string_view::npos || (pos > 0 && body[pos - 1] == '\\')) return {};
   size_t i = SkipWs(body, pos + 7);
   if (i >= body.size() || body[i] != ':') return {};
   i = SkipWs(body, i + 1);
   if (i >= body.size() || body[i] != '{') return {};
   // The first occurrence of each key at any depth (cached_tokens sits in prompt_tokens_details).
-  static constexpr std::string_view kKeys[] = {"prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens"};
   std::optional<int64_t> values[4];
   int depth = 0;
   while (i < body.size()) {
+    if (!kStructural[static_cast<uint8_t>(body[i])]) {
+      ++i;
+      continue;
+    }
     const char c = body[i];
     if (c == '"') {
-      const size_t end = SkipString(body, i);
-      const std::string_view text = body.substr(i + 1, end - i - 2);
-      i = SkipWs(body, end);
-      if (i < body.size() && body[i] == ':') {  // a key: is it one we read?
+      const size_t end = SkipStringFast(body, i);
+      const int field = UsageField(body.substr(i + 1, end - i - 2));
+      i = end;
+      if (field < 0 || values[field]) continue;
+      i = SkipWs(body, i);
+      if (i < body.size() && body[i] == ':') {  // a key we read (not a string value)
         i = SkipWs(body, i + 1);
-        for (size_t k = 0; k < 4; ++k) {
-          if (values[k] || text != kKeys[k]) continue;
-          int64_t v = 0;
-          if (auto [ptr, ec] = std::from_chars(body.data() + i, body.data() + body.size(), v); ec == std::errc())
-            values[k] = v;
-          break;
-        }
+        int64_t v = 0;
+        if (auto [ptr, ec] = std::from_chars(body.data() + i, body.data() + body.size(), v); ec == std::errc())
+          values[field] = v;
       }
       continue;
     }
     if (c == '{' || c == '[') ++depth;
-    else if ((c == '}' || c == ']') && --depth == 0) break;
+    else if (--depth == 0) break;
     ++i;
   }
   if (depth != 0) return {};  // the object never closed: a truncated body

@@ -12,6 +12,32 @@ using sv = boost::json::string_view;
 
 enum class Slot { kNone, kModel, kStream, kStreamOptions, kUser, kIncludeUsage };
 
+// The top-level keys the scan looks at, classified once per key instead of compared per event.
+enum class TopKey : uint8_t { kOther, kModel, kStream, kStreamOptions, kUser, kMaxTokens, kMessages, kPrompt, kInput };
+
+TopKey ClassifyTopKey(std::string_view k) {
+  switch (k.size()) {
+    case 4: return k == "user" ? TopKey::kUser : TopKey::kOther;
+    case 5: return k == "model" ? TopKey::kModel : k == "input" ? TopKey::kInput : TopKey::kOther;
+    case 6: return k == "stream" ? TopKey::kStream : k == "prompt" ? TopKey::kPrompt : TopKey::kOther;
+    case 8: return k == "messages" ? TopKey::kMessages : TopKey::kOther;
+    case 10: return k == "max_tokens" ? TopKey::kMaxTokens : TopKey::kOther;
+    case 14: return k == "stream_options" ? TopKey::kStreamOptions : TopKey::kOther;
+    case 21: return k == "max_completion_tokens" ? TopKey::kMaxTokens : TopKey::kOther;
+    default: return TopKey::kOther;
+  }
+}
+
+// Keys inside a prompt whose string values are framing, not text.
+bool IsFramingKey(std::string_view k) {
+  switch (k.size()) {
+    case 2: return k == "id";
+    case 4: return k == "role" || k == "type" || k == "name";
+    case 12: return k == "tool_call_id";
+    default: return false;
+  }
+}
+
 struct Handler {
   static constexpr std::size_t max_object_size = std::size_t(-1);
   static constexpr std::size_t max_array_size = std::size_t(-1);
@@ -19,22 +45,27 @@ struct Handler {
   static constexpr std::size_t max_string_size = std::size_t(-1);
 
   RequestFields* f = nullptr;
-  int depth = 0;           // containers open
+  int depth = 0;            // containers open
   bool in_options = false;  // inside the top-level stream_options object
-  std::string key, top_key, options_key, text;
+  TopKey top = TopKey::kOther;
+  bool include_usage_key = false;  // the current key inside stream_options is include_usage
+  std::string key_part;     // a key arriving in parts (rare: escapes or split input)
+  std::string text_part;    // the model or user string arriving in parts
   bool prompt_text = false;  // inside messages, prompt or input: strings there are prompt text
   bool skip_string = false;  // the value of a "role"/"type" key is framing, not text
   std::string prompt_part;   // a prompt string arriving in parts
 
   Slot Current() const {
     if (depth == 1) {
-      if (top_key == "model") return Slot::kModel;
-      if (top_key == "stream") return Slot::kStream;
-      if (top_key == "stream_options") return Slot::kStreamOptions;
-      if (top_key == "user") return Slot::kUser;
-    } else if (depth == 2 && in_options && options_key == "include_usage") {
-      return Slot::kIncludeUsage;
+      switch (top) {
+        case TopKey::kModel: return Slot::kModel;
+        case TopKey::kStream: return Slot::kStream;
+        case TopKey::kStreamOptions: return Slot::kStreamOptions;
+        case TopKey::kUser: return Slot::kUser;
+        default: return Slot::kNone;
+      }
     }
+    if (depth == 2 && in_options && include_usage_key) return Slot::kIncludeUsage;
     return Slot::kNone;
   }
   void Mark(Kind kind) {
@@ -53,10 +84,10 @@ struct Handler {
   bool on_object_begin(error_code&) {
     if (depth == 0) f->top_is_object = true;
     else Mark(Kind::kObject);
-    if (depth == 1 && Current() == Slot::kStreamOptions) {
+    if (depth == 1 && top == TopKey::kStreamOptions) {
       in_options = true;
       f->include_usage = Kind::kAbsent;  // a repeated stream_options replaces the earlier one
-      options_key.clear();
+      include_usage_key = false;
     }
     ++depth;
     return true;
@@ -75,32 +106,34 @@ struct Handler {
     return true;
   }
   bool on_key_part(sv s, std::size_t, error_code&) {
-    if (depth <= 2) key.append(s.data(), s.size());
+    if (depth <= 2 || prompt_text) key_part.append(s.data(), s.size());
     return true;
   }
   bool on_key(sv s, std::size_t, error_code&) {
-    if (depth <= 2) {
-      key.append(s.data(), s.size());
-      if (depth == 1) {
-        top_key.swap(key);
-        prompt_text = top_key == "messages" || top_key == "prompt" || top_key == "input";
-        if (top_key == "messages") f->prompt_tokens_estimate += 3;  // the reply's priming
-      } else if (in_options) {
-        options_key.swap(key);
-      }
+    std::string_view k(s.data(), s.size());
+    if (!key_part.empty()) {
+      key_part.append(s.data(), s.size());
+      k = key_part;
+    }
+    if (depth == 1) {
+      top = ClassifyTopKey(k);
+      prompt_text = top == TopKey::kMessages || top == TopKey::kPrompt || top == TopKey::kInput;
+      if (top == TopKey::kMessages) f->prompt_tokens_estimate += 3;  // the reply's priming
+    } else if (depth == 2 && in_options) {
+      include_usage_key = k == "include_usage";
     }
     if (prompt_text && depth >= 2) {
       // Values of these keys are framing, not text; each message costs ~3 tokens of framing.
-      skip_string = s == "role" || s == "type" || s == "name" || s == "tool_call_id" || s == "id";
-      if (s == "role") f->prompt_tokens_estimate += 3;
+      skip_string = IsFramingKey(k);
+      if (k == "role") f->prompt_tokens_estimate += 3;
     }
-    key.clear();
+    key_part.clear();
     return true;
   }
   bool on_string_part(sv s, std::size_t, error_code&) {
     if (prompt_text && !skip_string && f->estimate_prompt) prompt_part.append(s.data(), s.size());
     Slot slot = Current();
-    if (slot == Slot::kModel || slot == Slot::kUser) text.append(s.data(), s.size());
+    if (slot == Slot::kModel || slot == Slot::kUser) text_part.append(s.data(), s.size());
     return true;
   }
   bool on_string(sv s, std::size_t, error_code&) {
@@ -116,10 +149,17 @@ struct Handler {
     skip_string = false;
     Slot slot = Current();
     if (slot == Slot::kModel || slot == Slot::kUser) {
-      text.append(s.data(), s.size());
-      (slot == Slot::kModel ? f->model_value : f->user_value).swap(text);
+      std::string& value = slot == Slot::kModel ? f->model_value : f->user_value;
+      if (text_part.empty()) {
+        value.assign(s.data(), s.size());
+      } else {
+        text_part.append(s.data(), s.size());
+        value.swap(text_part);
+        text_part.clear();
+      }
+    } else {
+      text_part.clear();
     }
-    text.clear();
     if (depth > 0) Mark(Kind::kString);
     return true;
   }
@@ -148,8 +188,7 @@ struct Handler {
     return true;
   }
   bool Integer(int64_t v) {
-    if (depth == 1 && v >= 0 && (top_key == "max_tokens" || top_key == "max_completion_tokens"))
-      f->max_tokens = v;
+    if (depth == 1 && v >= 0 && top == TopKey::kMaxTokens) f->max_tokens = v;
     if (depth >= 2 && prompt_text) f->prompt_tokens_estimate += 1;  // a prompt of token ids
     return Number();
   }
