@@ -20,10 +20,13 @@ const TARGET = { addedLatency: 1.5, rps: 0.8, rssMB: 50 };
 const NGINX_ADDED_FLOOR_MS = 0.010;
 
 // ---- per-run figures ------------------------------------------------------------------------
-const runs = {};
+// Each run belongs to a round (run.sh rotates the systems' order from round to round). Added
+// latency and ratios are computed within a round — against that round's direct and nginx runs,
+// taken minutes apart at most — and every figure is then summarised by its median over rounds.
+const rounds = {};
 for (const l of lines.filter((x) => x.type === 'run')) {
   const w = l.wrk;
-  const r = { system: l.system, scenario: l.scenario, connections: l.connections };
+  const r = { system: l.system, scenario: l.scenario, connections: l.connections, round: l.round || 1 };
   if (w) {
     const e = w.errors;
     Object.assign(r, {
@@ -37,30 +40,60 @@ for (const l of lines.filter((x) => x.type === 'run')) {
   } else {
     r.failed = true;
   }
-  (runs[l.system] ||= {})[l.scenario] = r;
+  ((rounds[r.round] ||= {})[l.system] ||= {})[l.scenario] = r;
 }
-const get = (sys, scen) => (runs[sys] || {})[scen];
 const ok = (r) => r && !r.failed;
 
-for (const scen of SCENARIOS) {
-  const d = get('direct', scen), n = get('nginx', scen);
-  for (const sys of SYSTEMS) {
-    const r = get(sys, scen);
-    if (!ok(r) || sys === 'direct') continue;
-    if (ok(d)) {
-      r.added_p50_ms = r.p50_ms - d.p50_ms;
-      r.added_p99_ms = r.p99_ms - d.p99_ms;
+for (const inRound of Object.values(rounds)) {
+  for (const scen of SCENARIOS) {
+    const d = (inRound.direct || {})[scen], n = (inRound.nginx || {})[scen];
+    for (const sys of SYSTEMS) {
+      const r = (inRound[sys] || {})[scen];
+      if (!ok(r) || sys === 'direct') continue;
+      if (ok(d)) {
+        r.added_p50_ms = r.p50_ms - d.p50_ms;
+        r.added_p99_ms = r.p99_ms - d.p99_ms;
+      }
+      if (ok(n) && ok(d)) {
+        // nginx's added latency can be within noise of zero (or below it); floor it at 10 µs, about
+        // the least one proxy hop costs here, so ratios stay finite and meaningful
+        // and a negative added latency (the system's percentile below direct's: noise) counts as 0
+        r.added_p50_vs_nginx = Math.max(r.added_p50_ms, 0) / Math.max(n.p50_ms - d.p50_ms, NGINX_ADDED_FLOOR_MS);
+        r.added_p99_vs_nginx = Math.max(r.added_p99_ms, 0) / Math.max(n.p99_ms - d.p99_ms, NGINX_ADDED_FLOOR_MS);
+      }
+      if (ok(n)) r.rps_vs_nginx = r.rps / n.rps;
     }
-    if (ok(n) && ok(d)) {
-      // nginx's added latency can be within noise of zero (or below it); floor it at 10 µs, about
-      // the least one proxy hop costs here, so ratios stay finite and meaningful
-      // and a negative added latency (the system's percentile below direct's: noise) counts as 0
-      r.added_p50_vs_nginx = Math.max(r.added_p50_ms, 0) / Math.max(n.p50_ms - d.p50_ms, NGINX_ADDED_FLOOR_MS);
-      r.added_p99_vs_nginx = Math.max(r.added_p99_ms, 0) / Math.max(n.p99_ms - d.p99_ms, NGINX_ADDED_FLOOR_MS);
-    }
-    if (ok(n)) r.rps_vs_nginx = r.rps / n.rps;
   }
 }
+
+// The median of each figure over the rounds in which the run succeeded; `per_round` keeps the
+// ratios round by round for the targets' detail.
+const median = (xs) => {
+  const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
+  if (!v.length) return undefined;
+  const m = Math.floor(v.length / 2);
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+};
+const FIGURES = ['requests', 'rps', 'p50_ms', 'p90_ms', 'p99_ms', 'p999_ms', 'mean_ms', 'max_ms', 'cpu_us_per_req',
+  'added_p50_ms', 'added_p99_ms', 'added_p50_vs_nginx', 'added_p99_vs_nginx', 'rps_vs_nginx'];
+const runs = {};
+for (const sys of SYSTEMS) {
+  for (const scen of SCENARIOS) {
+    const all = Object.keys(rounds).sort((a, b) => a - b).map((k) => (rounds[k][sys] || {})[scen]).filter(Boolean);
+    if (!all.length) continue;
+    const good = all.filter(ok);
+    const r = { system: sys, scenario: scen, connections: all[0].connections, rounds: all.length, rounds_ok: good.length };
+    if (!good.length) r.failed = true;
+    for (const k of FIGURES) r[k] = median(good.map((x) => x[k]));
+    r.errors = good.reduce((a, x) => a + x.errors, 0) + (all.length - good.length);
+    r.non2xx = good.reduce((a, x) => a + x.non2xx, 0);
+    r.per_round = all.map((x) => ({ round: x.round, failed: !!x.failed, p50_ms: x.p50_ms, p99_ms: x.p99_ms, rps: x.rps,
+      cpu_us_per_req: x.cpu_us_per_req, added_p50_vs_nginx: x.added_p50_vs_nginx, added_p99_vs_nginx: x.added_p99_vs_nginx,
+      rps_vs_nginx: x.rps_vs_nginx }));
+    (runs[sys] ||= {})[scen] = r;
+  }
+}
+const get = (sys, scen) => (runs[sys] || {})[scen];
 
 // ---- memory ---------------------------------------------------------------------------------
 const memory = {};
@@ -85,10 +118,12 @@ const out = [];
 out.push(`### Gateway benchmark — ${meta.started || ''}`);
 out.push('');
 out.push(`${meta.nproc} × ${meta.cpu}, kernel ${meta.kernel}; wrk ${meta.wrk} (${meta.wrk_threads} thread${meta.wrk_threads > 1 ? 's' : ''}` +
-  `${meta.wrk_cpu ? `, taskset -c ${meta.wrk_cpu}` : ', not pinned'}; mock upstream ${meta.upstream_cpu ? `taskset -c ${meta.upstream_cpu}` : 'not pinned'}), ${meta.warmup_s}s warm-up + ${meta.duration_s}s per scenario; ` +
+  `${meta.wrk_cpu ? `, taskset -c ${meta.wrk_cpu}` : ', not pinned'}; mock upstream ${meta.upstream_cpu ? `taskset -c ${meta.upstream_cpu}` : 'not pinned'}), ` +
+  `${meta.rounds || 1} round${(meta.rounds || 1) > 1 ? 's' : ''} of ${meta.warmup_s}s warm-up + ${meta.duration_s}s per scenario and system, the systems' order rotating; ` +
   `nginx ${meta.nginx}, Node ${meta.node}, @portkey-ai/gateway ${meta.portkey}.`);
 out.push('');
-out.push('Latency in ms (wrk, full response). Added = system − direct at the same percentile. CPU/req = the system\'s own CPU time per request.');
+out.push('Medians over the rounds. Latency in ms (wrk, full response). Added = system − direct at the same percentile, ' +
+  'and ratios to nginx, taken within each round. CPU/req = the system\'s own CPU time per request.');
 out.push('');
 out.push('| Scenario | System | p50 | p99 | Req/s | Added p50 | Added p99 | Added p50 ÷ nginx | Added p99 ÷ nginx | Req/s ÷ nginx | CPU/req (µs) | Errors |');
 out.push('|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
@@ -125,6 +160,7 @@ for (const sys of SYSTEMS) {
 
 // ---- agentplane's targets -------------------------------------------------------------------
 const targets = [];
+const byRound = (r, k) => r.per_round.map((one) => (one.failed ? 'failed' : x(one[k]))).join(', ');
 const target = (name, value, limit, pass, detail) => targets.push({ name, value, limit, result: pass, detail });
 const agentplaneRan = runs.agentplane || memory.agentplane || checks.some((c) => c.system === 'agentplane');
 if (!agentplaneRan) {
@@ -143,14 +179,14 @@ if (!agentplaneRan) {
       }
       target(`${scen} added latency ${p} ≤ ${TARGET.addedLatency}× nginx`, v, TARGET.addedLatency,
         v !== undefined && clean && v <= TARGET.addedLatency ? 'PASS' : 'FAIL',
-        ok(r) && ok(n) ? `agentplane +${f(r[`added_${p}_ms`])} ms, nginx +${f(n[`added_${p}_ms`])} ms${clean ? '' : ', with errors'}` : 'no result');
+        ok(r) && ok(n) ? `agentplane +${f(r[`added_${p}_ms`])} ms, nginx +${f(n[`added_${p}_ms`])} ms; by round ${byRound(r, `added_${p}_vs_nginx`)}${clean ? '' : ', with errors'}` : 'no result');
     }
   }
   const r = get('agentplane', 'chat-c32');
   const v = r && r.rps_vs_nginx;
   target(`chat-c32 requests/s ≥ ${TARGET.rps}× nginx`, v, TARGET.rps,
     !ok(get('nginx', 'chat-c32')) ? 'SKIPPED' : v !== undefined && r.errors + r.non2xx === 0 && v >= TARGET.rps ? 'PASS' : 'FAIL',
-    ok(r) && ok(get('nginx', 'chat-c32')) ? `agentplane ${rpsFmt(r.rps)}/s, nginx ${rpsFmt(get('nginx', 'chat-c32').rps)}/s` : 'no result');
+    ok(r) && ok(get('nginx', 'chat-c32')) ? `agentplane ${rpsFmt(r.rps)}/s, nginx ${rpsFmt(get('nginx', 'chat-c32').rps)}/s; by round ${byRound(r, 'rps_vs_nginx')}` : 'no result');
   const m = memory.agentplane;
   const held = m && m.answered === m.idle_conns && m.still_open === m.idle_conns;
   target(`RSS with ${m ? m.idle_conns : 1000} idle connections ≤ ${TARGET.rssMB} MB`, m && m.rss_conns_mb, TARGET.rssMB,

@@ -6,8 +6,14 @@
 # resident memory with 1,000 idle connections) and PASS/FAIL lines for agentplane's targets, and
 # writes bench/results/gateway-<timestamp>.json. See docs/benchmarks.md.
 #
+# Every system is started first and stays up; then BENCH_ROUNDS rounds each run every scenario on
+# every system, the order of the systems rotating from round to round, so a slow minute of this
+# machine lands on all of them alike. The report gives each figure's median over the rounds, and
+# added latency and ratios are taken within a round (against that round's direct and nginx runs).
+#
 # Environment (all optional):
-#   BENCH_DURATION=8        seconds measured per scenario (after BENCH_WARMUP=2 seconds of warm-up)
+#   BENCH_DURATION=4        seconds measured per scenario and round (after BENCH_WARMUP=1 second of warm-up)
+#   BENCH_ROUNDS=5          rounds (medians are reported)
 #   BENCH_SYSTEMS="direct nginx portkey agentplane"   which systems to run
 #   BENCH_IDLE_CONNS=1000   idle keep-alive connections held open for the memory check
 #   BENCH_WRK_CPU=0         CPU list for `taskset -c` on wrk (set empty to leave it unpinned)
@@ -20,8 +26,9 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-DURATION=${BENCH_DURATION:-8}
-WARMUP=${BENCH_WARMUP:-2}
+DURATION=${BENCH_DURATION:-4}
+WARMUP=${BENCH_WARMUP:-1}
+ROUNDS=${BENCH_ROUNDS:-5}
 SYSTEMS=${BENCH_SYSTEMS:-"direct nginx portkey agentplane"}
 IDLE_CONNS=${BENCH_IDLE_CONNS:-1000}
 WRK_CPU=${BENCH_WRK_CPU-0}
@@ -30,7 +37,7 @@ WRK_THREADS=${BENCH_WRK_THREADS:-1}
 AGENTPLANE=${AGENTPLANE_BIN:-$ROOT/build/agentplane}
 PORTKEY_JS=$HERE/node_modules/@portkey-ai/gateway/build/start-server.js
 NGINX=${NGINX_BIN:-/usr/sbin/nginx}
-HARD_LIMIT_S=${BENCH_HARD_LIMIT_S:-600} # the whole run is killed after this many seconds
+HARD_LIMIT_S=${BENCH_HARD_LIMIT_S:-900} # the whole run is killed after this many seconds
 
 # name connections body-file upstream-path: the three scenarios every system runs
 SCENARIOS=(
@@ -164,7 +171,9 @@ check() {
   $ok
 }
 
-# measure SYSTEM SCENARIO URL PIDS...: warm-up, then a measured wrk run; records a "run" line.
+# measure SYSTEM SCENARIO URL PIDS...: warm-up, then a measured wrk run; records a "run" line
+# for round $ROUND.
+ROUND=1
 measure() {
   local sys=$1 scen=$2 url=$3; shift 3
   local conns body upath s name c b p
@@ -176,7 +185,7 @@ measure() {
   ((WRK_THREADS > conns)) && wrk=(wrk -t"$conns" -c"$conns" -s "$HERE/chat.lua" --timeout 5s)
   [ -n "$WRK_CPU" ] && wrk=(taskset -c "$WRK_CPU" "${wrk[@]}")
   export BENCH_BODY=$TMP/$body BENCH_CUSTOM_HOST=http://127.0.0.1:$UPSTREAM_PORT$upath
-  log "$sys $scen: ${conns} connections, ${WARMUP}s warm-up + ${DURATION}s"
+  log "round $ROUND/$ROUNDS: $sys $scen: ${conns} connections, ${WARMUP}s warm-up + ${DURATION}s"
   timeout $((WARMUP + 15)) "${wrk[@]}" -d"${WARMUP}s" "$url" >/dev/null 2>&1 || true
   local t0 t1 out line
   t0=$(cpu_ticks "$@")
@@ -184,7 +193,7 @@ measure() {
   t1=$(cpu_ticks "$@")
   line=$(grep '^BENCH_RESULT ' <<<"$out" | sed 's/^BENCH_RESULT //') || true
   if [ -z "$line" ]; then log "$sys $scen: wrk gave no result: $(tail -3 <<<"$out")"; line=null; fi
-  echo "{\"type\":\"run\",\"system\":\"$sys\",\"scenario\":\"$scen\",\"connections\":$conns,\"cpu_ticks\":$((t1 - t0)),\"wrk\":$line}" >>"$RESULTS"
+  echo "{\"type\":\"run\",\"round\":$ROUND,\"system\":\"$sys\",\"scenario\":\"$scen\",\"connections\":$conns,\"cpu_ticks\":$((t1 - t0)),\"wrk\":$line}" >>"$RESULTS"
 }
 
 # memory SYSTEM PORT PATH IDLE_RSS_KB PIDS...: holds $IDLE_CONNS idle keep-alive connections and
@@ -235,17 +244,26 @@ start upstream "${UPSTREAM_CMD[@]}" -p "$TMP/upstream" -c "$TMP/upstream/nginx.c
 UPSTREAM_PID=$LAST_PID
 wait_http "http://127.0.0.1:$UPSTREAM_PORT/v1/chat/completions" 10 || die "mock upstream did not start: $(cat "$TMP/upstream.log" "$TMP/upstream/error.log" 2>/dev/null)"
 
-echo "{\"type\":\"meta\",\"started\":\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\",\"nproc\":$(nproc),\"cpu\":\"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')\",\"kernel\":\"$(uname -r)\",\"duration_s\":$DURATION,\"warmup_s\":$WARMUP,\"wrk_threads\":$WRK_THREADS,\"wrk_cpu\":\"$WRK_CPU\",\"upstream_cpu\":\"$UPSTREAM_CPU\",\"nginx\":\"$("$NGINX" -v 2>&1 | cut -d/ -f2)\",\"node\":\"$(node --version)\",\"portkey\":\"$(node -p "require('$HERE/node_modules/@portkey-ai/gateway/package.json').version")\",\"wrk\":\"$(wrk -v 2>&1 | head -1 | cut -d' ' -f2)\",\"clk_tck\":$(getconf CLK_TCK)}" >>"$RESULTS"
+echo "{\"type\":\"meta\",\"started\":\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\",\"nproc\":$(nproc),\"cpu\":\"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')\",\"kernel\":\"$(uname -r)\",\"duration_s\":$DURATION,\"rounds\":$ROUNDS,\"warmup_s\":$WARMUP,\"wrk_threads\":$WRK_THREADS,\"wrk_cpu\":\"$WRK_CPU\",\"upstream_cpu\":\"$UPSTREAM_CPU\",\"nginx\":\"$("$NGINX" -v 2>&1 | cut -d/ -f2)\",\"node\":\"$(node --version)\",\"portkey\":\"$(node -p "require('$HERE/node_modules/@portkey-ai/gateway/package.json').version")\",\"wrk\":\"$(wrk -v 2>&1 | head -1 | cut -d' ' -f2)\",\"clk_tck\":$(getconf CLK_TCK)}" >>"$RESULTS"
 
 # ---- the systems ----------------------------------------------------------------------------
-run_direct() {
+# Each start_SYSTEM starts it, checks one request of each kind through it and records its idle
+# memory; it sets URL[system:scenario] (the wrk target per scenario) and the processes whose CPU
+# time counts, and adds the system to UP. memory_SYSTEM runs after the rounds.
+UP=()
+declare -A URL CPU_PIDS IDLE_KB
+
+start_direct() {
+  local s name upath
   for s in "${SCENARIOS[@]}"; do
     read -r name _ _ upath <<<"$s"
-    measure direct "$name" "http://127.0.0.1:$UPSTREAM_PORT$upath/chat/completions" $(tree_pids "$UPSTREAM_PID")
+    URL[direct:$name]="http://127.0.0.1:$UPSTREAM_PORT$upath/chat/completions"
   done
+  CPU_PIDS[direct]=$(tree_pids "$UPSTREAM_PID")
+  UP+=(direct)
 }
 
-run_nginx() {
+start_nginx() {
   # Two listeners (one per upstream path) so the client request is the same POST /v1/chat/completions.
   cat >"$TMP/nginx/nginx.conf" <<EOF
 # nginx as a plain reverse proxy (the floor): 2 workers, keep-alive upstream connections.
@@ -273,41 +291,40 @@ http {
 }
 EOF
   start nginx "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -g 'daemon off;'
-  local pid=$LAST_PID
+  NGINX_PID=$LAST_PID
   wait_http "http://127.0.0.1:$NGINX_JSON_PORT/healthz" 10 || { log "nginx did not start: $(cat "$TMP/nginx.log")"; return; }
   sleep 0.2
-  local pids workers idle
-  pids=$(tree_pids "$pid"); workers=$(pgrep -P "$pid" | tr '\n' ' ')
-  idle=$(rss_kb $workers)
-  check nginx "http://127.0.0.1:$NGINX_JSON_PORT/v1/chat/completions" /v1 json || true
-  check nginx "http://127.0.0.1:$NGINX_SSE_PORT/v1/chat/completions" /stream/v1 sse || true
-  measure nginx chat-c1 "http://127.0.0.1:$NGINX_JSON_PORT/v1/chat/completions" $pids
-  measure nginx chat-c32 "http://127.0.0.1:$NGINX_JSON_PORT/v1/chat/completions" $pids
-  memory nginx "$NGINX_JSON_PORT" /healthz "$idle" $workers # workers only: the master holds no connections
-  measure nginx stream-c8 "http://127.0.0.1:$NGINX_SSE_PORT/v1/chat/completions" $pids
-  stop "$pid"
+  NGINX_WORKERS=$(pgrep -P "$NGINX_PID" | tr '\n' ' ')
+  IDLE_KB[nginx]=$(rss_kb $NGINX_WORKERS)
+  local json="http://127.0.0.1:$NGINX_JSON_PORT/v1/chat/completions" sse="http://127.0.0.1:$NGINX_SSE_PORT/v1/chat/completions"
+  check nginx "$json" /v1 json || true
+  check nginx "$sse" /stream/v1 sse || true
+  URL[nginx:chat-c1]=$json; URL[nginx:chat-c32]=$json; URL[nginx:stream-c8]=$sse
+  CPU_PIDS[nginx]=$(tree_pids "$NGINX_PID")
+  UP+=(nginx)
 }
+# workers only: the master holds no connections
+memory_nginx() { memory nginx "$NGINX_JSON_PORT" /healthz "${IDLE_KB[nginx]}" $NGINX_WORKERS; }
 
-run_portkey() {
+start_portkey() {
   # Single Node process. The upstream is chosen per request by x-portkey-custom-host (chat.lua).
   start portkey env NODE_ENV=production node --require "$HERE/portkey-preload.cjs" "$PORTKEY_JS" \
     --port="$PORTKEY_PORT" --headless
-  local pid=$LAST_PID
+  PORTKEY_PID=$LAST_PID
   wait_http "http://127.0.0.1:$PORTKEY_PORT/" 30 || { log "portkey did not start: $(tail -c 500 "$TMP/portkey.log")"; return; }
   sleep 0.2
-  local idle; idle=$(rss_kb "$pid")
+  IDLE_KB[portkey]=$(rss_kb "$PORTKEY_PID")
   local url="http://127.0.0.1:$PORTKEY_PORT/v1/chat/completions"
   check portkey "$url" /v1 json || true
   check portkey "$url" /stream/v1 sse || true
-  measure portkey chat-c1 "$url" "$pid"
-  measure portkey chat-c32 "$url" "$pid"
-  memory portkey "$PORTKEY_PORT" / "$idle" "$pid"
-  measure portkey stream-c8 "$url" "$pid"
-  stop "$pid"
+  URL[portkey:chat-c1]=$url; URL[portkey:chat-c32]=$url; URL[portkey:stream-c8]=$url
+  CPU_PIDS[portkey]=$PORTKEY_PID
+  UP+=(portkey)
 }
+memory_portkey() { memory portkey "$PORTKEY_PORT" / "${IDLE_KB[portkey]}" "$PORTKEY_PID"; }
 
-# start_agentplane NAME PORT UPSTREAM_PATH: starts one gateway; sets $LAST_PID; returns 1 if it fails.
-start_agentplane() {
+# start_agentplane_one NAME PORT UPSTREAM_PATH: starts one gateway; sets $LAST_PID; returns 1 if it fails.
+start_agentplane_one() {
   local name=$1 port=$2 upath=$3
   start "$name" "$AGENTPLANE" gateway --host 127.0.0.1 --port "$port" \
     --backend "http://127.0.0.1:$UPSTREAM_PORT$upath" --threads 2 --access-log off
@@ -324,42 +341,62 @@ start_agentplane() {
   fi
 }
 
-run_agentplane() {
+start_agentplane() {
   if [ ! -x "$AGENTPLANE" ]; then
     log "agentplane: $AGENTPLANE not built, its rows will read 'pending'"
     echo '{"type":"check","system":"agentplane","kind":"start","ok":false,"detail":"binary not built"}' >>"$RESULTS"
     return
   fi
-  # The backend is fixed per process, so one instance per upstream path, one after the other.
-  start_agentplane agentplane-json "$AP_JSON_PORT" /v1 || return 0
-  local pid=$LAST_PID idle
+  # The backend is fixed per process: one instance per upstream path, both up during the rounds.
+  start_agentplane_one agentplane-json "$AP_JSON_PORT" /v1 || return 0
+  AP_JSON_PID=$LAST_PID
+  start_agentplane_one agentplane-sse "$AP_SSE_PORT" /stream/v1 || return 0
+  AP_SSE_PID=$LAST_PID
   sleep 0.2
-  idle=$(rss_kb "$pid")
-  local url="http://127.0.0.1:$AP_JSON_PORT/v1/chat/completions"
-  check agentplane "$url" /v1 json || true
-  measure agentplane chat-c1 "$url" "$pid"
-  measure agentplane chat-c32 "$url" "$pid"
-  memory agentplane "$AP_JSON_PORT" /healthz "$idle" "$pid"
-  kill -0 "$pid" 2>/dev/null || log "agentplane (json) exited during the run: $(tail -c 500 "$TMP/agentplane-json.log")"
-  stop "$pid"
+  IDLE_KB[agentplane]=$(rss_kb "$AP_JSON_PID")
+  local json="http://127.0.0.1:$AP_JSON_PORT/v1/chat/completions" sse="http://127.0.0.1:$AP_SSE_PORT/v1/chat/completions"
+  check agentplane "$json" /v1 json || true
+  check agentplane "$sse" /stream/v1 sse || true
+  URL[agentplane:chat-c1]=$json; URL[agentplane:chat-c32]=$json; URL[agentplane:stream-c8]=$sse
+  CPU_PIDS[agentplane:json]=$AP_JSON_PID; CPU_PIDS[agentplane:sse]=$AP_SSE_PID
+  UP+=(agentplane)
+}
+memory_agentplane() {
+  memory agentplane "$AP_JSON_PORT" /healthz "${IDLE_KB[agentplane]}" "$AP_JSON_PID"
+  kill -0 "$AP_JSON_PID" 2>/dev/null || log "agentplane (json) exited during the run: $(tail -c 500 "$TMP/agentplane-json.log")"
+  kill -0 "$AP_SSE_PID" 2>/dev/null || log "agentplane (sse) exited during the run: $(tail -c 500 "$TMP/agentplane-sse.log")"
+}
 
-  start_agentplane agentplane-sse "$AP_SSE_PORT" /stream/v1 || return 0
-  pid=$LAST_PID
-  url="http://127.0.0.1:$AP_SSE_PORT/v1/chat/completions"
-  check agentplane "$url" /stream/v1 sse || true
-  measure agentplane stream-c8 "$url" "$pid"
-  kill -0 "$pid" 2>/dev/null || log "agentplane (sse) exited during the run: $(tail -c 500 "$TMP/agentplane-sse.log")"
-  stop "$pid"
+# cpu_pids SYSTEM SCENARIO: the processes whose CPU time a run of SCENARIO on SYSTEM counts.
+cpu_pids() {
+  case "$1" in
+    agentplane) if [ "$2" = stream-c8 ]; then echo "${CPU_PIDS[agentplane:sse]}"; else echo "${CPU_PIDS[agentplane:json]}"; fi ;;
+    *) echo "${CPU_PIDS[$1]}" ;;
+  esac
 }
 
 for sys in $SYSTEMS; do
   case "$sys" in
-    direct) run_direct ;;
-    nginx) run_nginx ;;
-    portkey) run_portkey ;;
-    agentplane) run_agentplane ;;
+    direct | nginx | portkey | agentplane) "start_$sys" ;;
     *) die "unknown system $sys" ;;
   esac
+done
+
+# The rounds: scenario by scenario, every system, the systems' order rotating by one each round.
+for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
+  for s in "${SCENARIOS[@]}"; do
+    read -r scen _ _ _ <<<"$s"
+    n=${#UP[@]}
+    for ((i = 0; i < n; i++)); do
+      sys=${UP[$(((i + ROUND - 1) % n))]}
+      [ -n "${URL[$sys:$scen]:-}" ] || continue
+      measure "$sys" "$scen" "${URL[$sys:$scen]}" $(cpu_pids "$sys" "$scen")
+    done
+  done
+done
+
+for sys in "${UP[@]}"; do
+  [ "$sys" = direct ] || "memory_$sys"
 done
 
 mkdir -p "$ROOT/bench/results"
