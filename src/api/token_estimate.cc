@@ -88,28 +88,31 @@ int64_t SubwordTokens(size_t letters) {
 }
 
 // The letter run starting at `i`: its end in *end and its tokens. ASCII words (nearly all of
-// them) are charged in the same pass that finds their end; a run with non-ASCII bytes is
-// handed to WordTokens whole.
+// them) are charged in the same pass that finds their end, a subword at a time (capitals, then
+// lower-case letters: "HTTPServer" is one, "poolSize" two); a run with non-ASCII bytes is handed
+// to WordTokens whole.
 int64_t LetterRun(std::string_view text, size_t i, size_t* end) {
+  const char* p = text.data();
+  const size_t n = text.size();
+  auto kind_at = [&](size_t k) { return kLetterKinds[static_cast<unsigned char>(p[k])]; };
   int64_t tokens = 0;
-  size_t sub = 0, k = i;
-  bool prev_lower = false;
-  for (; k < text.size(); ++k) {
-    const LetterKind kind = kLetterKinds[static_cast<unsigned char>(text[k])];
+  size_t k = i, subword = i;
+  for (;;) {
+    while (k < n && kind_at(k) == LetterKind::kUpper) ++k;
+    while (k < n && kind_at(k) == LetterKind::kLower) ++k;
+    if (k == n) break;
+    const LetterKind kind = kind_at(k);
     if (kind == LetterKind::kNone) break;
     if (kind == LetterKind::kUtf8) {
       *end = RunEnd(text, k, Class::kLetter);
       return WordTokens(text, i, *end);
     }
-    if (kind == LetterKind::kUpper && prev_lower) {  // camel case: a new subword
-      tokens += SubwordTokens(sub);
-      sub = 0;
-    }
-    ++sub;
-    prev_lower = kind == LetterKind::kLower;
+    // A capital after lower-case letters (the capitals' loop took any before them): camel case.
+    tokens += SubwordTokens(k - subword);
+    subword = k;
   }
   *end = k;
-  return tokens + SubwordTokens(sub);
+  return tokens + SubwordTokens(k - subword);
 }
 
 }  // namespace
