@@ -3,6 +3,8 @@
 
 #include <cctype>
 #include <charconv>
+#include <cstdint>
+#include <cstring>
 
 namespace ap {
 
@@ -90,9 +92,19 @@ std::optional<uint64_t> ParseByteSize(std::string_view s) {
 
 bool ConstantTimeEquals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
-  volatile unsigned char diff = 0;
-  for (size_t i = 0; i < a.size(); ++i) diff = diff | (static_cast<unsigned char>(a[i]) ^ static_cast<unsigned char>(b[i]));
-  return diff == 0;
+  // Eight bytes per step (every key check on the request path runs this): the differences are
+  // OR-ed together and looked at once at the end, so the time depends only on the length.
+  uint64_t diff = 0;
+  size_t i = 0;
+  for (; i + 8 <= a.size(); i += 8) {
+    uint64_t x, y;
+    std::memcpy(&x, a.data() + i, 8);
+    std::memcpy(&y, b.data() + i, 8);
+    diff |= x ^ y;
+  }
+  for (; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i]) ^ static_cast<unsigned char>(b[i]);
+  volatile uint64_t result = diff;  // keeps the compiler from turning the loop into an early exit
+  return result == 0;
 }
 
 }  // namespace ap
