@@ -22,10 +22,12 @@
 #include <chrono>
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/container/small_vector.hpp>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -45,10 +47,14 @@ struct Check {
   int64_t ttl_s = 0;    // s: seconds the window has left (the counter expires after it)
 };
 
+// The checks of one admission (a ticket holds them inline), and what each one left.
+using Checks = std::span<const Check>;
+using Levels = boost::container::small_vector<double, 8>;
+
 struct Decision {
   enum class Outcome { kAdmitted, kRefused, kUnavailable } outcome = Outcome::kUnavailable;
   int refused = -1;            // index of the first check that refused
-  std::vector<double> levels;  // per check, after admission: r/t tokens left, p slots free, s USD left
+  Levels levels;               // per check, after admission: r/t tokens left, p slots free, s USD left
   bool degraded = false;       // answered by the local fallback because Redis was unreachable
   std::string error;           // kUnavailable: why
 };
@@ -69,7 +75,7 @@ class Counters {
  public:
   virtual ~Counters() = default;
   // `checks` must stay valid until the returned awaitable completes.
-  virtual boost::asio::awaitable<Decision> Admit(const std::vector<Check>& checks) = 0;
+  virtual boost::asio::awaitable<Decision> Admit(Checks checks) = 0;
   // Returns at once; applied in batches. `owner` keeps what the settlements' views point into
   // alive until they are applied (the admission's ticket).
   virtual void Settle(std::vector<Settlement> settlements, std::shared_ptr<const void> owner) = 0;
@@ -89,13 +95,14 @@ class LocalCounters : public Counters {
   LocalCounters(std::shared_ptr<AdminStore> ledger, SoftBudgetAlert alert,
                 std::function<int64_t()> now_ms = nullptr);
 
-  boost::asio::awaitable<Decision> Admit(const std::vector<Check>& checks) override;
+  boost::asio::awaitable<Decision> Admit(Checks checks) override;
   void Settle(std::vector<Settlement> settlements, std::shared_ptr<const void> owner = nullptr) override;
   double Read(CounterKind kind, const std::string& key, double limit) override;
   void Flush() override;
 
   // The synchronous core of Admit (benchmarks and tests call it directly).
-  Decision AdmitNow(const std::vector<Check>& checks);
+  Decision AdmitNow(Checks checks);
+  Decision AdmitNow(std::initializer_list<Check> checks) { return AdmitNow(Checks(checks.begin(), checks.size())); }
 
  private:
   struct Bucket {
@@ -127,8 +134,11 @@ class LocalCounters : public Counters {
   // In one process a parallel slot is a count: the process's end frees every slot anyway (in
   // Redis, slots are held per replica and reaped when a replica stops beating).
   Map<int64_t> in_flight_;
-  Map<double> spend_;         // spent + in-flight reservations
-  Map<double> committed_;     // actually spent
+  struct Spend {
+    double held = 0;       // spent + in-flight reservations
+    double committed = 0;  // actually spent
+  };
+  Map<Spend> spend_;
   std::map<std::string, double, std::less<>> unsaved_spend_;  // committed, not yet in the ledger
 };
 

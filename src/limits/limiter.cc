@@ -17,7 +17,7 @@ using gateway::Caller;
 struct Ticket {
   std::shared_ptr<const void> hold;  // the snapshot the entry lives in
   const KeyEntry* entry = nullptr;
-  std::vector<Check> checks;         // parallel to entry->counters
+  boost::container::small_vector<Check, 8> checks;  // parallel to entry->counters
   std::vector<std::string> spend_keys;  // budget counters: prefix + window start
   bool degraded = false;
 };

@@ -94,7 +94,7 @@ class RedisCounters : public Counters {
     return {};
   }
 
-  boost::asio::awaitable<Decision> Admit(const std::vector<Check>& checks) override {
+  boost::asio::awaitable<Decision> Admit(Checks checks) override {
     for (int attempt = 0; attempt < kAttempts; ++attempt) {
       SliceTable::Take take = slices_.TakeFrom(checks);
       if (take.outcome == SliceTable::Take::Outcome::kTaken) {
@@ -139,7 +139,7 @@ class RedisCounters : public Counters {
   void Flush() override { Tick(/*all=*/true, /*leave=*/false); }
 
  private:
-  static Decision Decided(Decision::Outcome outcome, int refused, std::vector<double> levels) {
+  static Decision Decided(Decision::Outcome outcome, int refused, Levels levels) {
     Decision d;
     d.outcome = outcome;
     d.refused = refused;
@@ -147,7 +147,7 @@ class RedisCounters : public Counters {
     return d;
   }
 
-  Decision Unreachable(const std::vector<Check>& checks) {
+  Decision Unreachable(Checks checks) {
     if (!options_.fail_open) {
       Health().refused_unavailable++;
       Decision d;

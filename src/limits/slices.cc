@@ -49,14 +49,16 @@ SliceTable::Slice& SliceTable::SliceFor(std::string_view key, CounterKind kind, 
   return s;
 }
 
-SliceTable::Take SliceTable::TakeFrom(const std::vector<Check>& checks) {
+SliceTable::Take SliceTable::TakeFrom(Checks checks) {
   Take t;
   t.levels.resize(checks.size());
+  // Each check's slice is found once (map nodes never move) and taken from in the second pass.
+  boost::container::small_vector<Slice*, 8> found(checks.size());
   std::lock_guard lock(mu_);
   const int64_t now = now_ms_();
   for (size_t i = 0; i < checks.size(); ++i) {
     const Check& c = checks[i];
-    Slice& s = SliceFor(c.key, c.kind, c.limit, c.ttl_s, now);
+    Slice& s = *(found[i] = &SliceFor(c.key, c.kind, c.limit, c.ttl_s, now));
     t.levels[i] = s.global + s.free;
     const double amount = AmountOf(c);
     if (s.free >= amount) continue;
@@ -76,7 +78,7 @@ SliceTable::Take SliceTable::TakeFrom(const std::vector<Check>& checks) {
   t.outcome = Take::Outcome::kTaken;
   for (size_t i = 0; i < checks.size(); ++i) {
     const Check& c = checks[i];
-    Slice& s = slices_.find(c.key)->second;
+    Slice& s = *found[i];
     const double amount = AmountOf(c);
     s.free -= amount;
     s.used_ms = now;

@@ -65,11 +65,12 @@ class SliceTable {
   struct Take {
     enum class Outcome { kTaken, kShort, kRefused } outcome = Outcome::kShort;
     int refused = -1;                // kRefused: the first check Redis recently refused
-    std::vector<double> levels;      // kTaken, kRefused: per check, what is left as this replica knows it
+    Levels levels;                   // kTaken, kRefused: per check, what is left as this replica knows it
     std::vector<GrantRequest> grants;  // kShort: what to ask Redis for; kTaken: slices to fetch ahead
   };
   // Takes every check's amount from what this replica holds, all or nothing.
-  Take TakeFrom(const std::vector<Check>& checks);
+  Take TakeFrom(Checks checks);
+  Take TakeFrom(std::initializer_list<Check> checks) { return TakeFrom(Checks(checks.begin(), checks.size())); }
 
   // Redis's answer to a grant: `granted` < 0 when refused; `level` what is left in Redis
   // (buckets: tokens; slots and budgets: limit minus what every replica holds and spent).
