@@ -123,32 +123,37 @@ void PriceTable::Replace(std::vector<ModelPrice> overrides, std::vector<GpuPrice
   tables_.store(Compile(std::move(overrides), std::move(gpu_prices)));
 }
 
-std::vector<size_t> PriceTable::Tables::Candidates(const std::string& model) const {
+const ModelPrice* PriceTable::Tables::Best(const std::string& model, int64_t at_us) const {
+  // The candidates (entries whose pattern matches) are found once per model name; the start
+  // dates are compared on every call, under the lock, without copying the list out.
   std::lock_guard lock(cache_mu);
   auto it = candidates.find(model);
-  if (it != candidates.end()) return it->second;
-  if (candidates.size() > 10'000) candidates.clear();  // bounded: model names come from clients
-  std::vector<size_t> out;
-  const std::string* pattern = nullptr;
-  for (size_t i = 0; i < prices.size(); ++i) {
-    // The first pattern that matches decides; other entries with that same pattern (other start
-    // dates) stay candidates.
-    if (pattern && prices[i].price.match != *pattern) continue;
-    if (!RE2::FullMatch(model, *prices[i].re)) continue;
-    pattern = &prices[i].price.match;
-    out.push_back(i);
+  if (it == candidates.end()) {
+    if (candidates.size() > 10'000) candidates.clear();  // bounded: model names come from clients
+    std::vector<size_t> out;
+    const std::string* pattern = nullptr;
+    for (size_t i = 0; i < prices.size(); ++i) {
+      // The first pattern that matches decides; other entries with that same pattern (other
+      // start dates) stay candidates.
+      if (pattern && prices[i].price.match != *pattern) continue;
+      if (!RE2::FullMatch(model, *prices[i].re)) continue;
+      pattern = &prices[i].price.match;
+      out.push_back(i);
+    }
+    it = candidates.emplace(model, std::move(out)).first;
   }
-  return candidates.emplace(model, std::move(out)).first->second;
+  const ModelPrice* best = nullptr;
+  for (size_t i : it->second) {
+    const auto& p = prices[i].price;
+    if (p.start_us <= at_us && (!best || p.start_us >= best->start_us)) best = &p;
+  }
+  return best;
 }
 
 std::optional<Cost> PriceTable::ForTokens(const std::string& model, int64_t at_us, int64_t input_tokens,
                                           int64_t output_tokens, int64_t cached_tokens) const {
   auto tables = tables_.load();
-  const ModelPrice* best = nullptr;
-  for (size_t i : tables->Candidates(model)) {
-    const auto& p = tables->prices[i].price;
-    if (p.start_us <= at_us && (!best || p.start_us >= best->start_us)) best = &p;
-  }
+  const ModelPrice* best = tables->Best(model, at_us);
   if (!best) return std::nullopt;
   int64_t cached = std::clamp<int64_t>(cached_tokens, 0, std::max<int64_t>(input_tokens, 0));
   double cached_rate = best->cached_input < 0 ? best->input : best->cached_input;

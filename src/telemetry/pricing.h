@@ -103,7 +103,8 @@ class PriceTable {
     // request path runs the regexes once per distinct model instead of once per request.
     mutable std::mutex cache_mu;
     mutable std::unordered_map<std::string, std::vector<size_t>> candidates;
-    std::vector<size_t> Candidates(const std::string& model) const;
+    // The price in force for `model` at `at_us` (null: none); it lives as long as these tables.
+    const ModelPrice* Best(const std::string& model, int64_t at_us) const;
     const CompiledGpu* FindGpu(const std::string& backend) const;
   };
   static std::shared_ptr<const Tables> Compile(std::vector<ModelPrice> overrides, std::vector<GpuPrice> gpu_prices);
