@@ -110,10 +110,15 @@ AttemptOutcome OutcomeForExchangeError(http::ExchangeError e) {
 
 constexpr std::string_view kCostHeader = "x-agentplane-cost-usd";
 
-std::string FormatCost(double usd) {
-  char text[32];
-  auto r = std::to_chars(text, text + sizeof text, usd, std::chars_format::general, 10);  // as %.10g
-  return std::string(text, r.ptr);
+// "x-agentplane-cost-usd: <usd>\r\n", the cost as %.10g, written into `buf`.
+std::string_view CostLine(double usd, std::array<char, 64>& buf) {
+  char* p = std::copy(kCostHeader.begin(), kCostHeader.end(), buf.data());
+  *p++ = ':';
+  *p++ = ' ';
+  p = std::to_chars(p, buf.data() + buf.size() - 2, usd, std::chars_format::general, 10).ptr;
+  *p++ = '\r';
+  *p++ = '\n';
+  return std::string_view(buf.data(), static_cast<size_t>(p - buf.data()));
 }
 
 // The request's cost from the price table, kept in the record (settlement reuses it).
@@ -127,7 +132,8 @@ std::optional<double> PriceReply(const ProxyRequest& pr, CompletionRecord& rec) 
 std::string CostTrailer(const ProxyRequest& pr, CompletionRecord& rec) {
   auto cost = PriceReply(pr, rec);
   if (!cost) return {};
-  return std::string(kCostHeader) + ": " + FormatCost(*cost) + "\r\n";
+  std::array<char, 64> buf;
+  return std::string(CostLine(*cost, buf));
 }
 
 // The head of a relayed response; the admission's headers (x-ratelimit-*) go to `res` as lines.
@@ -137,7 +143,18 @@ bhttp::response_header<> ClientHeader(int status, std::string_view content_type,
   h.result(static_cast<unsigned>(status));
   h.version(11);
   h.set(bhttp::field::content_type, content_type.empty() ? "application/json" : content_type);
-  h.set("x-request-id", rec.request_id);
+  // As a head line, not a Beast field (an allocation and an ordered insert): the id is one of
+  // RequestIdFor's, at most 128 characters of [A-Za-z0-9._:-].
+  char id_line[160];
+  if (rec.request_id.size() <= 128) {
+    char* p = std::copy_n("x-request-id: ", 14, id_line);
+    p = std::copy(rec.request_id.begin(), rec.request_id.end(), p);
+    *p++ = '\r';
+    *p++ = '\n';
+    res.AddHeadLines(std::string_view(id_line, static_cast<size_t>(p - id_line)));
+  } else {
+    h.set("x-request-id", rec.request_id);
+  }
   if (!rec.scheduler_pick.empty()) h.set("x-agentplane-pick", rec.scheduler_pick);
   if (pr.extra_headers && !pr.extra_headers->empty()) res.AddHeadLines(pr.extra_headers->lines());
   return h;
@@ -306,7 +323,10 @@ net::awaitable<AttemptResult> Attempt(const ProxyRequest& pr, const BackendState
   if (pr.capture_bytes > 0) CaptureAppend(rec, pr.capture_bytes, response_body);
   http::Response out{static_cast<http::Status>(status), 11};
   out.base() = ClientHeader(status, content_type, rec, pr, res);
-  if (auto cost = PriceReply(pr, rec)) out.set(kCostHeader, FormatCost(*cost));
+  if (auto cost = PriceReply(pr, rec)) {
+    std::array<char, 64> buf;
+    res.AddHeadLines(CostLine(*cost, buf));
+  }
   if (const auto& ra = ex.retry_after(); !ra.empty()) out.set(bhttp::field::retry_after, ra);
   out.body() = std::move(response_body);
   result.delivered = true;

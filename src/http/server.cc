@@ -6,7 +6,6 @@
 
 #include <array>
 #include <span>
-#include <unordered_set>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -24,6 +23,8 @@
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <boost/intrusive/list.hpp>
+
 #include "base/log.h"
 #include "http/wire.h"
 
@@ -31,14 +32,31 @@ namespace ap::http {
 namespace {
 constexpr auto kUse = net::as_tuple(net::use_awaitable);
 
+// Where a connection's response heads are written: kept for the connection's life, so a head
+// costs no allocation after the first request (a few hundred bytes per connection).
+struct HeadBuffers {
+  std::string head;
+  std::string extra;  // Responder::AddHeadLines: written after the fields of the next head
+
+  void Reset() {
+    static constexpr size_t kKeep = 8 * 1024;  // an unusually large head is not kept
+    if (head.capacity() > kKeep) std::string().swap(head);
+    if (extra.capacity() > kKeep) std::string().swap(extra);
+    head.clear();
+    extra.clear();
+  }
+};
+
 // One connection's answer to one request. Heads are written by http/wire.h and sent with the
 // body in one gather write.
 class ConnectionResponder final : public Responder {
  public:
   ConnectionResponder(beast::tcp_stream& stream, const tcp::endpoint& peer, bool keep_alive,
-                      unsigned client_version, std::chrono::milliseconds write_timeout)
+                      unsigned client_version, std::chrono::milliseconds write_timeout, HeadBuffers& buffers)
       : stream_(stream), peer_(peer), keep_alive_(keep_alive), client_version_(client_version),
-        write_timeout_(write_timeout) {}
+        write_timeout_(write_timeout), head_(buffers.head), extra_head_(buffers.extra) {
+    buffers.Reset();
+  }
 
   net::awaitable<bool> Send(Response response) override {
     if (started_) co_return false;
@@ -84,8 +102,8 @@ class ConnectionResponder final : public Responder {
   bool keep_alive_;
   unsigned client_version_;
   std::chrono::milliseconds write_timeout_;
-  std::string head_;
-  std::string extra_head_;  // AddHeadLines: written after the fields of the next head
+  std::string& head_;
+  std::string& extra_head_;  // AddHeadLines: written after the fields of the next head
   bool started_ = false;
   bool completed_ = false;
   bool failed_ = false;
@@ -123,10 +141,18 @@ class ConnectionResponder final : public Responder {
 
 }  // namespace
 
+struct IdleConnection : boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::normal_link>> {
+  explicit IdleConnection(beast::tcp_stream* s) : stream(s) {}
+  beast::tcp_stream* stream;
+};
+
 struct Server::Worker {
   net::io_context ioc{1};
   std::unique_ptr<tcp::acceptor> acceptor;
-  std::unordered_set<beast::tcp_stream*> idle;  // touched only on this worker's thread
+  // Connections waiting for their next request (Shutdown cancels their reads): an intrusive
+  // list of entries on the connections' own frames, so going idle allocates nothing. Touched
+  // only on this worker's thread.
+  boost::intrusive::list<IdleConnection, boost::intrusive::constant_time_size<false>> idle;
 };
 
 bool IsLoopback(const tcp::endpoint& endpoint) {
@@ -228,13 +254,15 @@ net::awaitable<void> Server::ServeConnection(Worker& worker, tcp::socket socket)
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
   buffer.reserve(4096);  // a typical request in one read (Beast would start at 512 bytes)
+  HeadBuffers heads;
+  IdleConnection idle_entry{&stream};
   while (true) {
     if (buffer.size() == 0) {  // idle between requests: the only state Shutdown may interrupt
       if (draining_) break;
-      worker.idle.insert(&stream);
+      worker.idle.push_back(idle_entry);
       stream.expires_after(options_.idle_timeout);
       auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), kUse);
-      worker.idle.erase(&stream);
+      worker.idle.erase(worker.idle.iterator_to(idle_entry));
       if (ec) break;
       buffer.commit(n);
     }
@@ -308,14 +336,14 @@ net::awaitable<void> Server::ServeConnection(Worker& worker, tcp::socket socket)
         status = Status::bad_request;
         message = "malformed HTTP request: " + ec.message();
       }
-      ConnectionResponder r(stream, peer, false, 11, options_.write_timeout);
+      ConnectionResponder r(stream, peer, false, 11, options_.write_timeout, heads);
       Response error = handler_->ProtocolError(status, message);
       co_await r.Send(std::move(error));
       break;
     }
     Request request = parser.release();
     bool keep_alive = request.keep_alive() && !draining_;
-    ConnectionResponder responder(stream, peer, keep_alive, request.version(), options_.write_timeout);
+    ConnectionResponder responder(stream, peer, keep_alive, request.version(), options_.write_timeout, heads);
     ++active_requests_;
     co_await handler_->Handle(request, responder);
     --active_requests_;
@@ -338,7 +366,7 @@ void Server::Shutdown(std::chrono::milliseconds drain) {
     net::post(w->ioc, [w = w.get()] {
       boost::system::error_code ec;
       w->acceptor->close(ec);
-      for (auto* s : w->idle) s->socket().cancel(ec);
+      for (auto& c : w->idle) c.stream->socket().cancel(ec);
     });
   }
   auto deadline = std::chrono::steady_clock::now() + drain;
