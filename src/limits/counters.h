@@ -20,6 +20,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
+#include <cstring>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/container/small_vector.hpp>
@@ -45,6 +47,28 @@ struct Check {
   double limit = 0;
   double amount = 0;    // r, p: 1; t: reserved tokens; s: reserved USD
   int64_t ttl_s = 0;    // s: seconds the window has left (the counter expires after it)
+};
+
+// Hashes counter names ("ap:team:ml:r"), which the server builds from admin-chosen names: eight
+// bytes per step (std::hash's murmur was ~15 calls and ~1k instructions per limited request).
+struct CounterKeyHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const {
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ s.size();
+    size_t i = 0;
+    for (; i + 8 <= s.size(); i += 8) {
+      uint64_t w;
+      std::memcpy(&w, s.data() + i, 8);
+      h = (h ^ w) * 0xff51afd7ed558ccdull;
+      h ^= h >> 32;
+    }
+    if (i < s.size()) {
+      uint64_t w = 0;
+      std::memcpy(&w, s.data() + i, s.size() - i);
+      h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+    }
+    return static_cast<size_t>(h ^ (h >> 29));
+  }
 };
 
 // The checks of one admission (a ticket holds them inline), and what each one left.
@@ -113,12 +137,8 @@ class LocalCounters : public Counters {
   Bucket& BucketFor(std::string_view key, double limit, int64_t now);
 
   // Maps looked up by string_view without building a std::string (C++20 heterogeneous lookup).
-  struct Hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
-  };
   template <typename V>
-  using Map = std::unordered_map<std::string, V, Hash, std::equal_to<>>;
+  using Map = std::unordered_map<std::string, V, CounterKeyHash, std::equal_to<>>;
   template <typename V>
   static V& Slot(Map<V>& map, std::string_view key) {
     auto it = map.find(key);

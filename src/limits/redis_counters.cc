@@ -42,11 +42,6 @@ constexpr int kAttempts = 8;                 // grants lost to other loops' take
 constexpr auto kBeatInterval = std::chrono::seconds(1);  // the script counts a replica alive 10 s
 constexpr size_t kItemsPerCall = 500;
 
-struct StringHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
-};
-
 // Spend of settled requests not yet in Redis, per budget counter.
 struct PendingSpend {
   double limit = 0;
@@ -361,7 +356,7 @@ class RedisCounters : public Counters {
     double limit = 0, give = 0;
     PendingSpend spend;
   };
-  using SpendMap = std::unordered_map<std::string, PendingSpend, StringHash, std::equal_to<>>;
+  using SpendMap = std::unordered_map<std::string, PendingSpend, CounterKeyHash, std::equal_to<>>;
 
   // An item whose tick failed: its give-back is held again, its spend sent with the next tick.
   void Keep(const Item& item) {

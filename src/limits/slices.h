@@ -104,16 +104,12 @@ class SliceTable {
     int64_t refused_until = 0; // a refusal from Redis holds until then
     bool refilling = false;    // a fetch ahead is on its way
   };
-  struct Hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
-  };
   Slice& SliceFor(std::string_view key, CounterKind kind, double limit, int64_t ttl_s, int64_t now);
 
   double fraction_;
   std::function<int64_t()> now_ms_;
   std::mutex mu_;
-  std::unordered_map<std::string, Slice, Hash, std::equal_to<>> slices_;
+  std::unordered_map<std::string, Slice, CounterKeyHash, std::equal_to<>> slices_;
 };
 
 }  // namespace ap::limits
