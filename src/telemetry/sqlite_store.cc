@@ -116,9 +116,11 @@ namespace {
   "cost_details,in_cost,out_cost,cost,user,team,key,backend,status"
 #define AP_TRACE_COLUMNS "id,project,ts,name,user,session,release,version,env,tags,input,output,metadata,public"
 
-// "INSERT INTO <table_columns> VALUES(?,…),(?,…)…": `rows` rows of `columns` parameters.
+// "INSERT OR FAIL INTO <table_columns> VALUES(?,…),(?,…)…": `rows` rows of `columns` parameters.
+// OR FAIL: a failing row fails the batch, which is rolled back whole anyway, so SQLite need not
+// keep a statement journal to undo the statement's earlier rows (that cost more than a row).
 std::string InsertSql(const char* table_columns, size_t columns, size_t rows) {
-  std::string sql = std::string("INSERT INTO ") + table_columns + " VALUES";
+  std::string sql = std::string("INSERT OR FAIL INTO ") + table_columns + " VALUES";
   for (size_t r = 0; r < rows; ++r) {
     sql += r ? ",(" : "(";
     for (size_t c = 0; c < columns; ++c) sql += c ? ",?" : "?";
@@ -150,12 +152,13 @@ class PendingRows {
     size_t i = 0;
     for (; rows_.size() - i >= kRowsPerInsert; i += kRowsPerInsert) {
       auto s = c.PrepareStatic(many.c_str());
-      for (size_t r = 0; r < kRowsPerInsert; ++r) s.BindAll(rows_[i + r], static_cast<int>(r * Columns + 1));
+      // The rows outlive the statement's Step(): their text and blobs are bound in place.
+      for (size_t r = 0; r < kRowsPerInsert; ++r) s.BindAll(rows_[i + r], static_cast<int>(r * Columns + 1), true);
       if (s.Step() != SQLITE_DONE) return false;
     }
     for (; i < rows_.size(); ++i) {
       auto s = c.PrepareStatic(one.c_str());
-      s.BindAll(rows_[i]);
+      s.BindAll(rows_[i], 1, true);
       if (s.Step() != SQLITE_DONE) return false;
     }
     rows_.clear();

@@ -24,24 +24,25 @@ int HexDigit(char c) { return kHexDigit[static_cast<unsigned char>(c)]; }
 
 }  // namespace
 
-void Stmt::Bind(int i, const Value& v) {
+void Stmt::Bind(int i, const Value& v, bool borrow) {
+  const auto keep = borrow ? SQLITE_STATIC : SQLITE_TRANSIENT;
   switch (v.index()) {
-    case 0: sqlite3_bind_null(stmt_, i); break;
+    case 0: break;  // every Stmt starts with its parameters cleared to NULL (see ~Stmt)
     case 1: sqlite3_bind_int64(stmt_, i, std::get<1>(v)); break;
     case 2: sqlite3_bind_double(stmt_, i, std::get<2>(v)); break;
     case 3: {
       const auto& s = std::get<3>(v);
-      sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+      sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), keep);
       break;
     }
     case 4: {
       const auto& b = std::get<4>(v);
-      sqlite3_bind_blob(stmt_, i, b.bytes, b.size, SQLITE_TRANSIENT);
+      sqlite3_bind_blob(stmt_, i, b.bytes, b.size, keep);
       break;
     }
     default: {
       auto s = std::get<5>(v);
-      sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+      sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), keep);
     }
   }
 }

@@ -45,9 +45,11 @@ class Stmt {
   Stmt& operator=(const Stmt&) = delete;
 
   bool ok() const { return stmt_ != nullptr; }
-  void Bind(int i, const Value& v);
-  void BindAll(std::span<const Value> values, int first = 1) {
-    for (size_t i = 0; i < values.size(); ++i) Bind(first + static_cast<int>(i), values[i]);
+  // Text and blobs are copied, unless `borrow`: then `v` must outlive Step() (SQLite keeps a
+  // pointer; it saves a malloc and a copy per value).
+  void Bind(int i, const Value& v, bool borrow = false);
+  void BindAll(std::span<const Value> values, int first = 1, bool borrow = false) {
+    for (size_t i = 0; i < values.size(); ++i) Bind(first + static_cast<int>(i), values[i], borrow);
   }
   void BindAll(std::initializer_list<Value> values, int first = 1) {
     BindAll(std::span<const Value>(values.begin(), values.size()), first);
