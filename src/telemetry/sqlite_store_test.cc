@@ -32,17 +32,20 @@ std::string TempDb(const std::string& name) {
   return (dir / "t.db").string();
 }
 
-std::string Pragma(const std::string& path, const std::string& pragma) {
+// The first column of the first row of `sql`, as text.
+std::string Scalar(const std::string& path, const std::string& sql) {
   sqlite3* db = nullptr;
   sqlite3_open(path.c_str(), &db);
   sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db, ("PRAGMA " + pragma).c_str(), -1, &st, nullptr);
+  sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr);
   std::string out;
   if (sqlite3_step(st) == SQLITE_ROW) out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
   sqlite3_finalize(st);
   sqlite3_close(db);
   return out;
 }
+
+std::string Pragma(const std::string& path, const std::string& pragma) { return Scalar(path, "PRAGMA " + pragma); }
 
 TEST(SqliteStore, UsesWalAndRecordsTheSchemaVersion) {
   std::string path = TempDb("wal");
@@ -68,7 +71,7 @@ TEST(SqliteStore, MigratesAnOlderSchema) {
   sqlite3* db = nullptr;
   sqlite3_open(path.c_str(), &db);
   sqlite3_exec(db, "DROP INDEX events_ts; DROP TABLE usage_minute; DROP TABLE latency_minute; DROP INDEX traces_time; "
-               "PRAGMA user_version=1;",
+               "DROP VIEW trace_rows; DROP VIEW observation_rows; DROP TABLE requests; PRAGMA user_version=1;",
                nullptr, nullptr, nullptr);
   sqlite3_close(db);
   auto s = SqliteStore::Open({path});
@@ -102,7 +105,10 @@ TEST(SqliteStore, MinuteRollupMigrationFillsFromStoredGenerations) {
   // The database as a binary before migration 4 left it.
   sqlite3* db = nullptr;
   sqlite3_open(path.c_str(), &db);
-  sqlite3_exec(db, "DROP TABLE usage_minute; DROP TABLE latency_minute; DROP INDEX traces_time; PRAGMA user_version=3;", nullptr, nullptr, nullptr);
+  sqlite3_exec(db,
+               "DROP TABLE usage_minute; DROP TABLE latency_minute; DROP INDEX traces_time; DROP VIEW trace_rows; "
+               "DROP VIEW observation_rows; DROP TABLE requests; PRAGMA user_version=3;",
+               nullptr, nullptr, nullptr);
   sqlite3_close(db);
   auto s = SqliteStore::Open({path});
   ASSERT_TRUE(s) << s.error();
@@ -117,6 +123,68 @@ TEST(SqliteStore, MinuteRollupMigrationFillsFromStoredGenerations) {
   EXPECT_EQ((*r)[0].input_tokens, 30);
   EXPECT_NEAR((*r)[0].latency_p50, 0.2, 0.2 * 0.15);
   EXPECT_NEAR((*r)[0].ttft_p50, 0.02, 0.02 * 0.15);
+}
+
+// A store written before migration 6 (gateway requests as trace + generation rows) keeps its rows
+// where they are; requests written after it go to the request table; reads see both.
+TEST(SqliteStore, RequestRowMigrationKeepsOlderRowsReadable) {
+  std::string path = TempDb("requests");
+  constexpr int64_t kT0 = 1'714'564'800'000'000;
+  auto pair = [](const std::string& trace, int64_t ts) {
+    Trace t;
+    t.id = trace;
+    t.project = "p";
+    t.timestamp_us = ts;
+    t.user_id = "u";
+    Observation g;
+    g.id = trace.substr(0, 16);
+    g.trace_id = trace;
+    g.project = "p";
+    g.type = ObservationType::kGeneration;
+    g.start_us = ts;
+    g.end_us = ts + 1000;
+    g.user_id = "u";
+    g.model = "m";
+    g.total_cost = 1;
+    g.status_code = 200;
+    return std::vector<Item>{Item{"", true, t}, Item{"", true, g}};
+  };
+  const std::string old_id = "0123456789abcdef0123456789abcdef", new_id = "1123456789abcdef0123456789abcdef";
+  {
+    auto s = SqliteStore::Open({path});
+    ASSERT_TRUE(s);
+    ASSERT_TRUE((*s)->Write(pair(old_id, kT0)));
+  }
+  // Move the request into the tables a binary before migration 6 wrote it to, then downgrade.
+  sqlite3* db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "INSERT INTO traces(id,project,ts,user) SELECT id,project,ts,user FROM requests;"
+                         "INSERT INTO observations(id,project,trace,type,start,dur,model,cost,user,status) "
+                         "SELECT span,project,(SELECT max(pk) FROM traces),1,ts,dur,model,cost,user,status FROM requests;"
+                         "DROP VIEW trace_rows; DROP VIEW observation_rows; DROP TABLE requests; PRAGMA user_version=5;",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+  auto s = SqliteStore::Open({path});
+  ASSERT_TRUE(s) << s.error();
+  ASSERT_TRUE((*s)->Write(pair(new_id, kT0 + 1)));
+  EXPECT_EQ(Scalar(path, "SELECT count(*) FROM traces"), "1");  // the older request stays there
+  EXPECT_EQ(Scalar(path, "SELECT count(*) FROM requests"), "1");
+  TraceQuery q;
+  q.project = "p";
+  auto page = (*s)->ListTraces(q);
+  ASSERT_TRUE(page) << page.error();
+  ASSERT_EQ(page->items.size(), 2u);
+  EXPECT_EQ(page->items[0].trace.id, new_id);
+  EXPECT_EQ(page->items[1].trace.id, old_id);
+  for (const auto& t : page->items) EXPECT_EQ(t.observation_count, 1);
+  auto stats = (*s)->Stats();
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->traces, 2);
+  EXPECT_EQ(stats->observations, 2);
+  EXPECT_EQ(stats->schema_version, SqliteStore::LatestSchemaVersion());
 }
 
 TEST(SqliteStore, RefusesASchemaNewerThanItself) {
