@@ -186,7 +186,7 @@ class BatchWriter {
   bool Apply(const Item& item) {
     if (!item.event_id.empty()) {
       auto s = c_.PrepareStatic("INSERT OR IGNORE INTO events(id, ts) VALUES(?, ?)");
-      s.Bind(1, std::string_view(item.event_id));
+      s.Bind(1, IdValue(item.event_id));
       s.Bind(2, now_);
       if (s.Step() != SQLITE_DONE) return false;
       if (sqlite3_changes(c_.db()) == 0) return true;  // already applied
@@ -276,10 +276,10 @@ class BatchWriter {
   Value Num(const std::optional<T>& v) { return v ? Value(*v) : Value(); }
 
   // Moves the request row of trace `id`, if there is one, into traces and observations (see
-  // request_rows.h). Only hex ids can name one. Pending rows must be flushed.
+  // request_rows.h). Only 32-hex ids can name one. Pending rows must be flushed.
   bool ExpandRequest(int64_t project, const std::string& id) {
     const Value key = IdValue(id);
-    if (!std::holds_alternative<internal::Blob>(key)) return true;
+    if (const auto* b = std::get_if<internal::Blob>(&key); !b || b->size != 16) return true;
     int64_t pk = 0;
     {
       auto s = c_.PrepareStatic("SELECT pk FROM requests WHERE project=? AND id=?");
@@ -598,7 +598,8 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptions& opti
                         std::to_string(options.writer_cache_mib * 1024) + "; PRAGMA synchronous=";
   pragmas += options.synchronous_full ? "FULL;" : "NORMAL;";
   if (!conn->Exec(pragmas, &error)) return "configure " + options.path + ": " + error;
-  if (!internal::RegisterLatencyBucketFunction(conn->db())) return "configure " + options.path + ": " + conn->LastError();
+  if (!internal::RegisterLatencyBucketFunction(conn->db()) || !internal::RegisterIdFunction(conn->db()))
+    return "configure " + options.path + ": " + conn->LastError();
   int version = 0;
   {
     auto s = conn->Prepare("PRAGMA user_version");

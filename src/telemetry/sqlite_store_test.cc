@@ -187,6 +187,85 @@ TEST(SqliteStore, RequestRowMigrationKeepsOlderRowsReadable) {
   EXPECT_EQ(stats->schema_version, SqliteStore::LatestSchemaVersion());
 }
 
+// Migration 7 stores canonical UUIDs as blobs; a store that holds them as text (written before
+// it) is converted, so every lookup by id, parent, score and event id still finds its rows.
+TEST(SqliteStore, UuidMigrationConvertsStoredIds) {
+  std::string path = TempDb("uuids");
+  constexpr int64_t kT0 = 1'714'564'800'000'000;
+  const std::string trace = "0b7e8d8c-3b2a-4c1d-9e8f-0123456789ab", span = "1c8f9e9d-4c3b-4d2e-8f90-123456789abc",
+                    child = "2d909fae-5d4c-4e3f-9a01-23456789abcd", event = "3ea1a0bf-6e5d-4f40-8b12-3456789abcde";
+  auto items = [&] {
+    Trace t;
+    t.id = trace;
+    t.project = "p";
+    t.timestamp_us = kT0;
+    Observation o;
+    o.id = span;
+    o.trace_id = trace;
+    o.project = "p";
+    o.start_us = kT0;
+    Observation c = o;
+    c.id = child;
+    c.parent_id = span;
+    Score sc;
+    sc.id = span;
+    sc.project = "p";
+    sc.trace_id = trace;
+    sc.observation_id = child;
+    sc.name = "q";
+    sc.value = 1;
+    return std::vector<Item>{Item{event, false, t}, Item{"", false, o}, Item{"", false, c}, Item{"", false, sc}};
+  };
+  {
+    auto s = SqliteStore::Open({path});
+    ASSERT_TRUE(s);
+    ASSERT_TRUE((*s)->Write(items()));
+  }
+  EXPECT_EQ(Scalar(path, "SELECT typeof(id) || length(id) FROM traces"), "blob17");
+  // Back to text, as a binary before migration 7 stored them.
+  const std::string text = "lower(substr(hex(X),1,8)||'-'||substr(hex(X),9,4)||'-'||substr(hex(X),13,4)||'-'||"
+                           "substr(hex(X),17,4)||'-'||substr(hex(X),21,12))";
+  std::string sql;
+  for (auto [table, column] : std::vector<std::pair<std::string, std::string>>{
+           {"traces", "id"}, {"observations", "id"}, {"observations", "parent"}, {"scores", "id"},
+           {"scores", "trace_id"}, {"scores", "observation_id"}, {"events", "id"}}) {
+    std::string to = text;
+    for (size_t at; (at = to.find('X')) != std::string::npos;) to.replace(at, 1, column);
+    sql += "UPDATE " + table + " SET " + column + "=" + to + " WHERE typeof(" + column + ")='blob' AND length(" +
+           column + ")=17;";
+  }
+  sqlite3* db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  ASSERT_EQ(sqlite3_exec(db, (sql + "PRAGMA user_version=6;").c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+  EXPECT_EQ(Scalar(path, "SELECT id FROM traces"), trace);
+
+  auto s = SqliteStore::Open({path});
+  ASSERT_TRUE(s) << s.error();
+  EXPECT_EQ(Scalar(path, "SELECT typeof(id) || length(id) FROM events"), "blob17");
+  auto t = (*s)->GetTrace("p", trace);
+  ASSERT_TRUE(t && *t);
+  EXPECT_EQ((*t)->id, trace);
+  ObservationQuery q;
+  q.project = "p";
+  q.trace_id = trace;
+  auto obs = (*s)->ListObservations(q);
+  ASSERT_TRUE(obs);
+  ASSERT_EQ(obs->items.size(), 2u);
+  q.parent_id = span;
+  EXPECT_EQ((*s)->ListObservations(q)->items.size(), 1u);
+  ScoreQuery sq;
+  sq.project = "p";
+  sq.ids = {span};
+  sq.observation_id = child;
+  EXPECT_EQ((*s)->QueryScores(sq)->total, 1);
+  ASSERT_TRUE((*s)->Write(items()));  // the same batch again: the trace's event id is known
+  EXPECT_EQ((*s)->Stats()->traces, 1);
+  EXPECT_EQ((*s)->Stats()->observations, 2);
+  EXPECT_EQ((*s)->QueryScores(sq)->total, 1);
+}
+
 TEST(SqliteStore, RefusesASchemaNewerThanItself) {
   std::string path = TempDb("newer");
   {

@@ -115,6 +115,19 @@ CREATE VIEW observation_rows AS
          cached_tok, usage_details, CAST(NULL AS TEXT), in_cost, out_cost, cost, user, team, key, backend,
          status, id, project, session FROM requests;
 )sql",
+      // 7: canonical UUIDs (the Langfuse SDKs' ids and event ids) as 17-byte blobs instead of
+      // 36 characters of text: smaller random keys in the id indexes (internal/sqlite_db.h,
+      // IdValue). Stored ones are converted so lookups by id keep finding them.
+      R"sql(
+UPDATE traces SET id=ap_id(id) WHERE typeof(id)='text' AND length(id)=36;
+UPDATE observations SET id=ap_id(id) WHERE typeof(id)='text' AND length(id)=36;
+UPDATE observations SET parent=ap_id(parent) WHERE typeof(parent)='text' AND length(parent)=36;
+UPDATE scores SET id=ap_id(id) WHERE typeof(id)='text' AND length(id)=36;
+UPDATE scores SET trace_id=ap_id(trace_id) WHERE typeof(trace_id)='text' AND length(trace_id)=36;
+UPDATE scores SET observation_id=ap_id(observation_id)
+  WHERE typeof(observation_id)='text' AND length(observation_id)=36;
+UPDATE events SET id=ap_id(id) WHERE typeof(id)='text' AND length(id)=36;
+)sql",
   };
   return kMigrations;
 }
