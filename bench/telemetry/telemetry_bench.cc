@@ -230,7 +230,7 @@ double ProcessCpuSeconds() {
 // Gateway req/s for `seconds` with `clients` keep-alive clients.
 double GatewayRps(Mode mode, int clients, double seconds, const std::string& dir) {
   const bool telemetry_on = mode == Mode::kOn;
-  testing::MockUpstream up;
+  testing::MockUpstream up(/*keep_received=*/false);  // millions of requests: keep none
   setenv("AP_BENCH_UP", up.url().c_str(), 1);
   auto cfg = config::ParseConfig(R"(
 backends: [{name: b1, url: "${AP_BENCH_UP}", model: gpt-4o-mini}]

@@ -2,6 +2,8 @@
 // semantic conventions recommend for each instrument.
 #include "telemetry/metrics.h"
 
+#include <charconv>
+
 #include <cmath>
 #include <cstdio>
 
@@ -84,13 +86,17 @@ Metrics::Family& Metrics::Get(const std::string& name, const char* help, const c
   return f;
 }
 
-Metrics::RequestSeries& Metrics::SeriesFor(const gateway::CompletionRecord& r) {
+Metrics::RequestSeries& Metrics::SeriesFor(const gateway::CompletionRecord& r, const std::string& team) {
   const std::string& model = r.model.empty() ? kUnknownModel : r.model;
-  std::string key = model;
+  std::string& key = series_key_;
+  key.assign(model);
   key += '\0';
   key += r.backend;
   key += '\0';
-  key += std::to_string(r.status);
+  char status_digits[16];
+  key.append(status_digits, std::to_chars(status_digits, status_digits + sizeof status_digits, r.status).ptr);
+  key += '\0';
+  key += team;
   auto it = series_.find(key);
   if (it != series_.end()) return it->second;
   // First request with this label set: find or create each series once; std::map nodes are
@@ -122,13 +128,13 @@ Metrics::RequestSeries& Metrics::SeriesFor(const gateway::CompletionRecord& r) {
   s.total_in = &tokens.counters[{{"model", model}, {"type", "input"}}];
   s.total_out = &tokens.counters[{{"model", model}, {"type", "output"}}];
   if (series_.size() > 100'000) series_.clear();  // bounded cache; the families keep the data
-  return series_.emplace(std::move(key), s).first->second;
+  return series_.emplace(key, s).first->second;
 }
 
 void Metrics::ObserveRequest(const gateway::CompletionRecord& r, const std::string& team, double cost) {
   const double seconds = static_cast<double>(r.duration.count()) / 1e6;
   std::lock_guard lock(mu_);
-  RequestSeries& s = SeriesFor(r);
+  RequestSeries& s = SeriesFor(r, team);
   *s.requests += 1;
   s.duration->Observe(seconds);
   if (r.first_byte.count() >= 0 && r.status < 400) s.ttft->Observe(static_cast<double>(r.first_byte.count()) / 1e6);
@@ -143,9 +149,12 @@ void Metrics::ObserveRequest(const gateway::CompletionRecord& r, const std::stri
     }
   }
   if (cost >= 0) {
-    const std::string& model = r.model.empty() ? kUnknownModel : r.model;
-    Get("agentplane_cost_usd_total", "Cost of gateway requests in USD by team and model.", "counter")
-        .counters[{{"team", team.empty() ? "none" : team}, {"model", model}}] += cost;
+    if (!s.cost) {
+      const std::string& model = r.model.empty() ? kUnknownModel : r.model;
+      s.cost = &Get("agentplane_cost_usd_total", "Cost of gateway requests in USD by team and model.", "counter")
+                    .counters[{{"team", team.empty() ? "none" : team}, {"model", model}}];
+    }
+    *s.cost += cost;
   }
 }
 

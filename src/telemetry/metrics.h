@@ -51,19 +51,21 @@ class Metrics {
     std::map<Labels, double> counters;
     std::map<Labels, Histogram> histograms;
   };
-  // Pointers to the series one label set (model, backend, status) updates on every request.
+  // Pointers to the series one label set (model, backend, status, team) updates on every
+  // request; `cost` is found on the first priced request (an unpriced one adds no cost series).
   struct RequestSeries {
     double* requests = nullptr;
     Histogram *duration = nullptr, *ttft = nullptr, *tpot = nullptr, *tokens_in = nullptr, *tokens_out = nullptr;
-    double *total_in = nullptr, *total_out = nullptr;
+    double *total_in = nullptr, *total_out = nullptr, *cost = nullptr;
   };
-  RequestSeries& SeriesFor(const gateway::CompletionRecord& record);
+  RequestSeries& SeriesFor(const gateway::CompletionRecord& record, const std::string& team);
   Family& Get(const std::string& name, const char* help, const char* type);
   static void RenderFamily(const Family& f, std::string* out);
 
   mutable std::mutex mu_;
   std::map<std::string, Family> families_;
   std::unordered_map<std::string, RequestSeries> series_;
+  std::string series_key_;  // SeriesFor's lookup key, reused: no allocation per request
   std::vector<Collector> collectors_;
   const Writer* writer_ = nullptr;
 };

@@ -88,7 +88,13 @@ std::optional<Cost> GatewaySink::CostOf(const gateway::CompletionRecord& r) cons
 
 std::vector<Item> GatewaySink::ToItems(const gateway::CompletionRecord& r, const std::optional<Cost>& cost) const {
   const int64_t start = Micros(r.start);
-  Trace t;
+  // Built in place in the vector the writer receives (moving an Observation costs more than
+  // filling it). A minted trace id is new by construction: the store may insert the trace
+  // without looking.
+  std::vector<Item> items(2);
+  items[0].fresh = r.trace_minted;
+  items[1].fresh = true;
+  Trace& t = items[0].body.emplace<Trace>();
   t.id = r.trace_id;
   // Tenancy: a team's requests land in the team's project, so its keys read only its own data.
   const std::string& project = r.project.empty() ? options_.project : r.project;
@@ -100,7 +106,7 @@ std::vector<Item> GatewaySink::ToItems(const gateway::CompletionRecord& r, const
   if (!r.tags.empty()) t.tags = r.tags;
   if (!options_.environment.empty()) t.environment = options_.environment;
 
-  Observation g;
+  Observation& g = items[1].body.emplace<Observation>();
   g.id = r.span_id;
   g.trace_id = r.trace_id;
   g.project = project;
@@ -157,11 +163,6 @@ std::vector<Item> GatewaySink::ToItems(const gateway::CompletionRecord& r, const
       if (!r.response_body.empty()) g.output = cut(r.response_body);
     }
   }
-  std::vector<Item> items;
-  items.reserve(2);
-  // A minted trace id is new by construction: the store may insert the trace without looking.
-  items.push_back(Item{{}, r.trace_minted, std::move(t)});
-  items.push_back(Item{{}, true, std::move(g)});
   return items;
 }
 

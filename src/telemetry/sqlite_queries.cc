@@ -4,7 +4,9 @@
 // Every query runs on a pooled read-only connection (WAL readers never block the writer and are
 // never blocked by it). Filters on dimension strings are resolved to dictionary ids first: an
 // unknown value matches nothing without touching the big tables. Aggregates read usage_daily,
-// never the raw observations.
+// never the raw observations. Traces and observations are read through the views `trace_rows` and
+// `observation_rows` (internal/sqlite_rows.h), which include the gateway's compact request rows;
+// SQLite pushes each filter into both halves, so every half keeps its indexes.
 #include <filesystem>
 
 #include "telemetry/internal/minute_rollup.h"
@@ -61,14 +63,17 @@ Where TraceWhere(Conn& c, const TraceQuery& q) {
   w.AddDim(c, "t.session", q.session_id);
   w.AddDim(c, "t.name", q.name);
   w.AddDim(c, "t.env", q.environment);
+  // A request row carries its generation's model and error; a trace's observations are looked
+  // up by trace.
   if (q.model) {
     int64_t id = c.Lookup(*q.model);
     if (!id) w.impossible = true;
-    w.Add("EXISTS(SELECT 1 FROM observations o WHERE o.trace=t.pk AND o.model=?)", {id});
+    w.Add("(t.model=? OR EXISTS(SELECT 1 FROM observations o WHERE o.trace=t.pk AND o.model=?))", {id, id});
   }
   if (q.tag) w.Add("EXISTS(SELECT 1 FROM json_each(t.tags) WHERE value=?)", {*q.tag});
   if (q.status) {
-    std::string e = "EXISTS(SELECT 1 FROM observations o WHERE o.trace=t.pk AND (o.level=3 OR o.status>=400))";
+    std::string e =
+        "(t.error OR EXISTS(SELECT 1 FROM observations o WHERE o.trace=t.pk AND (o.level=3 OR o.status>=400)))";
     w.Add(*q.status == "error" ? e : "NOT " + e);
   }
   return w;
@@ -92,7 +97,7 @@ Result<std::optional<Trace>> SqliteStore::GetTrace(const std::string& project, c
   w.AddProject(c, "t.project", project);
   w.Add("t.id=?", {IdValue(id)});
   if (w.impossible) return std::optional<Trace>();
-  auto s = c.Prepare(std::string("SELECT ") + internal::kTraceColumns + " FROM traces t" + w.sql + " LIMIT 1");
+  auto s = c.Prepare(std::string("SELECT ") + internal::kTraceColumns + " FROM trace_rows t" + w.sql + " LIMIT 1");
   s.BindAll(w.args);
   int rc = s.Step();
   if (rc == SQLITE_DONE) return std::optional<Trace>();
@@ -109,7 +114,7 @@ Result<Page<TraceSummary>> SqliteStore::ListTraces(const TraceQuery& q) {
     return page;
   }
   if (q.cursor.empty()) {
-    auto s = c.Prepare("SELECT count(*) FROM traces t" + w.sql);
+    auto s = c.Prepare("SELECT count(*) FROM trace_rows t" + w.sql);
     s.BindAll(w.args);
     if (s.Step() != SQLITE_ROW) return c.LastError();
     page.total = s.Int(0);
@@ -120,7 +125,7 @@ Result<Page<TraceSummary>> SqliteStore::ListTraces(const TraceQuery& q) {
     w.Add("(t.ts<? OR (t.ts=? AND t.pk<?))", {cts, cts, cpk});
   }
   int limit = std::clamp(q.limit, 1, 1000);
-  std::string sql = std::string("SELECT ") + internal::kTraceColumns + " FROM traces t" + w.sql +
+  std::string sql = std::string("SELECT ") + internal::kTraceColumns + " FROM trace_rows t" + w.sql +
                     " ORDER BY t.ts DESC, t.pk DESC LIMIT ? OFFSET ?";
   auto s = c.Prepare(sql);
   if (!s.ok()) return c.LastError();
@@ -145,7 +150,7 @@ Result<Page<TraceSummary>> SqliteStore::ListTraces(const TraceQuery& q) {
   for (size_t i = 0; i < pks.size(); ++i) {
     auto a = c.Prepare(
         "SELECT count(*), total(cost), total(in_tok), total(out_tok), min(start), max(start+coalesce(dur,0)),"
-        " max(level=3 OR coalesce(status,0)>=400) FROM observations WHERE trace=?");
+        " max(level=3 OR coalesce(status,0)>=400) FROM observation_rows WHERE trace=?");
     a.Bind(1, pks[i]);
     if (a.Step() != SQLITE_ROW) return c.LastError();
     auto& ts = page.items[i];
@@ -166,8 +171,8 @@ Result<Page<Observation>> SqliteStore::ListObservations(const ObservationQuery& 
   w.AddProject(c, "o.project", q.project);
   if (q.trace_id) {
     // Through the trace's (project, id) index, then its observations: never a scan.
-    w.AddProject(c, "t.project", q.project);
-    w.Add("t.id=?", {IdValue(*q.trace_id)});
+    w.AddProject(c, "o.trace_project", q.project);
+    w.Add("o.trace_id=?", {IdValue(*q.trace_id)});
   }
   w.AddDim(c, "o.name", q.name);
   w.AddDim(c, "o.user", q.user_id);
@@ -184,7 +189,7 @@ Result<Page<Observation>> SqliteStore::ListObservations(const ObservationQuery& 
     page.total = 0;
     return page;
   }
-  std::string from = " FROM observations o JOIN traces t ON t.pk=o.trace" + w.sql;
+  std::string from = " FROM observation_rows o" + w.sql;
   {
     auto s = c.Prepare("SELECT count(*)" + from);
     s.BindAll(w.args);
@@ -193,7 +198,7 @@ Result<Page<Observation>> SqliteStore::ListObservations(const ObservationQuery& 
   }
   // One trace's observations read as a timeline; lists across traces newest first.
   std::string order = q.trace_id ? " ORDER BY o.start ASC, o.pk ASC" : " ORDER BY o.start DESC, o.pk DESC";
-  auto s = c.Prepare(std::string("SELECT ") + internal::kObservationColumns + from + order + " LIMIT ? OFFSET ?");
+  auto s = c.Prepare(std::string("SELECT ") + internal::kObservationColumns + ",o.trace_id" + from + order + " LIMIT ? OFFSET ?");
   if (!s.ok()) return c.LastError();
   s.BindAll(w.args);
   s.Bind(static_cast<int>(w.args.size()) + 1, int64_t{std::clamp(q.limit, 1, 10000)});
@@ -255,7 +260,7 @@ Result<Page<Score>> SqliteStore::QueryScores(const ScoreQuery& q) {
   if (q.user_id) {
     int64_t user = c.Lookup(*q.user_id);
     if (!user) w.impossible = true;
-    w.Add("EXISTS(SELECT 1 FROM traces t WHERE t.project=s.project AND t.id=s.trace_id AND t.user=?)", {user});
+    w.Add("EXISTS(SELECT 1 FROM trace_rows t WHERE t.project=s.project AND t.id=s.trace_id AND t.user=?)", {user});
   }
   if (w.impossible) return page;
   {
@@ -279,11 +284,9 @@ namespace {
 
 Result<void> FillSessionTotals(Conn& c, int64_t session, SessionSummary* out) {
   Where w;
-  w.Add("t.session=?", {session});
-  w.AddProject(c, "t.project", out->project);
-  auto s = c.Prepare(
-      "SELECT total(o.cost), total(o.in_tok), total(o.out_tok) FROM traces t JOIN observations o "
-      "ON o.trace=t.pk" + w.sql);
+  w.Add("o.trace_session=?", {session});
+  w.AddProject(c, "o.trace_project", out->project);
+  auto s = c.Prepare("SELECT total(o.cost), total(o.in_tok), total(o.out_tok) FROM observation_rows o" + w.sql);
   s.BindAll(w.args);
   if (s.Step() != SQLITE_ROW) return c.LastError();
   out->total_cost = s.Real(0);
@@ -293,7 +296,7 @@ Result<void> FillSessionTotals(Conn& c, int64_t session, SessionSummary* out) {
 }
 
 constexpr const char* kSessionSelect =
-    "SELECT t.session, min(t.ts), max(t.ts), count(*), max(t.user) FROM traces t";
+    "SELECT t.session, min(t.ts), max(t.ts), count(*), max(t.user) FROM trace_rows t";
 
 SessionSummary ReadSession(Stmt& s, Conn& c, const std::string& project) {
   SessionSummary ss;
@@ -321,7 +324,7 @@ Result<Page<SessionSummary>> SqliteStore::ListSessions(const SessionQuery& q) {
     return page;
   }
   {
-    auto s = c.Prepare("SELECT count(DISTINCT t.session) FROM traces t" + w.sql);
+    auto s = c.Prepare("SELECT count(DISTINCT t.session) FROM trace_rows t" + w.sql);
     s.BindAll(w.args);
     if (s.Step() != SQLITE_ROW) return c.LastError();
     page.total = s.Int(0);
@@ -473,8 +476,9 @@ Result<StoreStats> SqliteStore::Stats() {
     auto s = c.Prepare(sql);
     if (s.Step() == SQLITE_ROW) *out = s.Int(0);
   };
-  count("SELECT count(*) FROM traces", &st.traces);
-  count("SELECT count(*) FROM observations", &st.observations);
+  // Each request row is a trace and a generation.
+  count("SELECT (SELECT count(*) FROM traces) + (SELECT count(*) FROM requests)", &st.traces);
+  count("SELECT (SELECT count(*) FROM observations) + (SELECT count(*) FROM requests)", &st.observations);
   count("SELECT count(*) FROM scores", &st.scores);
   int64_t version = 0;
   count("PRAGMA user_version", &version);

@@ -5,7 +5,9 @@
 // are not `fresh` are read first and merged field by field (Langfuse upsert semantics); the
 // daily rollup receives the difference between a generation's old and new contribution, so it
 // stays exact under updates. Any failure rolls the whole batch back and forgets the interned ids
-// handed out inside it.
+// handed out inside it. A gateway request whose trace id the gateway minted is written as one
+// `requests` row (internal/request_rows.h) and moved into traces and observations only if a
+// later write names its trace.
 #include "telemetry/sqlite_store.h"
 
 #include <array>
@@ -15,6 +17,7 @@
 #include <unordered_map>
 
 #include "telemetry/internal/minute_rollup.h"
+#include "telemetry/internal/request_rows.h"
 #include "telemetry/internal/sqlite_db.h"
 #include "telemetry/internal/sqlite_rows.h"
 
@@ -116,9 +119,11 @@ namespace {
   "cost_details,in_cost,out_cost,cost,user,team,key,backend,status"
 #define AP_TRACE_COLUMNS "id,project,ts,name,user,session,release,version,env,tags,input,output,metadata,public"
 
-// "INSERT INTO <table_columns> VALUES(?,…),(?,…)…": `rows` rows of `columns` parameters.
+// "INSERT OR FAIL INTO <table_columns> VALUES(?,…),(?,…)…": `rows` rows of `columns` parameters.
+// OR FAIL: a failing row fails the batch, which is rolled back whole anyway, so SQLite need not
+// keep a statement journal to undo the statement's earlier rows (that cost more than a row).
 std::string InsertSql(const char* table_columns, size_t columns, size_t rows) {
-  std::string sql = std::string("INSERT INTO ") + table_columns + " VALUES";
+  std::string sql = std::string("INSERT OR FAIL INTO ") + table_columns + " VALUES";
   for (size_t r = 0; r < rows; ++r) {
     sql += r ? ",(" : "(";
     for (size_t c = 0; c < columns; ++c) sql += c ? ",?" : "?";
@@ -150,12 +155,13 @@ class PendingRows {
     size_t i = 0;
     for (; rows_.size() - i >= kRowsPerInsert; i += kRowsPerInsert) {
       auto s = c.PrepareStatic(many.c_str());
-      for (size_t r = 0; r < kRowsPerInsert; ++r) s.BindAll(rows_[i + r], static_cast<int>(r * Columns + 1));
+      // The rows outlive the statement's Step(): their text and blobs are bound in place.
+      for (size_t r = 0; r < kRowsPerInsert; ++r) s.BindAll(rows_[i + r], static_cast<int>(r * Columns + 1), true);
       if (s.Step() != SQLITE_DONE) return false;
     }
     for (; i < rows_.size(); ++i) {
       auto s = c.PrepareStatic(one.c_str());
-      s.BindAll(rows_[i]);
+      s.BindAll(rows_[i], 1, true);
       if (s.Step() != SQLITE_DONE) return false;
     }
     rows_.clear();
@@ -168,6 +174,7 @@ class PendingRows {
 
 constexpr char kNewTraces[] = "traces(pk," AP_TRACE_COLUMNS ")";
 constexpr char kNewObservations[] = "observations(" AP_OBSERVATION_COLUMNS ")";
+constexpr char kNewRequests[] = "requests(" AP_REQUEST_COLUMNS ")";
 
 class BatchWriter {
  public:
@@ -179,7 +186,7 @@ class BatchWriter {
   bool Apply(const Item& item) {
     if (!item.event_id.empty()) {
       auto s = c_.PrepareStatic("INSERT OR IGNORE INTO events(id, ts) VALUES(?, ?)");
-      s.Bind(1, std::string_view(item.event_id));
+      s.Bind(1, IdValue(item.event_id));
       s.Bind(2, now_);
       if (s.Step() != SQLITE_DONE) return false;
       if (sqlite3_changes(c_.db()) == 0) return true;  // already applied
@@ -187,6 +194,36 @@ class BatchWriter {
     if (auto* t = std::get_if<Trace>(&item.body)) return WriteTrace(*t, item.fresh);
     if (auto* o = std::get_if<Observation>(&item.body)) return WriteObservation(*o, item.fresh);
     return WriteScore(std::get<Score>(item.body));
+  }
+
+  // A gateway request as one row (internal/request_rows.h; the caller checked IsRequestPair):
+  // priced and counted in the rollups like a generation, queued for a multi-row INSERT under a pk
+  // the writer assigns. Never enters the trace slots: a later item that names the trace finds
+  // it through ExpandRequest.
+  bool ApplyRequest(const Trace& t, const Observation& g) {
+    const int64_t project = c_.Intern(t.project);
+    if (!next_request_pk_) {
+      auto s = c_.PrepareStatic("SELECT max(pk) FROM requests");
+      if (s.Step() != SQLITE_ROW) return false;
+      next_request_pk_ = s.IsNull(0) ? internal::kRequestPkBase : s.Int(0) + 1;
+    }
+    // Text is borrowed from `g` (the item outlives the pending row); the copy only adds cost.
+    std::optional<Observation> priced;
+    if (!g.total_cost && pricer_) pricer_(priced.emplace(g));
+    const Observation& o = priced ? *priced : g;
+    const int64_t dims[4] = {DimId(o.model), DimId(o.user_id), DimId(o.team), DimId(o.key)};
+    AddRollup(project, o, +1, dims);
+    auto dim = [](int64_t id) { return id ? Value(id) : Value(); };
+    return new_requests_.Add(
+        c_, {next_request_pk_++, IdValue(t.id), IdValue(o.id), project, o.start_us, Dim(o.name), dim(dims[1]),
+             Dim(t.session_id), Dim(o.environment), dim(dims[0]), Dim(o.backend), dim(dims[2]), dim(dims[3]),
+             Value(int64_t{*o.status_code}), o.end_us ? Value(o.end_us - o.start_us) : Value(),
+             o.completion_start_us ? Value(o.completion_start_us - o.start_us) : Value(), Num(o.input_tokens),
+             Num(o.output_tokens), Num(o.total_tokens), Num(o.cached_tokens), Num(o.input_cost),
+             Num(o.output_cost), Num(o.total_cost), o.level ? Value(int64_t{static_cast<int>(*o.level)}) : Value(),
+             Text(g.status_message), o.parent_id ? IdValue(*o.parent_id) : Value(),
+             t.tags ? Value(internal::TagsToJson(*t.tags)) : Value(), Text(g.usage_details), Text(g.metadata),
+             Text(g.input), Text(g.output)});
   }
 
   // The end of the batch: pending rows, then the rollup deltas.
@@ -237,6 +274,36 @@ class BatchWriter {
   Value Text(const std::optional<std::string>& v) { return v ? Value(std::string_view(*v)) : Value(); }
   template <typename T>
   Value Num(const std::optional<T>& v) { return v ? Value(*v) : Value(); }
+
+  // Moves the request row of trace `id`, if there is one, into traces and observations (see
+  // request_rows.h). Only 32-hex ids can name one. Pending rows must be flushed.
+  bool ExpandRequest(int64_t project, const std::string& id) {
+    const Value key = IdValue(id);
+    if (const auto* b = std::get_if<internal::Blob>(&key); !b || b->size != 16) return true;
+    int64_t pk = 0;
+    {
+      auto s = c_.PrepareStatic("SELECT pk FROM requests WHERE project=? AND id=?");
+      s.Bind(1, project);
+      s.Bind(2, key);
+      int rc = s.Step();
+      if (rc == SQLITE_DONE) return true;
+      if (rc != SQLITE_ROW) return false;
+      pk = s.Int(0);
+    }
+    {
+      auto s = c_.PrepareStatic(internal::kExpandRequestTrace);
+      s.Bind(1, pk);
+      if (s.Step() != SQLITE_DONE) return false;
+    }
+    const int64_t trace_pk = sqlite3_last_insert_rowid(c_.db());
+    for (const char* sql : {internal::kExpandRequestGeneration, internal::kExpandRequestDelete}) {
+      auto s = c_.PrepareStatic(sql);
+      s.Bind(1, pk);
+      if (sql == internal::kExpandRequestGeneration) s.Bind(2, trace_pk);
+      if (s.Step() != SQLITE_DONE) return false;
+    }
+    return true;
+  }
 
   // pk and the trace as stored, when it exists.
   std::optional<std::pair<int64_t, Trace>> FindTrace(int64_t project, const std::string& id) {
@@ -291,7 +358,7 @@ class BatchWriter {
   bool WriteTrace(const Trace& t, bool fresh) {
     int64_t project = c_.Intern(t.project);
     if (fresh) return QueueFreshTrace(t, project);
-    if (!FlushPending()) return false;
+    if (!FlushPending() || !ExpandRequest(project, t.id)) return false;
     // ?1…?14 are the row; ?15 says whether the item set the timestamp (the update keeps the
     // stored one otherwise).
     const std::array<Value, 15> v = {
@@ -375,6 +442,9 @@ class BatchWriter {
     if (!FlushPending()) return nullptr;
     if (auto found = FindTrace(project, id))
       return traces_.Put(id, {project, found->first, std::move(found->second.user_id)});
+    if (!ExpandRequest(project, id)) return nullptr;
+    if (auto found = FindTrace(project, id))
+      return traces_.Put(id, {project, found->first, std::move(found->second.user_id)});
     Trace t;
     t.id = id;
     t.timestamp_us = ts ? ts : now_;
@@ -415,7 +485,7 @@ class BatchWriter {
     if (!fresh) {
       if (!FlushPending()) return false;
       static const std::string kSql = std::string("SELECT ") + internal::kObservationColumns +
-                                      " FROM observations o JOIN traces t ON t.pk=o.trace "
+                                      ",t.id FROM observations o JOIN traces t ON t.pk=o.trace "
                                       "WHERE o.project=? AND o.id=? AND o.status IS NULL";
       auto s = c_.PrepareStatic(kSql.c_str());
       s.Bind(1, project);
@@ -468,7 +538,7 @@ class BatchWriter {
   // max(pk) again: the caller may insert a trace without a pk next.
   bool FlushPending() {
     next_trace_pk_ = 0;
-    return new_traces_.Flush(c_) && new_observations_.Flush(c_);
+    return new_traces_.Flush(c_) && new_observations_.Flush(c_) && new_requests_.Flush(c_);
   }
 
   bool WriteScore(const Score& sc) {
@@ -496,7 +566,9 @@ class BatchWriter {
   // next fresh trace gets (0: read max(pk) first).
   PendingRows<kNewTraces, 15> new_traces_;
   PendingRows<kNewObservations, 32> new_observations_;
+  PendingRows<kNewRequests, internal::kRequestColumnCount> new_requests_;
   int64_t next_trace_pk_ = 0;
+  int64_t next_request_pk_ = 0;  // 0: read max(pk) first
 };
 
 }  // namespace
@@ -526,7 +598,8 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptions& opti
                         std::to_string(options.writer_cache_mib * 1024) + "; PRAGMA synchronous=";
   pragmas += options.synchronous_full ? "FULL;" : "NORMAL;";
   if (!conn->Exec(pragmas, &error)) return "configure " + options.path + ": " + error;
-  if (!internal::RegisterLatencyBucketFunction(conn->db())) return "configure " + options.path + ": " + conn->LastError();
+  if (!internal::RegisterLatencyBucketFunction(conn->db()) || !internal::RegisterIdFunction(conn->db()))
+    return "configure " + options.path + ": " + conn->LastError();
   int version = 0;
   {
     auto s = conn->Prepare("PRAGMA user_version");
@@ -556,8 +629,14 @@ Result<void> SqliteStore::WriteGroups(ItemGroups groups) {
   BatchWriter batch(c, pricer_, *trace_slots_);
   bool ok = true;
   for (auto group = groups.begin(); ok && group != groups.end(); ++group)
-    for (const auto& item : *group)
-      if (!(ok = batch.Apply(item))) break;
+    for (size_t i = 0; ok && i < group->size(); ++i) {
+      const Item& item = (*group)[i];
+      if (i + 1 < group->size() && internal::IsRequestPair(item, (*group)[i + 1])) {
+        ok = batch.ApplyRequest(std::get<Trace>(item.body), std::get<Observation>((*group)[++i].body));
+      } else {
+        ok = batch.Apply(item);
+      }
+    }
   if (ok) ok = batch.Finish();
   if (ok && c.Exec("COMMIT", &error)) return {};
   if (error.empty()) error = c.LastError();
@@ -582,9 +661,10 @@ Result<int64_t> SqliteStore::DeleteOlderThan(int64_t cutoff_us) {
   int64_t deleted = 0;
   bool ok = run("DELETE FROM observations WHERE trace IN (SELECT pk FROM traces WHERE ts < ?)") &&
             run("DELETE FROM scores WHERE ts < ?");
-  if (ok) {
-    ok = run("DELETE FROM traces WHERE ts < ?");
-    deleted = sqlite3_changes(c.db());
+  for (const char* table : {"traces", "requests"}) {
+    if (!ok) break;
+    ok = run((std::string("DELETE FROM ") + table + " WHERE ts < ?").c_str());
+    deleted += sqlite3_changes(c.db());
   }
   ok = ok && run("DELETE FROM events WHERE ts < ?");
   if (ok) {

@@ -32,17 +32,20 @@ std::string TempDb(const std::string& name) {
   return (dir / "t.db").string();
 }
 
-std::string Pragma(const std::string& path, const std::string& pragma) {
+// The first column of the first row of `sql`, as text.
+std::string Scalar(const std::string& path, const std::string& sql) {
   sqlite3* db = nullptr;
   sqlite3_open(path.c_str(), &db);
   sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db, ("PRAGMA " + pragma).c_str(), -1, &st, nullptr);
+  sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr);
   std::string out;
   if (sqlite3_step(st) == SQLITE_ROW) out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
   sqlite3_finalize(st);
   sqlite3_close(db);
   return out;
 }
+
+std::string Pragma(const std::string& path, const std::string& pragma) { return Scalar(path, "PRAGMA " + pragma); }
 
 TEST(SqliteStore, UsesWalAndRecordsTheSchemaVersion) {
   std::string path = TempDb("wal");
@@ -68,7 +71,7 @@ TEST(SqliteStore, MigratesAnOlderSchema) {
   sqlite3* db = nullptr;
   sqlite3_open(path.c_str(), &db);
   sqlite3_exec(db, "DROP INDEX events_ts; DROP TABLE usage_minute; DROP TABLE latency_minute; DROP INDEX traces_time; "
-               "PRAGMA user_version=1;",
+               "DROP VIEW trace_rows; DROP VIEW observation_rows; DROP TABLE requests; PRAGMA user_version=1;",
                nullptr, nullptr, nullptr);
   sqlite3_close(db);
   auto s = SqliteStore::Open({path});
@@ -102,7 +105,10 @@ TEST(SqliteStore, MinuteRollupMigrationFillsFromStoredGenerations) {
   // The database as a binary before migration 4 left it.
   sqlite3* db = nullptr;
   sqlite3_open(path.c_str(), &db);
-  sqlite3_exec(db, "DROP TABLE usage_minute; DROP TABLE latency_minute; DROP INDEX traces_time; PRAGMA user_version=3;", nullptr, nullptr, nullptr);
+  sqlite3_exec(db,
+               "DROP TABLE usage_minute; DROP TABLE latency_minute; DROP INDEX traces_time; DROP VIEW trace_rows; "
+               "DROP VIEW observation_rows; DROP TABLE requests; PRAGMA user_version=3;",
+               nullptr, nullptr, nullptr);
   sqlite3_close(db);
   auto s = SqliteStore::Open({path});
   ASSERT_TRUE(s) << s.error();
@@ -117,6 +123,147 @@ TEST(SqliteStore, MinuteRollupMigrationFillsFromStoredGenerations) {
   EXPECT_EQ((*r)[0].input_tokens, 30);
   EXPECT_NEAR((*r)[0].latency_p50, 0.2, 0.2 * 0.15);
   EXPECT_NEAR((*r)[0].ttft_p50, 0.02, 0.02 * 0.15);
+}
+
+// A store written before migration 6 (gateway requests as trace + generation rows) keeps its rows
+// where they are; requests written after it go to the request table; reads see both.
+TEST(SqliteStore, RequestRowMigrationKeepsOlderRowsReadable) {
+  std::string path = TempDb("requests");
+  constexpr int64_t kT0 = 1'714'564'800'000'000;
+  auto pair = [](const std::string& trace, int64_t ts) {
+    Trace t;
+    t.id = trace;
+    t.project = "p";
+    t.timestamp_us = ts;
+    t.user_id = "u";
+    Observation g;
+    g.id = trace.substr(0, 16);
+    g.trace_id = trace;
+    g.project = "p";
+    g.type = ObservationType::kGeneration;
+    g.start_us = ts;
+    g.end_us = ts + 1000;
+    g.user_id = "u";
+    g.model = "m";
+    g.total_cost = 1;
+    g.status_code = 200;
+    return std::vector<Item>{Item{"", true, t}, Item{"", true, g}};
+  };
+  const std::string old_id = "0123456789abcdef0123456789abcdef", new_id = "1123456789abcdef0123456789abcdef";
+  {
+    auto s = SqliteStore::Open({path});
+    ASSERT_TRUE(s);
+    ASSERT_TRUE((*s)->Write(pair(old_id, kT0)));
+  }
+  // Move the request into the tables a binary before migration 6 wrote it to, then downgrade.
+  sqlite3* db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "INSERT INTO traces(id,project,ts,user) SELECT id,project,ts,user FROM requests;"
+                         "INSERT INTO observations(id,project,trace,type,start,dur,model,cost,user,status) "
+                         "SELECT span,project,(SELECT max(pk) FROM traces),1,ts,dur,model,cost,user,status FROM requests;"
+                         "DROP VIEW trace_rows; DROP VIEW observation_rows; DROP TABLE requests; PRAGMA user_version=5;",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+  auto s = SqliteStore::Open({path});
+  ASSERT_TRUE(s) << s.error();
+  ASSERT_TRUE((*s)->Write(pair(new_id, kT0 + 1)));
+  EXPECT_EQ(Scalar(path, "SELECT count(*) FROM traces"), "1");  // the older request stays there
+  EXPECT_EQ(Scalar(path, "SELECT count(*) FROM requests"), "1");
+  TraceQuery q;
+  q.project = "p";
+  auto page = (*s)->ListTraces(q);
+  ASSERT_TRUE(page) << page.error();
+  ASSERT_EQ(page->items.size(), 2u);
+  EXPECT_EQ(page->items[0].trace.id, new_id);
+  EXPECT_EQ(page->items[1].trace.id, old_id);
+  for (const auto& t : page->items) EXPECT_EQ(t.observation_count, 1);
+  auto stats = (*s)->Stats();
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->traces, 2);
+  EXPECT_EQ(stats->observations, 2);
+  EXPECT_EQ(stats->schema_version, SqliteStore::LatestSchemaVersion());
+}
+
+// Migration 7 stores canonical UUIDs as blobs; a store that holds them as text (written before
+// it) is converted, so every lookup by id, parent, score and event id still finds its rows.
+TEST(SqliteStore, UuidMigrationConvertsStoredIds) {
+  std::string path = TempDb("uuids");
+  constexpr int64_t kT0 = 1'714'564'800'000'000;
+  const std::string trace = "0b7e8d8c-3b2a-4c1d-9e8f-0123456789ab", span = "1c8f9e9d-4c3b-4d2e-8f90-123456789abc",
+                    child = "2d909fae-5d4c-4e3f-9a01-23456789abcd", event = "3ea1a0bf-6e5d-4f40-8b12-3456789abcde";
+  auto items = [&] {
+    Trace t;
+    t.id = trace;
+    t.project = "p";
+    t.timestamp_us = kT0;
+    Observation o;
+    o.id = span;
+    o.trace_id = trace;
+    o.project = "p";
+    o.start_us = kT0;
+    Observation c = o;
+    c.id = child;
+    c.parent_id = span;
+    Score sc;
+    sc.id = span;
+    sc.project = "p";
+    sc.trace_id = trace;
+    sc.observation_id = child;
+    sc.name = "q";
+    sc.value = 1;
+    return std::vector<Item>{Item{event, false, t}, Item{"", false, o}, Item{"", false, c}, Item{"", false, sc}};
+  };
+  {
+    auto s = SqliteStore::Open({path});
+    ASSERT_TRUE(s);
+    ASSERT_TRUE((*s)->Write(items()));
+  }
+  EXPECT_EQ(Scalar(path, "SELECT typeof(id) || length(id) FROM traces"), "blob17");
+  // Back to text, as a binary before migration 7 stored them.
+  const std::string text = "lower(substr(hex(X),1,8)||'-'||substr(hex(X),9,4)||'-'||substr(hex(X),13,4)||'-'||"
+                           "substr(hex(X),17,4)||'-'||substr(hex(X),21,12))";
+  std::string sql;
+  for (auto [table, column] : std::vector<std::pair<std::string, std::string>>{
+           {"traces", "id"}, {"observations", "id"}, {"observations", "parent"}, {"scores", "id"},
+           {"scores", "trace_id"}, {"scores", "observation_id"}, {"events", "id"}}) {
+    std::string to = text;
+    for (size_t at; (at = to.find('X')) != std::string::npos;) to.replace(at, 1, column);
+    sql += "UPDATE " + table + " SET " + column + "=" + to + " WHERE typeof(" + column + ")='blob' AND length(" +
+           column + ")=17;";
+  }
+  sqlite3* db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  ASSERT_EQ(sqlite3_exec(db, (sql + "PRAGMA user_version=6;").c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+  EXPECT_EQ(Scalar(path, "SELECT id FROM traces"), trace);
+
+  auto s = SqliteStore::Open({path});
+  ASSERT_TRUE(s) << s.error();
+  EXPECT_EQ(Scalar(path, "SELECT typeof(id) || length(id) FROM events"), "blob17");
+  auto t = (*s)->GetTrace("p", trace);
+  ASSERT_TRUE(t && *t);
+  EXPECT_EQ((*t)->id, trace);
+  ObservationQuery q;
+  q.project = "p";
+  q.trace_id = trace;
+  auto obs = (*s)->ListObservations(q);
+  ASSERT_TRUE(obs);
+  ASSERT_EQ(obs->items.size(), 2u);
+  q.parent_id = span;
+  EXPECT_EQ((*s)->ListObservations(q)->items.size(), 1u);
+  ScoreQuery sq;
+  sq.project = "p";
+  sq.ids = {span};
+  sq.observation_id = child;
+  EXPECT_EQ((*s)->QueryScores(sq)->total, 1);
+  ASSERT_TRUE((*s)->Write(items()));  // the same batch again: the trace's event id is known
+  EXPECT_EQ((*s)->Stats()->traces, 1);
+  EXPECT_EQ((*s)->Stats()->observations, 2);
+  EXPECT_EQ((*s)->QueryScores(sq)->total, 1);
 }
 
 TEST(SqliteStore, RefusesASchemaNewerThanItself) {

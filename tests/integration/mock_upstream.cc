@@ -26,12 +26,14 @@ class MockUpstream::Handler : public http::Handler {
   explicit Handler(MockUpstream* m) : m_(m) {}
   net::awaitable<void> Handle(http::Request& req, http::Responder& res) override {
     int call = m_->calls_++;
-    ReceivedRequest rr{std::string(req.target()), req.body(), {}};
-    for (const auto& f : req) rr.headers[std::string(f.name_string())] = std::string(f.value());
     MockAction a;
     {
       std::lock_guard lock(m_->mu_);
-      m_->received_.push_back(rr);
+      if (m_->keep_received_) {
+        ReceivedRequest rr{std::string(req.target()), req.body(), {}};
+        for (const auto& f : req) rr.headers[std::string(f.name_string())] = std::string(f.value());
+        m_->received_.push_back(std::move(rr));
+      }
       if (m_->script_) a = m_->script_(call);
     }
     co_await Sleep(a.delay);
@@ -85,7 +87,7 @@ class MockUpstream::Handler : public http::Handler {
   MockUpstream* m_;
 };
 
-MockUpstream::MockUpstream() {
+MockUpstream::MockUpstream(bool keep_received) : keep_received_(keep_received) {
   http::ServerOptions o;
   o.threads = 1;
   server_ = std::make_unique<http::Server>(o, std::make_shared<Handler>(this));

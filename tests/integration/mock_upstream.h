@@ -3,7 +3,9 @@
 // Runs on ap::http::Server on 127.0.0.1:0. Each request is answered by `script(call_index)`,
 // which says what to do: a JSON answer with a status and headers, a delay before answering, an
 // SSE stream (optionally cut short), or closing the connection. Every request received is kept
-// for assertions, and a stream whose client went away is counted in `cancelled_streams`.
+// for assertions (unless `keep_received` is false: benchmarks, where the list would grow by
+// every request and its copying and reallocation would show in their profiles), and a stream
+// whose client went away is counted in `cancelled_streams`.
 #pragma once
 
 #include <atomic>
@@ -36,7 +38,7 @@ struct ReceivedRequest {
 
 class MockUpstream {
  public:
-  MockUpstream();
+  explicit MockUpstream(bool keep_received = true);
   ~MockUpstream();
   uint16_t port() const { return server_->port(); }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port()) + "/v1"; }
@@ -54,6 +56,7 @@ class MockUpstream {
   std::function<MockAction(int)> script_;
   std::vector<ReceivedRequest> received_;
   std::atomic<int> calls_{0};
+  const bool keep_received_;
   std::unique_ptr<http::Server> server_;
 };
 

@@ -22,26 +22,31 @@ constexpr std::array<int8_t, 256> kHexDigit = [] {
 
 int HexDigit(char c) { return kHexDigit[static_cast<unsigned char>(c)]; }
 
+// A UUID blob: 16 bytes and this marker, so it never reads back as a 32-hex W3C id.
+constexpr int kUuidBlobSize = 17;
+constexpr unsigned char kUuidMarker = '-';
+
 }  // namespace
 
-void Stmt::Bind(int i, const Value& v) {
+void Stmt::Bind(int i, const Value& v, bool borrow) {
+  const auto keep = borrow ? SQLITE_STATIC : SQLITE_TRANSIENT;
   switch (v.index()) {
-    case 0: sqlite3_bind_null(stmt_, i); break;
+    case 0: break;  // every Stmt starts with its parameters cleared to NULL (see ~Stmt)
     case 1: sqlite3_bind_int64(stmt_, i, std::get<1>(v)); break;
     case 2: sqlite3_bind_double(stmt_, i, std::get<2>(v)); break;
     case 3: {
       const auto& s = std::get<3>(v);
-      sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+      sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), keep);
       break;
     }
     case 4: {
       const auto& b = std::get<4>(v);
-      sqlite3_bind_blob(stmt_, i, b.bytes, b.size, SQLITE_TRANSIENT);
+      sqlite3_bind_blob(stmt_, i, b.bytes, b.size, keep);
       break;
     }
     default: {
       auto s = std::get<5>(v);
-      sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+      sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), keep);
     }
   }
 }
@@ -71,9 +76,12 @@ std::string Stmt::Id(int col) const {
   auto* p = static_cast<const unsigned char*>(sqlite3_column_blob(stmt_, col));
   int n = sqlite3_column_bytes(stmt_, col);
   static constexpr char kHex[] = "0123456789abcdef";
+  const bool uuid = n == kUuidBlobSize && p[16] == kUuidMarker;
+  if (uuid) n = 16;
   std::string out;
-  out.reserve(n * 2);
+  out.reserve(n * 2 + 4);
   for (int i = 0; i < n; ++i) {
+    if (uuid && (i == 4 || i == 6 || i == 8 || i == 10)) out.push_back('-');
     out.push_back(kHex[p[i] >> 4]);
     out.push_back(kHex[p[i] & 15]);
   }
@@ -192,6 +200,21 @@ std::string Conn::Name(int64_t id) {
 }
 
 Value IdValue(std::string_view id) {
+  if (id.size() == 36) {
+    Blob b;
+    for (size_t i = 0; i < id.size();) {
+      if (i == 8 || i == 13 || i == 18 || i == 23) {
+        if (id[i++] != '-') return std::string(id);
+        continue;
+      }
+      int hi = HexDigit(id[i]), lo = HexDigit(id[i + 1]);
+      if (hi < 0 || lo < 0) return std::string(id);
+      b.bytes[b.size++] = static_cast<unsigned char>(hi << 4 | lo);
+      i += 2;
+    }
+    b.bytes[b.size++] = kUuidMarker;
+    return b;
+  }
   if (id.size() != 16 && id.size() != 32) return std::string(id);
   Blob b;
   b.size = static_cast<uint8_t>(id.size() / 2);
@@ -201,6 +224,22 @@ Value IdValue(std::string_view id) {
     b.bytes[i / 2] = static_cast<unsigned char>(hi << 4 | lo);
   }
   return b;
+}
+
+bool RegisterIdFunction(sqlite3* db) {
+  auto fn = [](sqlite3_context* ctx, int, sqlite3_value** argv) {
+    if (sqlite3_value_type(argv[0]) == SQLITE_TEXT) {
+      std::string_view text(reinterpret_cast<const char*>(sqlite3_value_text(argv[0])), sqlite3_value_bytes(argv[0]));
+      Value v = IdValue(text);
+      if (const Blob* b = std::get_if<Blob>(&v)) {
+        sqlite3_result_blob(ctx, b->bytes, b->size, SQLITE_TRANSIENT);
+        return;
+      }
+    }
+    sqlite3_result_value(ctx, argv[0]);
+  };
+  return sqlite3_create_function_v2(db, "ap_id", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, nullptr, fn, nullptr,
+                                    nullptr, nullptr) == SQLITE_OK;
 }
 
 }  // namespace ap::telemetry::internal

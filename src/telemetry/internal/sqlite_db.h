@@ -22,11 +22,11 @@
 namespace ap::telemetry::internal {
 
 // A value bound to a statement parameter: NULL, integer, real, text, blob or borrowed text.
-// Blobs are the binary form of W3C ids (8 or 16 bytes) and live inline: binding an id never
-// allocates. A string_view must outlive the statement's Step() (the writer binds fields of the
+// Blobs are the binary form of W3C ids (8 or 16 bytes) and of UUIDs (17: the 16 bytes, then a
+// '-' marker) and live inline: binding an id never allocates. A string_view must outlive the statement's Step() (the writer binds fields of the
 // items it is writing).
 struct Blob {
-  unsigned char bytes[16];
+  unsigned char bytes[17];
   uint8_t size = 0;
   std::string_view view() const { return {reinterpret_cast<const char*>(bytes), size}; }
 };
@@ -45,9 +45,11 @@ class Stmt {
   Stmt& operator=(const Stmt&) = delete;
 
   bool ok() const { return stmt_ != nullptr; }
-  void Bind(int i, const Value& v);
-  void BindAll(std::span<const Value> values, int first = 1) {
-    for (size_t i = 0; i < values.size(); ++i) Bind(first + static_cast<int>(i), values[i]);
+  // Text and blobs are copied, unless `borrow`: then `v` must outlive Step() (SQLite keeps a
+  // pointer; it saves a malloc and a copy per value).
+  void Bind(int i, const Value& v, bool borrow = false);
+  void BindAll(std::span<const Value> values, int first = 1, bool borrow = false) {
+    for (size_t i = 0; i < values.size(); ++i) Bind(first + static_cast<int>(i), values[i], borrow);
   }
   void BindAll(std::initializer_list<Value> values, int first = 1) {
     BindAll(std::span<const Value>(values.begin(), values.size()), first);
@@ -134,8 +136,11 @@ class Conn {
   std::unordered_map<int64_t, std::string> names_;
 };
 
-// Ids that are lowercase/uppercase hex of even length 16 or 32 are stored as blobs of half the
-// size (W3C trace and span ids); anything else stays text.
+// Ids that are lowercase hex of length 16 or 32 are stored as blobs of half the size (W3C trace
+// and span ids), canonical lowercase UUIDs ("8-4-4-4-12", what the Langfuse SDKs mint for ids and
+// event ids) as 17-byte blobs; anything else stays text. Stmt::Id reads each back as written.
 Value IdValue(std::string_view id);
+// Registers ap_id(x) on `db`: IdValue as SQL, for the migration that converts stored ids.
+bool RegisterIdFunction(sqlite3* db);
 
 }  // namespace ap::telemetry::internal

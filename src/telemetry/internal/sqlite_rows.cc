@@ -74,6 +74,60 @@ INSERT INTO latency_minute
 )sql",
       // 5: GET /api/public/scores lists a project's scores newest first.
       "CREATE INDEX IF NOT EXISTS scores_ts ON scores(project, ts);",
+      // 6: one compact row per gateway request whose trace id the gateway minted (a trace with
+      // one generation, fields they share stored once): one statement and four B-trees per
+      // request instead of two statements and seven. Their pks start at kRequestPkBase, so they
+      // never meet a trace's or an observation's. The read path reads the views, which show
+      // each request as the trace and generation it stands for (see request_rows.h); a later
+      // write that touches such a trace expands its row into traces and observations first.
+      // Each column has the same affinity in both halves of a view (hence the CASTs): otherwise
+      // SQLite will not flatten the view into the query, and a newest-first page would sort
+      // every row instead of merging two index scans. Indexes: the id (gateway ids are
+      // time-ordered, so it grows at its right edge), time alone and session. No (project, ts):
+      // a project's newest requests come from the time index, filtered — one B-tree less per
+      // request, at the price of scanning past other projects' rows for a small tenant's page.
+      R"sql(
+CREATE TABLE requests(
+  pk INTEGER PRIMARY KEY, id NOT NULL, span NOT NULL, project INT NOT NULL, ts INT NOT NULL, name INT,
+  user INT, session INT, env INT, model INT, backend INT, team INT, key INT, status INT, dur INT, ttft INT,
+  in_tok INT, out_tok INT, total_tok INT, cached_tok INT, in_cost REAL, out_cost REAL, cost REAL, level INT,
+  status_message TEXT, parent, tags TEXT, usage_details TEXT, metadata TEXT, input TEXT, output TEXT);
+CREATE INDEX requests_id ON requests(id);
+CREATE INDEX requests_time ON requests(ts);
+CREATE INDEX requests_session ON requests(session) WHERE session IS NOT NULL;
+CREATE VIEW trace_rows AS
+  SELECT pk, id, project, ts, name, user, session, release, version, env, tags, input, output, metadata,
+         public, CAST(NULL AS INT) AS model, 0 AS error FROM traces
+  UNION ALL
+  SELECT pk, id, project, ts, name, user, session, CAST(NULL AS INT), CAST(NULL AS INT), env, tags,
+         CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS INT), model,
+         coalesce(level,0)=3 OR coalesce(status,0)>=400 FROM requests;
+CREATE VIEW observation_rows AS
+  SELECT o.pk, o.id, o.project, o.trace, o.parent, o.type, o.name, o.start, o.dur, o.ttft, o.model, o.level,
+         o.status_message, o.version, o.env, o.model_params, o.input, o.output, o.metadata, o.in_tok,
+         o.out_tok, o.total_tok, o.cached_tok, o.usage_details, o.cost_details, o.in_cost, o.out_cost,
+         o.cost, o.user, o.team, o.key, o.backend, o.status, t.id AS trace_id, t.project AS trace_project,
+         t.session AS trace_session
+  FROM observations o JOIN traces t ON t.pk=o.trace
+  UNION ALL
+  SELECT pk, span, project, pk, parent, CAST(1 AS INT), name, ts, dur, ttft, model, level, status_message,
+         CAST(NULL AS INT), env, CAST(NULL AS TEXT), input, output, metadata, in_tok, out_tok, total_tok,
+         cached_tok, usage_details, CAST(NULL AS TEXT), in_cost, out_cost, cost, user, team, key, backend,
+         status, id, project, session FROM requests;
+)sql",
+      // 7: canonical UUIDs (the Langfuse SDKs' ids and event ids) as 17-byte blobs instead of
+      // 36 characters of text: smaller random keys in the id indexes (internal/sqlite_db.h,
+      // IdValue). Stored ones are converted so lookups by id keep finding them.
+      R"sql(
+UPDATE traces SET id=ap_id(id) WHERE typeof(id)='text' AND length(id)=36;
+UPDATE observations SET id=ap_id(id) WHERE typeof(id)='text' AND length(id)=36;
+UPDATE observations SET parent=ap_id(parent) WHERE typeof(parent)='text' AND length(parent)=36;
+UPDATE scores SET id=ap_id(id) WHERE typeof(id)='text' AND length(id)=36;
+UPDATE scores SET trace_id=ap_id(trace_id) WHERE typeof(trace_id)='text' AND length(trace_id)=36;
+UPDATE scores SET observation_id=ap_id(observation_id)
+  WHERE typeof(observation_id)='text' AND length(observation_id)=36;
+UPDATE events SET id=ap_id(id) WHERE typeof(id)='text' AND length(id)=36;
+)sql",
   };
   return kMigrations;
 }
