@@ -91,7 +91,7 @@ size_t ResponseParser::put(boost::asio::const_buffer input, error_code& ec) {
         if (!ec && length_ == 0) state_ = State::kDone;
         break;
       case State::kEof: {
-        uint64_t unbounded = UINT64_MAX;
+        uint64_t unbounded = UINT64_MAX;  // counted down and dropped: the end of the connection ends it
         used += Deliver(rest, &unbounded, ec);
         break;
       }
@@ -211,24 +211,8 @@ bool ResponseParser::ParseField(std::string_view name, std::string_view value, e
       return true;
     // The values the gateway passes on to its client are checked byte by byte (no CR or other
     // control character reaches a client's head); fields it neither keeps nor interprets are not.
-    case 11:
-      if (EqualsLower(name, "retry-after")) {
-        if (!AllValueBytes(value)) {
-          ec = error::bad_value;
-          return false;
-        }
-        retry_after_.assign(value);
-      }
-      return true;
-    case 12:
-      if (EqualsLower(name, "content-type")) {
-        if (!AllValueBytes(value)) {
-          ec = error::bad_value;
-          return false;
-        }
-        content_type_.assign(value);
-      }
-      return true;
+    case 11: return !EqualsLower(name, "retry-after") || Keep(value, &retry_after_, ec);
+    case 12: return !EqualsLower(name, "content-type") || Keep(value, &content_type_, ec);
     case 14:
       if (EqualsLower(name, "content-length")) {
         uint64_t n = 0;
@@ -296,6 +280,15 @@ void ResponseParser::StartBody(error_code& ec) {
   }
 }
 
+bool ResponseParser::Keep(std::string_view value, std::string* into, error_code& ec) {
+  if (!AllValueBytes(value)) {
+    ec = error::bad_value;
+    return false;
+  }
+  into->assign(value);
+  return true;
+}
+
 size_t ResponseParser::Deliver(std::string_view in, uint64_t* remaining, error_code& ec) {
   if (in.empty()) {
     ec = error::need_more;
@@ -314,7 +307,7 @@ size_t ResponseParser::Deliver(std::string_view in, uint64_t* remaining, error_c
   written_ += n;
   room_ -= n;
   body_bytes_ += n;
-  if (*remaining != UINT64_MAX) *remaining -= n;
+  *remaining -= n;
   return n;
 }
 

@@ -66,6 +66,8 @@ class ResponseParser {
   size_t ParseHead(std::string_view in, error_code& ec);
   bool ParseStatusLine(std::string_view line, error_code& ec);
   bool ParseField(std::string_view name, std::string_view value, error_code& ec);
+  // A value passed on to the client: checked byte by byte, then kept in *into.
+  bool Keep(std::string_view value, std::string* into, error_code& ec);
   void StartBody(error_code& ec);
   size_t Deliver(std::string_view in, uint64_t* remaining, error_code& ec);
   size_t ParseChunkSize(std::string_view in, error_code& ec);
