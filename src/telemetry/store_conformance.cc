@@ -630,6 +630,34 @@ TEST_P(StoreConformanceTest, ListTracesFiltersAndPagesWithCursors) {
   ASSERT_TRUE(last);
   EXPECT_EQ(last->items.size(), 5u);
   EXPECT_EQ(last->total, 25);
+  // Past the last page, or a filter on a known value that matches nothing: empty, total kept.
+  paged.offset = 30;
+  auto past = store_->ListTraces(paged);
+  ASSERT_TRUE(past);
+  EXPECT_TRUE(past->items.empty());
+  EXPECT_TRUE(past->next_cursor.empty());
+  EXPECT_EQ(past->total, 25);
+  TraceQuery none;
+  none.project = "p1";
+  none.user_id = "odd";
+  none.session_id = "s9";  // interned by nothing: impossible at once
+  auto empty = store_->ListTraces(none);
+  ASSERT_TRUE(empty);
+  EXPECT_EQ(empty->total, 0);
+  none.session_id = "s1";
+  none.from_us = kT0 + 100'000;  // known values, no trace in range
+  empty = store_->ListTraces(none);
+  ASSERT_TRUE(empty);
+  EXPECT_TRUE(empty->items.empty());
+  EXPECT_EQ(empty->total, 0);
+  ObservationQuery obs;
+  obs.project = "p1";
+  obs.model = "m2";
+  obs.offset = 5;
+  auto no_obs = store_->ListObservations(obs);
+  ASSERT_TRUE(no_obs);
+  EXPECT_TRUE(no_obs->items.empty());
+  EXPECT_EQ(no_obs->total, 5);
 }
 
 TEST_P(StoreConformanceTest, ObservationTreeAndScores) {
