@@ -2,7 +2,8 @@
 // sqlite_queries.cc).
 //
 // Write() is one BEGIN IMMEDIATE … COMMIT per batch with cached prepared statements. Items that
-// are not `fresh` are read first and merged field by field (Langfuse upsert semantics); the
+// are not `fresh` merge field by field into a stored row (Langfuse upsert semantics): traces in
+// SQL, observations by a read, a merge and a REPLACE once an INSERT found the id taken; the
 // daily rollup receives the difference between a generation's old and new contribution, so it
 // stays exact under updates. Any failure rolls the whole batch back and forgets the interned ids
 // handed out inside it. A gateway request whose trace id the gateway minted is written as one
