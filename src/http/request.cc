@@ -80,8 +80,9 @@ bool Request::keep_alive() const {
 }
 
 Request::const_iterator Request::find(std::string_view name) const {
+  const uint32_t key = NameKey(name);
   for (const auto& f : fields_)
-    if (f.name.size() == name.size() && EqualsIgnoreCase(f.name, name)) return &f;
+    if (f.key == key && EqualsIgnoreCase(f.name, name)) return &f;
   return end();
 }
 
@@ -95,8 +96,9 @@ std::string_view Request::operator[](std::string_view name) const {
 std::string_view Request::operator[](bhttp::field name) const { return (*this)[bhttp::to_string(name)]; }
 
 size_t Request::count(std::string_view name) const {
+  const uint32_t key = NameKey(name);
   size_t n = 0;
-  for (const auto& f : fields_) n += f.name.size() == name.size() && EqualsIgnoreCase(f.name, name);
+  for (const auto& f : fields_) n += f.key == key && EqualsIgnoreCase(f.name, name);
   return n;
 }
 
@@ -108,11 +110,12 @@ void Request::set(std::string_view name, std::string_view value) {
 void Request::set(bhttp::field name, std::string_view value) { set(bhttp::to_string(name), value); }
 
 void Request::insert(std::string_view name, std::string_view value) {
-  fields_.push_back({Keep(name), Keep(value)});
+  fields_.push_back({Keep(name), Keep(value), NameKey(name)});
 }
 
 void Request::erase(std::string_view name) {
-  std::erase_if(fields_, [name](const Field& f) { return f.name.size() == name.size() && EqualsIgnoreCase(f.name, name); });
+  const uint32_t key = NameKey(name);
+  std::erase_if(fields_, [name, key](const Field& f) { return f.key == key && EqualsIgnoreCase(f.name, name); });
 }
 
 void Request::clear() {

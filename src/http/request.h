@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <string>
 #include <string_view>
@@ -30,9 +31,16 @@ class Request {
   struct Field {
     std::string_view name;
     std::string_view text;
+    uint32_t key = 0;  // NameKey(name): most lookups are told apart by it alone
     std::string_view name_string() const { return name; }
     std::string_view value() const { return text; }
   };
+  // A name's length and its first and last characters, case folded.
+  static uint32_t NameKey(std::string_view name) {
+    if (name.empty()) return 0;
+    auto fold = [](char c) { return static_cast<uint32_t>(static_cast<unsigned char>(c) | 0x20); };
+    return static_cast<uint32_t>(name.size()) << 16 | fold(name.front()) << 8 | fold(name.back());
+  }
   using const_iterator = const Field*;
 
   Request() = default;

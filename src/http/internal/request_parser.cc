@@ -183,7 +183,7 @@ bool RequestParser::ParseFieldLine(std::string_view line, error_code& ec) {
     ec = error::bad_value;
     return false;
   }
-  request_->fields_.push_back({name, value});
+  request_->fields_.push_back({name, value, Request::NameKey(name)});
   // The framing fields and Expect; everything else is the handler's.
   switch (name.size()) {
     case 6:
