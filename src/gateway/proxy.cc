@@ -142,9 +142,13 @@ bhttp::response_header<> ClientHeader(int status, std::string_view content_type,
   bhttp::response_header<> h;
   h.result(static_cast<unsigned>(status));
   h.version(11);
-  h.set(bhttp::field::content_type, content_type.empty() ? "application/json" : content_type);
-  // As a head line, not a Beast field (an allocation and an ordered insert): the id is one of
-  // RequestIdFor's, at most 128 characters of [A-Za-z0-9._:-].
+  // Head lines, not Beast fields (an allocation and an ordered insert each). The content type
+  // is the backend's, which the response parser checked byte by byte (no CR, LF or other
+  // control character); the id is one of RequestIdFor's, at most 128 characters of
+  // [A-Za-z0-9._:-].
+  res.AddHeadLines("Content-Type: ");
+  res.AddHeadLines(content_type.empty() ? std::string_view("application/json") : std::string_view(content_type));
+  res.AddHeadLines("\r\n");
   char id_line[160];
   if (rec.request_id.size() <= 128) {
     char* p = std::copy_n("x-request-id: ", 14, id_line);
@@ -165,10 +169,10 @@ bhttp::response_header<> ClientHeader(int status, std::string_view content_type,
 net::awaitable<void> RelayStream(const ProxyRequest& pr, http::Exchange& ex, std::string first,
                                  http::Responder& res, CompletionRecord& rec, Clock::time_point start) {
   auto header = ClientHeader(ex.status(), ex.content_type(), rec, pr, res);
-  header.set(bhttp::field::cache_control, "no-cache");
+  res.AddHeadLines("Cache-Control: no-cache\r\n");
   // The cost is known only once the usage chunk went by: it follows the last chunk as a trailer.
   const bool cost_trailer = pr.cost_estimator && ex.status() == 200;
-  if (cost_trailer) header.set(bhttp::field::trailer, kCostHeader);
+  if (cost_trailer) res.AddHeadLines("Trailer: x-agentplane-cost-usd\r\n");
   if (!co_await res.StartStream(std::move(header))) {
     ex.Abort();
     rec.status = 499;

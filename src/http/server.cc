@@ -100,7 +100,8 @@ class ConnectionResponder final : public Responder {
     head_.clear();
     AppendResponseHead(head_, response.base(), response.body().size(), keep_alive_, client_version_, extra_head_);
     std::array<net::const_buffer, 2> buffers{net::buffer(head_), net::buffer(response.body())};
-    const auto ec = co_await Write(buffers);
+    boost::system::error_code ec;
+    if (!WriteNow(buffers, ec)) ec = co_await WriteRest();
     if (ec) keep_alive_ = false;
     completed_ = !ec;
     co_return !ec;
@@ -143,28 +144,31 @@ class ConnectionResponder final : public Responder {
   bool completed_ = false;
   bool failed_ = false;
   bool head_pending_ = false;
+  std::vector<net::const_buffer> rest_;  // what WriteNow left for WriteRest
 
   // Writes all of `buffers` within the write timeout. Most responses fit the socket's send
-  // buffer, so the (non-blocking) socket is written at once first; only what it did not take is
-  // written asynchronously. Saves an asynchronous operation, and its trip through the event
-  // loop, per response.
+  // buffer, so the (non-blocking) socket is written at once first (no asynchronous operation,
+  // no coroutine frame, no trip through the event loop); only what it did not take is written
+  // asynchronously, by WriteRest.
   template <typename Buffers>
-  net::awaitable<boost::system::error_code> Write(const Buffers& buffers) {
-    boost::system::error_code ec;
+  bool WriteNow(const Buffers& buffers, boost::system::error_code& ec) {
     size_t written = connection_.socket.write_some(buffers, ec);
     if (ec == net::error::would_block || ec == net::error::try_again) ec = {};
-    if (ec) co_return ec;
-    if (written == net::buffer_size(buffers)) co_return ec;
-    std::vector<net::const_buffer> rest;
+    if (ec || written == net::buffer_size(buffers)) return true;
+    rest_.clear();
     for (net::const_buffer b : buffers) {
       const size_t skip = std::min(written, b.size());
       written -= skip;
-      if (b.size() > skip) rest.push_back(b + skip);
+      if (b.size() > skip) rest_.push_back(b + skip);
     }
+    return false;
+  }
+
+  net::awaitable<boost::system::error_code> WriteRest() {
     connection_.Arm(write_timeout_);
-    auto [wec, n] = co_await net::async_write(connection_.socket, rest, kUse);
+    auto [ec, n] = co_await net::async_write(connection_.socket, rest_, kUse);
     connection_.Disarm();
-    co_return wec;
+    co_return ec;
   }
 
   // One gather write: the held-back head (first time), a chunk (when `data` is not empty) and
@@ -188,7 +192,8 @@ class ConnectionResponder final : public Responder {
       buffers[n++] = net::buffer("\r\n", 2);
     }
     if (n == 0) co_return true;
-    const auto ec = co_await Write(std::span(buffers.data(), n));
+    boost::system::error_code ec;
+    if (!WriteNow(std::span(buffers.data(), n), ec)) ec = co_await WriteRest();
     head_pending_ = false;
     if (ec) failed_ = true;
     if (last && !ec) completed_ = true;
