@@ -30,6 +30,7 @@ void RequestParser::Reset(Request* into, uint64_t header_limit, uint64_t body_li
   header_limit_ = header_limit;
   body_limit_ = body_limit;
   scanned_ = line_start_ = 0;
+  line_ends_.clear();
   got_some_ = expect_continue_ = false;
   has_length_ = chunked_ = has_transfer_encoding_ = false;
   length_ = 0;
@@ -118,6 +119,7 @@ size_t RequestParser::ParseHead(std::string_view in, error_code& ec) {
       head_size = at + 1;
       break;
     }
+    line_ends_.push_back(static_cast<uint32_t>(at - 1));  // where its CR is
     line_start_ = at + 1;
     from = at + 1;
   }
@@ -128,11 +130,10 @@ size_t RequestParser::ParseHead(std::string_view in, error_code& ec) {
   // One copy of the head into the request; the line, names and values are views into it.
   request_->storage_.assign(in.data(), head_size);
   const std::string_view head(request_->storage_);
-  size_t eol = head.find("\r\n");
-  if (!ParseRequestLine(head.substr(0, eol), ec)) return 0;
-  for (size_t at = eol + 2; at < head_size - 2; at = eol + 2) {
-    eol = head.find("\r\n", at);
-    if (!ParseFieldLine(head.substr(at, eol - at), ec)) return 0;
+  if (!ParseRequestLine(head.substr(0, line_ends_[0]), ec)) return 0;
+  for (size_t i = 1; i < line_ends_.size(); ++i) {
+    const size_t at = line_ends_[i - 1] + 2;
+    if (!ParseFieldLine(head.substr(at, line_ends_[i] - at), ec)) return 0;
   }
   StartBody(ec);
   return ec ? 0 : head_size;

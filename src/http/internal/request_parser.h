@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
+#include <vector>
 
 #include <boost/system/error_code.hpp>
 
@@ -60,6 +61,7 @@ class RequestParser {
   uint64_t body_limit_ = 0;
   size_t scanned_ = 0;      // head bytes already searched for its end
   size_t line_start_ = 0;   // where the head line being searched began
+  std::vector<uint32_t> line_ends_;  // the head's lines found so far (offsets of their CRs)
   bool got_some_ = false;
   bool expect_continue_ = false;
   bool has_length_ = false, chunked_ = false, has_transfer_encoding_ = false;
