@@ -291,7 +291,7 @@ net::awaitable<AttemptResult> Attempt(const ProxyRequest& pr, const BackendState
     result.failure.detail = "backend answered " + std::to_string(status);
     co_return result;
   }
-  const std::string& content_type = ex.content_type();
+  const std::string_view content_type = ex.content_type();
   bool is_sse = content_type.find("text/event-stream") != std::string::npos;
   if (pr.body->stream && status == 200 && is_sse) {
     std::string first;

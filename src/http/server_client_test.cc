@@ -110,7 +110,7 @@ TEST_F(Fixture, HeadersOverLimitAre431) {
 }
 
 TEST_F(Fixture, ConnectErrorIsReported) {
-  Endpoint bad{"127.0.0.1", 1, nullptr, "http://127.0.0.1:1"};
+  Endpoint bad{"127.0.0.1", 1, nullptr, "http://127.0.0.1:1", {}};
   auto r = Await(ioc, [&]() -> net::awaitable<ExchangeError> {
     Exchange ex(bad, ExchangeTimeouts{});
     bhttp::request<bhttp::string_body> req{bhttp::verb::get, "/", 11};
