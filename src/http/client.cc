@@ -13,6 +13,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
@@ -26,6 +27,9 @@
 namespace ap::http {
 namespace {
 constexpr auto kUse = net::as_tuple(net::use_awaitable);
+// For the exchange's reads and writes: a deferred operation co_awaited directly, which (unlike
+// use_awaitable) needs no coroutine frame of its own per operation.
+constexpr auto kAwait = net::as_tuple(net::deferred);
 constexpr size_t kReadChunk = 16 * 1024;
 }  // namespace
 
@@ -296,7 +300,10 @@ net::awaitable<ExchangeError> Exchange::Start(std::string_view head, std::string
       std::array<net::const_buffer, 2> rest{
           net::buffer(head.substr(std::min(written, head.size()))),
           net::buffer(body.substr(written > head.size() ? written - head.size() : 0))};
-      std::tie(ec, std::ignore) = co_await conn_->WithStream([&](auto& s) { return net::async_write(s, rest, kUse); });
+      std::tuple<error_code, size_t> r;
+      if (auto* tls = conn_->tls_stream()) r = co_await net::async_write(*tls, rest, kAwait);
+      else r = co_await net::async_write(conn_->socket(), rest, kAwait);
+      ec = std::get<0>(r);
     }
     if (ec) {
       auto e = Fail(Phase::kWrite, "write to ", ec);
@@ -322,7 +329,10 @@ net::awaitable<ExchangeError> Exchange::Start(std::string_view head, std::string
         if (parser_->is_header_done()) break;
       }
       const size_t room = std::max<size_t>(4096, buf.capacity() - buf.size());
-      auto [rec, n] = co_await conn_->WithStream([&](auto& s) { return s.async_read_some(buf.prepare(room), kUse); });
+      std::tuple<error_code, size_t> r;
+      if (auto* tls = conn_->tls_stream()) r = co_await tls->async_read_some(buf.prepare(room), kAwait);
+      else r = co_await conn_->socket().async_read_some(buf.prepare(room), kAwait);
+      auto [rec, n] = r;
       if (rec) {
         auto e = Fail(Phase::kHead, "read from ", rec);
         // A pooled connection the peer closed while idle fails before any response byte: that
@@ -388,7 +398,10 @@ net::awaitable<ExchangeError> Exchange::ReadBody(std::string& out, uint64_t want
       if (out.size() >= want || conn_->socket().available(aec) == 0 || aec) break;
     }
     if (!ec) {
-      auto [rec, n] = co_await conn_->WithStream([&](auto& s) { return s.async_read_some(buf.prepare(kReadChunk), kUse); });
+      std::tuple<error_code, size_t> r;
+      if (auto* tls = conn_->tls_stream()) r = co_await tls->async_read_some(buf.prepare(kReadChunk), kAwait);
+      else r = co_await conn_->socket().async_read_some(buf.prepare(kReadChunk), kAwait);
+      auto [rec, n] = r;
       if (!rec) {
         buf.commit(n);
         continue;

@@ -95,6 +95,8 @@ class UpstreamConnection {
   // The same, the deadline set `timeout` from now.
   net::awaitable<error_code> Connect(const Endpoint& ep, std::chrono::milliseconds timeout);
 
+  // The TLS stream over the socket; null without TLS.
+  net::ssl::stream<tcp::socket>* tls_stream() { return tls_stream_.get(); }
   // Calls `f` with the stream to read and write: the socket, or the TLS stream over it.
   template <typename F>
   auto WithStream(F&& f) {
