@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-60}
 CXX=clang++-14 cmake -S fuzz -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build-fuzz
-for name in openai sse response_parser config limits; do
+for name in openai sse response_parser request_parser config limits; do
   echo "== ${name}_fuzzer: ${seconds}s"
   mkdir -p "build-fuzz/corpus/$name"
   (cd build-fuzz && ./"${name}_fuzzer" -max_total_time="$seconds" -max_len=65536 -timeout=5 -rss_limit_mb=4096 \

@@ -8,7 +8,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-system1.81-dev
   libssl-dev libyaml-cpp-dev libre2-dev libhiredis-dev libsqlite3-dev sqlite3 zlib1g-dev libcli11-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libjemalloc-dev
   clang-14 libclang-rt-14-dev
   nodejs npm
   nginx-light wrk redis-server prometheus curl procps openssl python3 chromium

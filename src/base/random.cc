@@ -1,7 +1,10 @@
 // base/random.cc — xoshiro256** seeded per thread from std::random_device.
 #include "base/random.h"
 
+#include <algorithm>
+#include <array>
 #include <chrono>
+#include <cstring>
 #include <random>
 
 namespace ap {
@@ -31,28 +34,42 @@ thread_local Xoshiro g_rng;
 uint64_t RandomU64() { return g_rng.Next(); }
 double RandomUnit() { return static_cast<double>(RandomU64() >> 11) * 0x1.0p-53; }
 
+namespace {
+// Two lowercase hex digits for every byte value: ids are written a byte (not a nibble) at a time.
+constexpr auto kHexPairs = [] {
+  constexpr char kHex[] = "0123456789abcdef";
+  std::array<char, 512> t{};
+  for (int b = 0; b < 256; ++b) {
+    t[2 * b] = kHex[b >> 4];
+    t[2 * b + 1] = kHex[b & 15];
+  }
+  return t;
+}();
+
+// Writes the low `bytes` bytes of `r` (low byte first) as 2 * bytes hex digits.
+char* PutHex(char* out, uint64_t r, int bytes) {
+  for (int k = 0; k < bytes; ++k, r >>= 8) {
+    std::memcpy(out, &kHexPairs[2 * (r & 0xff)], 2);
+    out += 2;
+  }
+  return out;
+}
+}  // namespace
+
 std::string RandomHexId(int bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string out(static_cast<size_t>(bytes) * 2, '0');
   char* p = out.data();
-  for (int i = 0; i < bytes; i += 8) {
-    uint64_t r = RandomU64();
-    for (int k = 0; k < 8 && i + k < bytes; ++k, r >>= 8) {
-      *p++ = kHex[(r >> 4) & 15];
-      *p++ = kHex[r & 15];
-    }
-  }
+  for (int i = 0; i < bytes; i += 8) p = PutHex(p, RandomU64(), std::min(8, bytes - i));
   return out;
 }
 
 std::string TimeOrderedHexId(int64_t unix_millis) {
-  static constexpr char kHex[] = "0123456789abcdef";
+  // 48 bits of time, most significant digit first (so ids sort by time), then 80 random bits.
   std::string out(32, '0');
   uint64_t t = static_cast<uint64_t>(unix_millis) & 0xffff'ffff'ffffull;
-  for (int i = 11; i >= 0; --i, t >>= 4) out[i] = kHex[t & 15];
-  uint64_t r = RandomU64(), r2 = RandomU64();
-  for (int i = 12; i < 28; ++i, r >>= 4) out[i] = kHex[r & 15];
-  for (int i = 28; i < 32; ++i, r2 >>= 4) out[i] = kHex[r2 & 15];
+  for (int i = 5; i >= 0; --i, t >>= 8) std::memcpy(&out[2 * i], &kHexPairs[2 * (t & 0xff)], 2);
+  char* p = PutHex(out.data() + 12, RandomU64(), 8);
+  PutHex(p, RandomU64(), 2);
   return out;
 }
 

@@ -10,11 +10,13 @@ namespace ap {
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
-  }
+  // ASCII case folding (no locale): header names, schemes and tokens are ASCII.
+  auto fold = [](char c) {
+    auto u = static_cast<unsigned char>(c);
+    return static_cast<unsigned char>(u - 'A') < 26 ? static_cast<unsigned char>(u | 0x20) : u;
+  };
+  for (size_t i = 0; i < a.size(); ++i)
+    if (fold(a[i]) != fold(b[i])) return false;
   return true;
 }
 

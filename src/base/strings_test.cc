@@ -38,6 +38,11 @@ TEST(Random, HexIdShapeAndUniqueness) {
   auto b = RandomHexId();
   EXPECT_EQ(a.size(), 32u);
   EXPECT_NE(a, b);
+  for (int bytes : {1, 8, 12, 16}) {
+    auto id = RandomHexId(bytes);
+    EXPECT_EQ(id.size(), 2u * bytes);
+    EXPECT_EQ(id.find_first_not_of("0123456789abcdef"), std::string::npos) << id;
+  }
   double u = RandomUnit();
   EXPECT_GE(u, 0.0);
   EXPECT_LT(u, 1.0);

@@ -6,6 +6,7 @@
 
 #include <array>
 #include <span>
+#include <vector>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -15,20 +16,54 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/chunk_encode.hpp>
-#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/serializer.hpp>
-#include <boost/beast/http/write.hpp>
 
 #include <boost/intrusive/list.hpp>
 
 #include "base/log.h"
+#include "http/internal/request_parser.h"
 #include "http/wire.h"
 
 namespace ap::http {
+
+using Clock = std::chrono::steady_clock;
+
+// A worker's coarse clock for deadlines: read at each sweep (and when a connection opens).
+struct SweepClock {
+  Clock::time_point now = Clock::now();
+  std::chrono::milliseconds interval{100};
+};
+
+// One open connection as its worker's deadline sweep sees it: an entry on the connection's own
+// frame, linked into the worker's list for the connection's life (no allocation).
+struct ConnectionEntry
+    : boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::normal_link>> {
+  ConnectionEntry(tcp::socket& s, const SweepClock& c) : socket(s), clock(c) {}
+  tcp::socket& socket;
+  const SweepClock& clock;
+  Clock::time_point deadline = Clock::time_point::max();  // of the operation it waits on
+  bool timed_out = false;  // the sweep cancelled an operation (reset by the connection)
+  bool idle = false;       // waiting for its next request: Shutdown may cancel it
+
+  // The next operation must end within `limit`. Never early: the sweep's clock may lag by up
+  // to one interval, and the sweep that notices the deadline may come one interval after it.
+  void Arm(std::chrono::milliseconds limit) { deadline = clock.now + limit + clock.interval; }
+  void Disarm() { deadline = Clock::time_point::max(); }
+};
+
+struct Server::Worker {
+  // One thread runs it, and a socket of this worker is only ever touched on that thread (other
+  // threads post to it: Shutdown, offloaded work resuming): no locks around socket operations.
+  // Posting and timers stay thread-safe.
+  net::io_context ioc{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
+  std::unique_ptr<tcp::acceptor> acceptor;
+  // Every open connection, touched only on this worker's thread.
+  boost::intrusive::list<ConnectionEntry, boost::intrusive::constant_time_size<false>> connections;
+  net::steady_timer sweep_timer{ioc};
+  bool sweeping = false;
+  SweepClock clock;
+};
+
 namespace {
 constexpr auto kUse = net::as_tuple(net::use_awaitable);
 
@@ -51,10 +86,11 @@ struct HeadBuffers {
 // body in one gather write.
 class ConnectionResponder final : public Responder {
  public:
-  ConnectionResponder(beast::tcp_stream& stream, const tcp::endpoint& peer, bool keep_alive,
+  ConnectionResponder(ConnectionEntry& connection, const tcp::endpoint& peer, bool keep_alive,
                       unsigned client_version, std::chrono::milliseconds write_timeout, HeadBuffers& buffers)
-      : stream_(stream), peer_(peer), keep_alive_(keep_alive), client_version_(client_version),
-        write_timeout_(write_timeout), head_(buffers.head), extra_head_(buffers.extra) {
+      : connection_(connection), peer_(peer), keep_alive_(keep_alive),
+        client_version_(client_version), write_timeout_(write_timeout), head_(buffers.head),
+        extra_head_(buffers.extra) {
     buffers.Reset();
   }
 
@@ -64,8 +100,7 @@ class ConnectionResponder final : public Responder {
     head_.clear();
     AppendResponseHead(head_, response.base(), response.body().size(), keep_alive_, client_version_, extra_head_);
     std::array<net::const_buffer, 2> buffers{net::buffer(head_), net::buffer(response.body())};
-    stream_.expires_after(write_timeout_);
-    auto [ec, n] = co_await net::async_write(stream_, buffers, kUse);
+    const auto ec = co_await Write(buffers);
     if (ec) keep_alive_ = false;
     completed_ = !ec;
     co_return !ec;
@@ -97,7 +132,7 @@ class ConnectionResponder final : public Responder {
   bool keep_alive() const { return keep_alive_ && completed_; }
 
  private:
-  beast::tcp_stream& stream_;
+  ConnectionEntry& connection_;
   const tcp::endpoint& peer_;
   bool keep_alive_;
   unsigned client_version_;
@@ -108,6 +143,29 @@ class ConnectionResponder final : public Responder {
   bool completed_ = false;
   bool failed_ = false;
   bool head_pending_ = false;
+
+  // Writes all of `buffers` within the write timeout. Most responses fit the socket's send
+  // buffer, so the (non-blocking) socket is written at once first; only what it did not take is
+  // written asynchronously. Saves an asynchronous operation, and its trip through the event
+  // loop, per response.
+  template <typename Buffers>
+  net::awaitable<boost::system::error_code> Write(const Buffers& buffers) {
+    boost::system::error_code ec;
+    size_t written = connection_.socket.write_some(buffers, ec);
+    if (ec == net::error::would_block || ec == net::error::try_again) ec = {};
+    if (ec) co_return ec;
+    if (written == net::buffer_size(buffers)) co_return ec;
+    std::vector<net::const_buffer> rest;
+    for (net::const_buffer b : buffers) {
+      const size_t skip = std::min(written, b.size());
+      written -= skip;
+      if (b.size() > skip) rest.push_back(b + skip);
+    }
+    connection_.Arm(write_timeout_);
+    auto [wec, n] = co_await net::async_write(connection_.socket, rest, kUse);
+    connection_.Disarm();
+    co_return wec;
+  }
 
   // One gather write: the held-back head (first time), a chunk (when `data` is not empty) and
   // the last-chunk marker (when `last`).
@@ -130,8 +188,7 @@ class ConnectionResponder final : public Responder {
       buffers[n++] = net::buffer("\r\n", 2);
     }
     if (n == 0) co_return true;
-    stream_.expires_after(write_timeout_);
-    auto [ec, written] = co_await net::async_write(stream_, std::span(buffers.data(), n), kUse);
+    const auto ec = co_await Write(std::span(buffers.data(), n));
     head_pending_ = false;
     if (ec) failed_ = true;
     if (last && !ec) completed_ = true;
@@ -140,20 +197,6 @@ class ConnectionResponder final : public Responder {
 };
 
 }  // namespace
-
-struct IdleConnection : boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::normal_link>> {
-  explicit IdleConnection(beast::tcp_stream* s) : stream(s) {}
-  beast::tcp_stream* stream;
-};
-
-struct Server::Worker {
-  net::io_context ioc{1};
-  std::unique_ptr<tcp::acceptor> acceptor;
-  // Connections waiting for their next request (Shutdown cancels their reads): an intrusive
-  // list of entries on the connections' own frames, so going idle allocates nothing. Touched
-  // only on this worker's thread.
-  boost::intrusive::list<IdleConnection, boost::intrusive::constant_time_size<false>> idle;
-};
 
 bool IsLoopback(const tcp::endpoint& endpoint) {
   auto a = endpoint.address();
@@ -185,8 +228,16 @@ bool TrustedLocalRequest(const Request& req, const tcp::endpoint& peer) {
   return true;
 }
 
+namespace {
+// A few sweeps per shortest timeout (so a timeout fires at most ~1/8 late), 5–250 ms apart.
+std::chrono::milliseconds SweepInterval(const ServerOptions& o) {
+  auto shortest = std::min({o.read_timeout, o.idle_timeout, o.write_timeout});
+  return std::clamp(shortest / 8, std::chrono::milliseconds(5), std::chrono::milliseconds(250));
+}
+}  // namespace
+
 Server::Server(ServerOptions options, std::shared_ptr<Handler> handler)
-    : options_(std::move(options)), handler_(std::move(handler)) {}
+    : options_(std::move(options)), sweep_interval_(SweepInterval(options_)), handler_(std::move(handler)) {}
 
 Server::~Server() {
   if (!threads_.empty() && !stopped_) Shutdown(std::chrono::milliseconds(0));
@@ -203,6 +254,7 @@ bool Server::Start() {
   uint16_t port = options_.port;
   for (int i = 0; i < n; ++i) {
     auto w = std::make_unique<Worker>();
+    w->clock.interval = sweep_interval_;
     auto acc = std::make_unique<tcp::acceptor>(w->ioc);
     tcp::endpoint ep(address, port);
     acc->open(ep.protocol(), ec);
@@ -243,6 +295,7 @@ net::awaitable<void> Server::AcceptLoop(Worker& worker) {
       continue;
     }
     socket.set_option(tcp::no_delay(true), ec);
+    socket.non_blocking(true, ec);  // ConnectionResponder::Write tries a write at once
     net::co_spawn(worker.ioc, ServeConnection(worker, std::move(socket)), net::detached);
   }
 }
@@ -251,70 +304,68 @@ net::awaitable<void> Server::ServeConnection(Worker& worker, tcp::socket socket)
   ++open_connections_;
   boost::system::error_code peer_ec;
   tcp::endpoint peer = socket.remote_endpoint(peer_ec);
-  beast::tcp_stream stream(std::move(socket));
+  ConnectionEntry connection(socket, worker.clock);
+  worker.connections.push_back(connection);
+  if (!worker.sweeping) {
+    worker.sweeping = true;
+    worker.clock.now = Clock::now();
+    net::co_spawn(worker.ioc, SweepDeadlines(worker), net::detached);
+  }
   beast::flat_buffer buffer;
-  buffer.reserve(4096);  // a typical request in one read (Beast would start at 512 bytes)
+  buffer.reserve(4096);  // a typical request in one read
   HeadBuffers heads;
-  IdleConnection idle_entry{&stream};
+  Request request;  // reused by every request on this connection (its capacity stays)
+  internal::RequestParser parser;
   while (true) {
     if (buffer.size() == 0) {  // idle between requests: the only state Shutdown may interrupt
       if (draining_) break;
-      worker.idle.push_back(idle_entry);
-      stream.expires_after(options_.idle_timeout);
-      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), kUse);
-      worker.idle.erase(worker.idle.iterator_to(idle_entry));
+      connection.idle = true;
+      connection.Arm(options_.idle_timeout);
+      auto [ec, n] = co_await socket.async_read_some(buffer.prepare(4096), kUse);
+      connection.idle = false;
+      connection.Disarm();
       if (ec) break;
       buffer.commit(n);
     }
-    bhttp::request_parser<bhttp::string_body> parser;
-    parser.header_limit(static_cast<uint32_t>(std::min<uint64_t>(options_.max_header_bytes, UINT32_MAX)));
-    parser.body_limit(options_.max_body_bytes);
-    parser.eager(true);
     // The request is parsed straight from the connection's buffer; the socket is read only when
-    // more bytes are needed, so a request that arrived whole costs no further read and no timer.
-    // The read timeout is a separate timer (armed on the first wait) that cancels, not closes, the
-    // socket, so a slow client can still be told 408.
-    stream.expires_never();
-    bool timed_out = false, timer_armed = false, sent_continue = false;
-    net::steady_timer read_timer(worker.ioc);
+    // more bytes are needed. The read timeout runs from the first wait to the end of the
+    // request; it cancels, not closes, the socket, so a slow client can still be told 408.
+    parser.Reset(&request, options_.max_header_bytes, options_.max_body_bytes);
+    connection.timed_out = false;
+    bool waited = false, sent_continue = false;
     boost::system::error_code ec;
     while (true) {
       if (buffer.size() > 0) {
-        size_t used = parser.put(buffer.data(), ec);
+        const auto data = buffer.data();
+        size_t used = parser.Put(std::string_view(static_cast<const char*>(data.data()), data.size()), ec);
         buffer.consume(used);
         if (ec == bhttp::error::need_more) ec = {};
         if (ec || parser.is_done()) break;
-        if (used > 0 && buffer.size() > 0) continue;
       }
-      if (parser.is_header_done() && !sent_continue &&
-          bhttp::token_list(parser.get()[bhttp::field::expect]).exists("100-continue")) {
+      if (parser.is_header_done() && parser.expects_continue() && !sent_continue) {
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-        co_await net::async_write(stream, net::buffer(kContinue), kUse);
+        connection.Arm(options_.write_timeout);
+        co_await net::async_write(socket, net::buffer(kContinue), kUse);
         sent_continue = true;
+        waited = false;  // the read timeout starts again for the body
       }
-      if (!timer_armed) {
-        timer_armed = true;
-        read_timer.expires_after(options_.read_timeout);
-        read_timer.async_wait([&stream, &timed_out](boost::system::error_code tec) {
-          if (tec) return;
-          timed_out = true;
-          boost::system::error_code ignored;
-          stream.socket().cancel(ignored);
-        });
+      if (!waited) {
+        waited = true;
+        connection.Arm(options_.read_timeout);
       }
       size_t want = parser.is_header_done() ? 64 * 1024 : 4096;
-      auto [rec, rn] = co_await stream.async_read_some(buffer.prepare(want), kUse);
+      auto [rec, rn] = co_await socket.async_read_some(buffer.prepare(want), kUse);
       if (rec) {
         ec = (rec == net::error::eof && parser.got_some()) ? bhttp::error::partial_message : rec;
         break;
       }
       buffer.commit(rn);
     }
-    if (timer_armed) read_timer.cancel();
+    connection.Disarm();
     if (ec) {
       Status status;
       std::string message;
-      if (timed_out) {
+      if (connection.timed_out) {
         if (parser.got_some() || buffer.size() > 0) {
           status = Status::request_timeout;
           message = "the request was not received within " +
@@ -336,14 +387,13 @@ net::awaitable<void> Server::ServeConnection(Worker& worker, tcp::socket socket)
         status = Status::bad_request;
         message = "malformed HTTP request: " + ec.message();
       }
-      ConnectionResponder r(stream, peer, false, 11, options_.write_timeout, heads);
+      ConnectionResponder r(connection, peer, false, 11, options_.write_timeout, heads);
       Response error = handler_->ProtocolError(status, message);
       co_await r.Send(std::move(error));
       break;
     }
-    Request request = parser.release();
     bool keep_alive = request.keep_alive() && !draining_;
-    ConnectionResponder responder(stream, peer, keep_alive, request.version(), options_.write_timeout, heads);
+    ConnectionResponder responder(connection, peer, keep_alive, request.version(), options_.write_timeout, heads);
     ++active_requests_;
     co_await handler_->Handle(request, responder);
     --active_requests_;
@@ -353,10 +403,28 @@ net::awaitable<void> Server::ServeConnection(Worker& worker, tcp::socket socket)
     }
     if (!responder.keep_alive() || draining_) break;
   }
+  worker.connections.erase(worker.connections.iterator_to(connection));
   boost::system::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  stream.close();
+  socket.shutdown(tcp::socket::shutdown_send, ignored);
+  socket.close(ignored);
   --open_connections_;
+}
+
+net::awaitable<void> Server::SweepDeadlines(Worker& worker) {
+  while (!worker.connections.empty()) {
+    worker.sweep_timer.expires_after(sweep_interval_);
+    auto [ec] = co_await worker.sweep_timer.async_wait(kUse);
+    if (ec) break;
+    worker.clock.now = Clock::now();
+    for (auto& c : worker.connections) {
+      if (c.deadline > worker.clock.now) continue;
+      c.Disarm();
+      c.timed_out = true;
+      boost::system::error_code ignored;
+      c.socket.cancel(ignored);
+    }
+  }
+  worker.sweeping = false;
 }
 
 void Server::Shutdown(std::chrono::milliseconds drain) {
@@ -366,7 +434,8 @@ void Server::Shutdown(std::chrono::milliseconds drain) {
     net::post(w->ioc, [w = w.get()] {
       boost::system::error_code ec;
       w->acceptor->close(ec);
-      for (auto& c : w->idle) c.stream->socket().cancel(ec);
+      for (auto& c : w->connections)
+        if (c.idle) c.socket.cancel(ec);
     });
   }
   auto deadline = std::chrono::steady_clock::now() + drain;

@@ -6,6 +6,10 @@
 // timeout between requests and a read timeout for the request itself), hand it to the Handler,
 // loop. The Handler answers through a Responder, whole or as a chunked stream.
 //
+// Timeouts cost no timer per operation: a connection notes the deadline of the read or write it
+// waits on, and each worker sweeps its connections a few times per shortest timeout, cancelling
+// the operations past their deadline (so a timeout fires up to one sweep interval late).
+//
 // It knows HTTP, not OpenAI: protocol errors (413, 431, 408, 400) are rendered by the Handler so
 // that each API keeps its own error shape. Shutdown() stops accepting, closes idle keep-alive
 // connections and lets in-flight exchanges finish until the drain timeout.
@@ -23,9 +27,10 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
+
+#include "http/request.h"
 
 namespace ap::http {
 
@@ -33,7 +38,6 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
-using Request = bhttp::request<bhttp::string_body>;
 using Response = bhttp::response<bhttp::string_body>;
 using Status = bhttp::status;
 
@@ -101,8 +105,12 @@ class Server {
   struct Worker;
   net::awaitable<void> AcceptLoop(Worker& worker);
   net::awaitable<void> ServeConnection(Worker& worker, tcp::socket socket);
+  // Cancels the operations of `worker`'s connections that are past their deadline, every
+  // sweep interval while it has connections.
+  net::awaitable<void> SweepDeadlines(Worker& worker);
 
   ServerOptions options_;
+  std::chrono::milliseconds sweep_interval_;
   std::shared_ptr<Handler> handler_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;

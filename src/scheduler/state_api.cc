@@ -185,7 +185,7 @@ http::net::awaitable<void> StateApi::Handle(http::Request& req, http::Responder&
 
 http::Response StateApi::ProtocolError(http::Status status, std::string_view message) {
   http::Request req{bhttp::verb::get, "/", 11};
-  req.keep_alive(false);
+  req.set(bhttp::field::connection, "close");
   return Json(status, Error(message), req);
 }
 

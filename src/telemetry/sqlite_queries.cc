@@ -118,6 +118,8 @@ Result<Page<TraceSummary>> SqliteStore::ListTraces(const TraceQuery& q) {
     s.BindAll(w.args);
     if (s.Step() != SQLITE_ROW) return c.LastError();
     page.total = s.Int(0);
+    // Nothing on this page: a filter that matches nothing costs one scan, not two.
+    if (q.offset >= page.total) return page;
   }
   int64_t cts, cpk;
   if (!q.cursor.empty()) {
@@ -195,6 +197,7 @@ Result<Page<Observation>> SqliteStore::ListObservations(const ObservationQuery& 
     s.BindAll(w.args);
     if (s.Step() != SQLITE_ROW) return c.LastError();
     page.total = s.Int(0);
+    if (q.offset >= page.total) return page;  // nothing on this page: skip the second scan
   }
   // One trace's observations read as a timeline; lists across traces newest first.
   std::string order = q.trace_id ? " ORDER BY o.start ASC, o.pk ASC" : " ORDER BY o.start DESC, o.pk DESC";

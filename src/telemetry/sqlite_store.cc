@@ -2,7 +2,8 @@
 // sqlite_queries.cc).
 //
 // Write() is one BEGIN IMMEDIATE … COMMIT per batch with cached prepared statements. Items that
-// are not `fresh` are read first and merged field by field (Langfuse upsert semantics); the
+// are not `fresh` merge field by field into a stored row (Langfuse upsert semantics): traces in
+// SQL, observations by a read, a merge and a REPLACE once an INSERT found the id taken; the
 // daily rollup receives the difference between a generation's old and new contribution, so it
 // stays exact under updates. Any failure rolls the whole batch back and forgets the interned ids
 // handed out inside it. A gateway request whose trace id the gateway minted is written as one
@@ -469,43 +470,82 @@ class BatchWriter {
     d.cost += sign * o.total_cost.value_or(0);
   }
 
+  // The stored observation `id` (not a write-once one), its pk in *pk; nullopt when there is none.
+  std::optional<Observation> FindObservation(int64_t project, const std::string& id, int64_t* pk) {
+    static const std::string kSql = std::string("SELECT ") + internal::kObservationColumns +
+                                    ",t.id FROM observations o JOIN traces t ON t.pk=o.trace "
+                                    "WHERE o.project=? AND o.id=? AND o.status IS NULL";
+    auto s = c_.PrepareStatic(kSql.c_str());
+    s.Bind(1, project);
+    s.Bind(2, IdValue(id));
+    if (s.Step() != SQLITE_ROW) return std::nullopt;
+    return internal::ReadObservation(s, c_, pk);
+  }
+
+  // An upsert (not fresh) is first tried as a new row: most are (an SDK's creates), and the
+  // INSERT's own uniqueness check on (project, id) finds a stored row as cheaply as a read would.
+  // Only when one is there is it read, merged and replaced. Observations carrying an HTTP status
+  // stay out of the unique index (migration 3), so they are always read first.
   bool WriteObservation(const Observation& n, bool fresh) {
     int64_t project = c_.Intern(n.project);
     const CachedTrace* trace = TraceFor(project, n.trace_id, n.start_us);
     if (!trace) return false;
     const int64_t trace_pk = trace->pk;
+    const std::optional<std::string>* trace_user = &trace->user_id;
     int64_t pk = 0;
-    // Written as it came unless it merges with a stored row or needs a default filled in: a
-    // gateway generation (fresh, complete) is never copied.
     std::optional<Observation> merged;
-    auto edit = [&]() -> Observation& {
-      if (!merged) merged = n;
-      return *merged;
-    };
+    const bool insert_first = !fresh && !n.status_code;
     if (!fresh) {
       if (!FlushPending()) return false;
-      static const std::string kSql = std::string("SELECT ") + internal::kObservationColumns +
-                                      ",t.id FROM observations o JOIN traces t ON t.pk=o.trace "
-                                      "WHERE o.project=? AND o.id=? AND o.status IS NULL";
-      auto s = c_.PrepareStatic(kSql.c_str());
-      s.Bind(1, project);
-      s.Bind(2, IdValue(n.id));
-      if (s.Step() == SQLITE_ROW) {
-        merged = internal::ReadObservation(s, c_, &pk);
-        AddRollup(project, *merged, -1);
-        MergeObservation(*merged, n);
+      if (!insert_first) {
+        if (auto stored = FindObservation(project, n.id, &pk)) {
+          merged = std::move(stored);
+          AddRollup(project, *merged, -1);
+          MergeObservation(*merged, n);
+        }
       }
     }
+    if (insert_first) {
+      switch (WriteObservationRow(project, trace_pk, *trace_user, n, nullptr, 0, /*new_only=*/true)) {
+        case RowWrite::kFailed: return false;
+        case RowWrite::kDone: return true;
+        case RowWrite::kExists: break;
+      }
+      auto stored = FindObservation(project, n.id, &pk);
+      if (!stored) return false;
+      merged = std::move(stored);
+      AddRollup(project, *merged, -1);
+      MergeObservation(*merged, n);
+    }
+    return WriteObservationRow(project, trace_pk, *trace_user, n, merged ? &*merged : nullptr, pk, false) ==
+           RowWrite::kDone;
+  }
+
+  enum class RowWrite { kDone, kExists, kFailed };
+
+  // Writes observation `n` (or `merged`, its merge with the stored row `pk`) with its defaults
+  // filled in, priced, and counted in the rollups. `new_only`: only if no stored row has its id
+  // (kExists otherwise, nothing changed).
+  RowWrite WriteObservationRow(int64_t project, int64_t trace_pk, const std::optional<std::string>& trace_user,
+                               const Observation& n, Observation* merged_in, int64_t pk, bool new_only) {
+    const bool fresh_insert = !merged_in && !pk && !new_only;
+    // Written as it came unless it merges with a stored row or needs a default filled in: a
+    // gateway generation (fresh, complete) is never copied.
+    std::optional<Observation> copy;
+    Observation* merged = merged_in;
+    auto edit = [&]() -> Observation& {
+      if (!merged) merged = &copy.emplace(n);
+      return *merged;
+    };
     if (!(merged ? *merged : n).start_us) {
       auto& e = edit();
       e.start_us = e.end_us ? e.end_us : now_;
     }
-    if (!(merged ? *merged : n).user_id && n.type == ObservationType::kGeneration && trace->user_id)
-      edit().user_id = trace->user_id;
+    if (!(merged ? *merged : n).user_id && n.type == ObservationType::kGeneration && trace_user)
+      edit().user_id = trace_user;
     if (n.type == ObservationType::kGeneration && !(merged ? *merged : n).total_cost && pricer_) pricer_(edit());
     const Observation& o = merged ? *merged : n;
     const int64_t dims[4] = {DimId(o.model), DimId(o.user_id), DimId(o.team), DimId(o.key)};
-    AddRollup(project, o, +1, dims);
     auto dim = [](int64_t id) { return id ? Value(id) : Value(); };
     const std::array<Value, 32> v = {
         IdValue(o.id), project, trace_pk,
@@ -519,18 +559,28 @@ class BatchWriter {
         Num(o.output_cost), Num(o.total_cost), dim(dims[1]), dim(dims[2]), dim(dims[3]), Dim(o.backend),
         o.status_code ? Value(int64_t{*o.status_code}) : Value()};
     // Write-once and borrowing only from the item: joins a multi-row INSERT.
-    if (fresh && !merged && !pk) return new_observations_.Add(c_, v);
+    if (fresh_insert && !merged) {
+      AddRollup(project, o, +1, dims);
+      return new_observations_.Add(c_, v) ? RowWrite::kDone : RowWrite::kFailed;
+    }
     auto s = pk ? c_.PrepareStatic("REPLACE INTO observations(pk," AP_OBSERVATION_COLUMNS
                                    ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
-                : c_.PrepareStatic("INSERT INTO observations(" AP_OBSERVATION_COLUMNS
-                                   ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+        : new_only ? c_.PrepareStatic("INSERT INTO observations(" AP_OBSERVATION_COLUMNS
+                                      ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                                      " ON CONFLICT DO NOTHING")
+                   : c_.PrepareStatic("INSERT INTO observations(" AP_OBSERVATION_COLUMNS
+                                      ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    // The values live until Step() returns: bound in place.
     if (pk) {
       s.Bind(1, pk);
-      s.BindAll(v, 2);
+      s.BindAll(v, 2, true);
     } else {
-      s.BindAll(v);
+      s.BindAll(v, 1, true);
     }
-    return s.Step() == SQLITE_DONE;
+    if (s.Step() != SQLITE_DONE) return RowWrite::kFailed;
+    if (new_only && sqlite3_changes(c_.db()) == 0) return RowWrite::kExists;
+    AddRollup(project, o, +1, dims);
+    return RowWrite::kDone;
   }
 
   // Inserts the queued fresh traces and generations. Runs before anything in the batch reads or

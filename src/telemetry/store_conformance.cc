@@ -299,6 +299,48 @@ TEST_P(StoreConformanceTest, RollupStaysExactUnderUpdates) {
   EXPECT_DOUBLE_EQ((*rows)[0].cost, 2.5);
 }
 
+// Upserts of one id in one batch and across batches (the writer tries an upsert as a new row
+// first): one row, fields merged in order, the rollup counting it once.
+TEST_P(StoreConformanceTest, UpsertsOfOneIdMergeInOrderWithinAndAcrossBatches) {
+  const std::string id = "5f0c6a4e-1b2d-4c3e-9f8a-7b6c5d4e3f21";  // a UUID, stored as a blob
+  Observation upd;
+  upd.id = id;
+  upd.trace_id = "t1";
+  upd.project = "p1";
+  upd.type = ObservationType::kGeneration;
+  upd.output_tokens = 7;
+  upd.total_cost = 0.5;
+  Observation again = MakeGen(id, "t1", kT0, "m1", 3, 1, 0.25);  // a second create: set fields win
+  again.name = "second";
+  MustWrite(*store_, {It(MakeTrace("t1", kT0, "alice")), It(MakeGen(id, "t1", kT0, "m1", 10, 5, 1.0)), It(upd),
+                      It(again)});
+  Observation later;
+  later.id = id;
+  later.trace_id = "t1";
+  later.project = "p1";
+  later.type = ObservationType::kGeneration;
+  later.output_tokens = 40;
+  MustWrite(*store_, {It(later)});
+  ObservationQuery q;
+  q.project = "p1";
+  q.trace_id = "t1";
+  auto page = store_->ListObservations(q);
+  ASSERT_TRUE(page) << page.error();
+  ASSERT_EQ(page->items.size(), 1u);
+  const Observation& o = page->items[0];
+  EXPECT_EQ(o.id, id);
+  EXPECT_EQ(o.name, "second");
+  EXPECT_EQ(o.input_tokens, 3);
+  EXPECT_EQ(o.output_tokens, 40);
+  EXPECT_DOUBLE_EQ(o.total_cost.value_or(-1), 0.25);
+  EXPECT_EQ(o.user_id, "alice");
+  UsageRow total = Total(*store_);
+  EXPECT_EQ(total.generations, 1);
+  EXPECT_EQ(total.input_tokens, 3);
+  EXPECT_EQ(total.output_tokens, 40);
+  EXPECT_DOUBLE_EQ(total.cost, 0.25);
+}
+
 // OTLP exporters send child spans before their root: generations written before their trace
 // had a user take the user when the trace gets one, in the rows and in the rollup.
 TEST_P(StoreConformanceTest, GenerationsInheritAUserTheirTraceGetsLater) {
@@ -588,6 +630,34 @@ TEST_P(StoreConformanceTest, ListTracesFiltersAndPagesWithCursors) {
   ASSERT_TRUE(last);
   EXPECT_EQ(last->items.size(), 5u);
   EXPECT_EQ(last->total, 25);
+  // Past the last page, or a filter on a known value that matches nothing: empty, total kept.
+  paged.offset = 30;
+  auto past = store_->ListTraces(paged);
+  ASSERT_TRUE(past);
+  EXPECT_TRUE(past->items.empty());
+  EXPECT_TRUE(past->next_cursor.empty());
+  EXPECT_EQ(past->total, 25);
+  TraceQuery none;
+  none.project = "p1";
+  none.user_id = "odd";
+  none.session_id = "s9";  // interned by nothing: impossible at once
+  auto empty = store_->ListTraces(none);
+  ASSERT_TRUE(empty);
+  EXPECT_EQ(empty->total, 0);
+  none.session_id = "s1";
+  none.from_us = kT0 + 100'000;  // known values, no trace in range
+  empty = store_->ListTraces(none);
+  ASSERT_TRUE(empty);
+  EXPECT_TRUE(empty->items.empty());
+  EXPECT_EQ(empty->total, 0);
+  ObservationQuery obs;
+  obs.project = "p1";
+  obs.model = "m2";
+  obs.offset = 5;
+  auto no_obs = store_->ListObservations(obs);
+  ASSERT_TRUE(no_obs);
+  EXPECT_TRUE(no_obs->items.empty());
+  EXPECT_EQ(no_obs->total, 5);
 }
 
 TEST_P(StoreConformanceTest, ObservationTreeAndScores) {
