@@ -57,45 +57,70 @@ std::chrono::microseconds Since(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t);
 }
 
-// The upstream request head, written directly (no header container): method and path, Host,
-// the backend's key (or the client's, when the gateway has no keys), the backend's extra
-// headers, the request id and the caller's trace context. Values come from the config or from
-// headers the HTTP parser already validated, so none can carry a line break.
+// The upstream request head, written directly (no header container): method and path, the
+// backend's fixed lines (Host, User-Agent, its key, its extra headers: BackendState::head_lines),
+// the client's key when the gateway has none, the request id and the caller's trace context.
+// Values come from the config or from headers the HTTP parser already validated, so none can
+// carry a line break.
+//
+// `emit` is called with the head's pieces in order; UpstreamHead calls it twice, once to size
+// the head and once to copy it, so the head costs one allocation and no appends.
+template <typename Emit>
+void EmitUpstreamHead(Emit&& emit, const BackendState& b, std::string_view head_lines, std::string_view method,
+                      std::string_view path, bool stream, std::string_view client_auth,
+                      std::string_view traceparent, std::string_view tracestate, std::string_view request_id,
+                      std::string_view length) {
+  emit(method);
+  emit(" ");
+  emit(b.config.url.base_path);
+  emit(path);
+  emit(" HTTP/1.1\r\n");
+  emit(head_lines);
+  if (method == "POST") emit("Content-Type: application/json\r\n");
+  emit(stream ? "Accept: text/event-stream\r\n" : "Accept: application/json\r\n");
+  if (b.config.api_key.empty() && !client_auth.empty()) {
+    emit("Authorization: ");
+    emit(client_auth);
+    emit("\r\n");
+  }
+  emit("x-request-id: ");
+  emit(request_id);
+  if (!traceparent.empty()) {
+    emit("\r\ntraceparent: ");
+    emit(traceparent);
+  }
+  if (!tracestate.empty()) {
+    emit("\r\ntracestate: ");
+    emit(tracestate);
+  }
+  emit("\r\nContent-Length: ");
+  emit(length);
+  emit("\r\n\r\n");
+}
+
 std::string UpstreamHead(const ProxyRequest& pr, const BackendState& b, std::string_view method,
                          size_t body_size, const std::string& request_id) {
-  std::string h;
-  h.reserve(384);
-  auto field = [&h](std::string_view name, std::string_view value) {
-    h.append(name);
-    h.append(": ");
-    h.append(value);
-    h.append("\r\n");
-  };
-  h.append(method);
-  h.push_back(' ');
-  h.append(b.config.url.base_path);
-  h.append(pr.upstream_path);
-  h.append(" HTTP/1.1\r\n");
-  field("Host", b.config.url.HostHeader());
-  if (method == "POST") field("Content-Type", "application/json");
-  field("Accept", pr.body->stream ? "text/event-stream" : "application/json");
-  field("User-Agent", "agentplane/0.1");
-  if (!b.config.api_key.empty()) {
-    h.append("Authorization: Bearer ");
-    h.append(b.config.api_key);
-    h.append("\r\n");
-  } else if (pr.forward_client_auth) {
+  std::string_view traceparent, tracestate, client_auth;
+  if (b.config.api_key.empty() && pr.forward_client_auth) {
     if (auto it = pr.incoming->find(bhttp::field::authorization); it != pr.incoming->end())
-      field("Authorization", it->value());
+      client_auth = it->value();
   }
-  for (const auto& [name, value] : b.config.headers) field(name, value);
-  field("x-request-id", request_id);
-  for (auto name : {"traceparent", "tracestate"})
-    if (auto it = pr.incoming->find(name); it != pr.incoming->end()) field(name, it->value());
+  if (auto it = pr.incoming->find("traceparent"); it != pr.incoming->end()) traceparent = it->value();
+  if (auto it = pr.incoming->find("tracestate"); it != pr.incoming->end()) tracestate = it->value();
+  std::string built;  // a BackendState not made by RouteTable::Build (tests) has no lines yet
+  std::string_view head_lines = b.head_lines;
+  if (head_lines.empty()) head_lines = built = UpstreamLines(b.config);
   char length[24];
   auto r = std::to_chars(length, length + sizeof length, body_size);
-  field("Content-Length", std::string_view(length, r.ptr - length));
-  h.append("\r\n");
+  const std::string_view length_text(length, static_cast<size_t>(r.ptr - length));
+  const bool stream = pr.body->stream;
+  size_t size = 0;
+  EmitUpstreamHead([&size](std::string_view piece) { size += piece.size(); }, b, head_lines, method,
+                   pr.upstream_path, stream, client_auth, traceparent, tracestate, request_id, length_text);
+  std::string h(size, '\0');
+  char* p = h.data();
+  EmitUpstreamHead([&p](std::string_view piece) { p = std::copy(piece.begin(), piece.end(), p); }, b, head_lines,
+                   method, pr.upstream_path, stream, client_auth, traceparent, tracestate, request_id, length_text);
   return h;
 }
 
@@ -295,7 +320,7 @@ net::awaitable<AttemptResult> Attempt(const ProxyRequest& pr, const BackendState
     result.failure.detail = "backend answered " + std::to_string(status);
     co_return result;
   }
-  const std::string& content_type = ex.content_type();
+  const std::string_view content_type = ex.content_type();
   bool is_sse = content_type.find("text/event-stream") != std::string::npos;
   if (pr.body->stream && status == 200 && is_sse) {
     std::string first;

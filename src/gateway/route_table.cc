@@ -5,6 +5,14 @@
 
 namespace ap::gateway {
 
+std::string UpstreamLines(const config::BackendConfig& b) {
+  // Values come from the config, which refuses line breaks in them.
+  std::string lines = "Host: " + b.url.HostHeader() + "\r\nUser-Agent: agentplane/0.1\r\n";
+  if (!b.api_key.empty()) lines += "Authorization: Bearer " + b.api_key + "\r\n";
+  for (const auto& [name, value] : b.headers) lines += name + ": " + value + "\r\n";
+  return lines;
+}
+
 boost::system::result<std::shared_ptr<const RouteTable>, std::string> RouteTable::Build(
     const config::Config& config, const RouteTable* previous, PickerFactory* pickers) {
   auto table = std::make_shared<RouteTable>();
@@ -13,6 +21,7 @@ boost::system::result<std::shared_ptr<const RouteTable>, std::string> RouteTable
   for (const auto& bc : table->config_.backends) {
     auto state = std::make_unique<BackendState>();
     state->config = bc;
+    state->head_lines = UpstreamLines(bc);
     state->endpoint.host = bc.url.host;
     state->endpoint.port = bc.url.port;
     state->endpoint.key = (bc.url.tls ? "https://" : "http://") + bc.url.host + ":" +

@@ -28,7 +28,13 @@ struct BackendState {
   config::BackendConfig config;
   http::Endpoint endpoint;
   std::shared_ptr<CircuitBreaker> breaker;
+  // The upstream request head lines every request to this backend carries, built with the
+  // table (UpstreamLines): Host, User-Agent, the backend's key and its extra headers.
+  std::string head_lines;
 };
+
+// "Host: …\r\nUser-Agent: …\r\n[Authorization: Bearer …\r\n][extra headers]" for `backend`.
+std::string UpstreamLines(const config::BackendConfig& backend);
 
 class BackendGroup {
  public:

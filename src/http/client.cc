@@ -8,15 +8,18 @@
 #include <openssl/ssl.h>
 
 #include <array>
+#include <mutex>
+#include <unordered_map>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/read.hpp>
 #include <boost/asio/write.hpp>
 
 #include "http/wire.h"
@@ -24,6 +27,9 @@
 namespace ap::http {
 namespace {
 constexpr auto kUse = net::as_tuple(net::use_awaitable);
+// For the exchange's reads and writes: a deferred operation co_awaited directly, which (unlike
+// use_awaitable) needs no coroutine frame of its own per operation.
+constexpr auto kAwait = net::as_tuple(net::deferred);
 constexpr size_t kReadChunk = 16 * 1024;
 }  // namespace
 
@@ -62,41 +68,122 @@ std::shared_ptr<net::ssl::context> MakeClientTlsContext(const std::string& ca_fi
   return ctx;
 }
 
-UpstreamConnection::UpstreamConnection(net::any_io_executor ex, const Endpoint& ep) {
-  // Without a reservation Beast reads a response 512 bytes at a time (one recvmsg each).
+namespace internal {
+
+// The deadline of one connection and its timer, shared with the timer's handler: a wait that
+// completes after the connection is gone finds `socket` null.
+struct ConnectionWatch {
+  explicit ConnectionWatch(const net::any_io_executor& ex) : timer(ex) {}
+  using Clock = std::chrono::steady_clock;
+  static constexpr Clock::time_point kNever = Clock::time_point::max();
+
+  net::steady_timer timer;
+  Clock::time_point deadline = kNever;  // when the connection's current work must end
+  Clock::time_point armed = kNever;     // when the pending wait ends (kNever: none pending)
+  uint32_t generation = 0;              // of the pending wait: an older one's handler is stale
+  tcp::socket* socket = nullptr;        // null once the connection is gone
+  bool expired = false;
+};
+
+}  // namespace internal
+
+namespace {
+
+using internal::ConnectionWatch;
+
+void Arm(const std::shared_ptr<ConnectionWatch>& w, ConnectionWatch::Clock::time_point at) {
+  w->armed = at;
+  const uint32_t generation = ++w->generation;
+  w->timer.expires_at(at);  // cancels a pending wait: its handler sees operation_aborted
+  w->timer.async_wait([w, generation](error_code ec) {
+    // Set again (or about to be), cancelled, or the connection is gone.
+    if (ec || !w->socket || generation != w->generation) return;
+    w->armed = ConnectionWatch::kNever;
+    if (w->deadline == ConnectionWatch::kNever) return;
+    if (ConnectionWatch::Clock::now() < w->deadline) {  // the deadline moved later meanwhile
+      Arm(w, w->deadline);
+      return;
+    }
+    w->expired = true;
+    error_code ignored;
+    w->socket->close(ignored);  // the pending operation fails; later ones fail at once
+  });
+}
+
+}  // namespace
+
+UpstreamConnection::UpstreamConnection(net::any_io_executor ex, const Endpoint& ep)
+    : plain_(ex), watch_(std::make_shared<internal::ConnectionWatch>(ex)) {
+  // Without a reservation a response is read 512 bytes at a time (one recvmsg each).
   buffer.reserve(16 * 1024);
-  if (ep.tls) tls_stream_ = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(ex, *ep.tls);
-  else plain_ = std::make_unique<beast::tcp_stream>(ex);
+  if (ep.tls) tls_stream_ = std::make_unique<net::ssl::stream<tcp::socket>>(ex, *ep.tls);
+  watch_->socket = &socket();
 }
 
-beast::tcp_stream& UpstreamConnection::lowest() {
-  return tls_stream_ ? beast::get_lowest_layer(*tls_stream_) : *plain_;
+UpstreamConnection::~UpstreamConnection() {
+  watch_->socket = nullptr;
+  watch_->timer.cancel();
 }
 
-net::awaitable<error_code> UpstreamConnection::Connect(const Endpoint& ep,
-                                                       std::chrono::milliseconds timeout) {
-  auto& tcp_stream = lowest();
-  tcp_stream.expires_after(timeout);
+void UpstreamConnection::SetDeadline(Clock::time_point at) {
+  watch_->deadline = at;
+  if (at < watch_->armed) Arm(watch_, at);
+}
+
+void UpstreamConnection::ClearDeadline() {
+  watch_->deadline = ConnectionWatch::kNever;
+  if (watch_->armed != ConnectionWatch::kNever) {  // a pending wait would keep the event loop busy
+    watch_->armed = ConnectionWatch::kNever;
+    ++watch_->generation;
+    watch_->timer.cancel();
+  }
+}
+
+bool UpstreamConnection::expired() const { return watch_->expired; }
+
+net::awaitable<error_code> UpstreamConnection::Connect(const Endpoint& ep, std::chrono::milliseconds timeout) {
+  SetDeadline(Clock::now() + timeout);
+  co_return co_await Connect(ep);
+}
+
+net::awaitable<error_code> UpstreamConnection::Connect(const Endpoint& ep) {
+  auto& sock = socket();
   error_code ec;
   auto address = net::ip::make_address(ep.host, ec);
   if (!ec) {
-    std::tie(ec) = co_await tcp_stream.async_connect(tcp::endpoint(address, ep.port), kUse);
+    std::tie(ec) = co_await sock.async_connect(tcp::endpoint(address, ep.port), kUse);
   } else {
-    tcp::resolver resolver(tcp_stream.get_executor());
+    tcp::resolver resolver(sock.get_executor());
     auto [rec, results] = co_await resolver.async_resolve(ep.host, std::to_string(ep.port), kUse);
     if (rec) co_return rec;
+    if (expired()) co_return net::error::timed_out;
     tcp::endpoint connected;
-    std::tie(ec, connected) = co_await tcp_stream.async_connect(results, kUse);
+    std::tie(ec, connected) = co_await net::async_connect(sock, results, kUse);
   }
+  if (expired()) co_return net::error::timed_out;
   if (ec) co_return ec;
-  tcp_stream.socket().set_option(tcp::no_delay(true), ec);
+  sock.set_option(tcp::no_delay(true), ec);
+  // Only the exchange's own writes are synchronous (tried before an asynchronous write): they
+  // must not block.
+  sock.non_blocking(true, ec);
   if (tls_stream_) {
     if (!SSL_set_tlsext_host_name(tls_stream_->native_handle(), ep.host.c_str()))
       co_return error_code(static_cast<int>(::ERR_get_error()), net::error::get_ssl_category());
     tls_stream_->set_verify_callback(net::ssl::host_name_verification(ep.host));
     std::tie(ec) = co_await tls_stream_->async_handshake(net::ssl::stream_base::client, kUse);
+    if (expired()) co_return net::error::timed_out;
   }
   co_return ec;
+}
+
+uint32_t PoolSlot::Get(const std::string& key) const {
+  if (uint32_t s = slot_.load(std::memory_order_relaxed)) return s - 1;
+  static std::mutex mu;
+  static std::unordered_map<std::string, uint32_t> slots;  // every key ever pooled
+  std::lock_guard lock(mu);
+  auto [it, added] = slots.try_emplace(key, static_cast<uint32_t>(slots.size()));
+  slot_.store(it->second + 1, std::memory_order_relaxed);
+  return it->second;
 }
 
 ConnectionPool& ConnectionPool::Local() {
@@ -117,34 +204,38 @@ bool PeerClosed(int fd, bool tls) {
 
 }  // namespace
 
-std::unique_ptr<UpstreamConnection> ConnectionPool::Take(const std::string& key) {
-  auto it = idle_.find(key);
-  if (it == idle_.end()) return nullptr;
-  auto& list = it->second;
+std::unique_ptr<UpstreamConnection> ConnectionPool::Take(const Endpoint& ep) {
+  const uint32_t slot = ep.slot.Get(ep.key);
+  if (slot >= idle_.size()) return nullptr;
+  auto& list = idle_[slot];
+  if (list.empty()) return nullptr;
   auto now = std::chrono::steady_clock::now();
   while (!list.empty()) {
     auto conn = std::move(list.back());
     list.pop_back();
-    if (now - conn->idle_since >= kMaxIdleTime || !conn->lowest().socket().is_open()) continue;
+    if (now - conn->idle_since >= kMaxIdleTime || !conn->socket().is_open()) continue;
     // Servers close idle keep-alive connections on their own clock (uvicorn, as vLLM runs it,
     // and Node after 5 s): one that rested a while is checked for the peer's FIN (or anything
     // else it sent unasked) before a request is written into it.
-    if (now - conn->idle_since >= kCheckAfterIdle && PeerClosed(conn->lowest().socket().native_handle(), conn->tls())) continue;
+    if (now - conn->idle_since >= kCheckAfterIdle && PeerClosed(conn->socket().native_handle(), conn->tls())) continue;
     return conn;
   }
   return nullptr;
 }
 
-void ConnectionPool::Give(const std::string& key, std::unique_ptr<UpstreamConnection> conn) {
-  auto& list = idle_[key];
+void ConnectionPool::Give(const Endpoint& ep, std::unique_ptr<UpstreamConnection> conn) {
+  const uint32_t slot = ep.slot.Get(ep.key);
+  if (slot >= idle_.size()) idle_.resize(slot + 1);
+  auto& list = idle_[slot];
   if (list.size() >= kMaxIdlePerEndpoint) return;  // closes it
+  conn->ClearDeadline();
   conn->idle_since = std::chrono::steady_clock::now();
   list.push_back(std::move(conn));
 }
 
 size_t ConnectionPool::idle_count() const {
   size_t n = 0;
-  for (const auto& [k, v] : idle_) n += v.size();
+  for (const auto& list : idle_) n += list.size();
   return n;
 }
 
@@ -155,129 +246,167 @@ Exchange::Exchange(const Endpoint& endpoint, ExchangeTimeouts timeouts)
 
 Exchange::~Exchange() = default;
 
-void Exchange::SetDeadline(std::chrono::milliseconds limit) {
-  auto at = std::min(std::chrono::steady_clock::now() + limit, deadline_);
-  conn_->lowest().expires_at(at);
-}
+void Exchange::Abort() { conn_.reset(); }  // closes the socket
 
-void Exchange::Abort() {
-  if (conn_) {
-    error_code ec;
-    conn_->lowest().socket().close(ec);
-    conn_.reset();
-  }
+ExchangeError Exchange::Fail(Phase phase, const char* what, error_code ec) {
+  const bool timed_out = conn_ && conn_->expired();
+  detail_ = what;
+  detail_ += endpoint_.key;
+  detail_ += ": ";
+  detail_ += timed_out ? std::string("timed out") : ec.message();
+  conn_.reset();
+  if (!timed_out) return ExchangeError::kBroken;
+  return phase == Phase::kBody ? ExchangeError::kTotalTimeout : ExchangeError::kFirstByteTimeout;
 }
 
 net::awaitable<ExchangeError> Exchange::Start(bhttp::request<bhttp::string_body>& request) {
   head_.clear();
   AppendRequestHead(head_, request.base(), request.body().size());
-  co_return co_await Start(head_, request.body());
+  return Start(head_, request.body());
 }
 
 net::awaitable<ExchangeError> Exchange::Start(std::string_view head, std::string_view body) {
-  for (int attempt = 0;; ++attempt) {
-    bool reused = attempt > 0;  // in: a retry takes a fresh connection; out: whether pooled
-    auto e = co_await StartOnce(head, body, &reused);
-    // A pooled connection the peer closed while idle fails before any response byte: that says
-    // nothing about the backend, so try once more on a fresh connection (not another pooled
-    // one: those rested as long and are likely closed too).
-    if (e == ExchangeError::kBroken && reused && attempt == 0 && !parser_->got_some()) {
-      conn_.reset();
-      continue;
-    }
-    co_return e;
-  }
-}
-
-net::awaitable<ExchangeError> Exchange::StartOnce(std::string_view head, std::string_view body,
-                                                  bool* reused) {
-  if (!*reused) conn_ = ConnectionPool::Local().Take(endpoint_.key);
-  *reused = conn_ != nullptr;
-  parser_.emplace();
-  parser_->header_limit(64 * 1024);
-  parser_->body_limit(boost::none);
-  if (!conn_) {
-    auto ex = co_await net::this_coro::executor;
-    conn_ = std::make_unique<UpstreamConnection>(ex, endpoint_);
-    auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline_ - std::chrono::steady_clock::now());
-    auto ec = co_await conn_->Connect(endpoint_, std::min(timeouts_.connect, remaining));
-    if (ec) {
-      detail_ = "connect to " + endpoint_.key + ": " + ec.message();
-      conn_.reset();
-      co_return ExchangeError::kConnect;
-    }
-  }
-  conn_->uses++;
-  std::array<net::const_buffer, 2> buffers{net::buffer(head), net::buffer(body)};
-  SetDeadline(timeouts_.first_byte);
-  auto [wec, wn] = co_await conn_->WithStream(
-      [&](auto& s) { return net::async_write(s, buffers, kUse); });
-  if (wec) {
-    detail_ = "write to " + endpoint_.key + ": " + wec.message();
-    conn_.reset();
-    co_return wec == beast::error::timeout ? ExchangeError::kFirstByteTimeout : ExchangeError::kBroken;
-  }
-  // The head is parsed straight from the connection's buffer (Beast's parser, without its
-  // composed read operation); the socket is read only when the buffer holds no complete head.
-  while (!parser_->is_header_done()) {
-    error_code pec;
-    if (conn_->buffer.size() > 0) {
-      size_t used = parser_->put(conn_->buffer.data(), pec);
-      conn_->buffer.consume(used);
-      if (pec == bhttp::error::need_more) pec = {};
-      if (pec) {
-        detail_ = "bad response from " + endpoint_.key + ": " + pec.message();
+  using Clock = std::chrono::steady_clock;
+  for (bool fresh = false;; fresh = true) {
+    // A retry takes a fresh connection (not another pooled one: those rested as long as the
+    // first and are likely closed too).
+    conn_ = fresh ? nullptr : ConnectionPool::Local().Take(endpoint_);
+    const bool reused = conn_ != nullptr;
+    parser_.emplace();
+    parser_->header_limit(64 * 1024);
+    parser_->body_limit(boost::none);
+    if (!conn_) {
+      conn_ = std::make_unique<UpstreamConnection>(co_await net::this_coro::executor, endpoint_);
+      conn_->SetDeadline(std::min(Clock::now() + timeouts_.connect, deadline_));
+      if (auto ec = co_await conn_->Connect(endpoint_)) {
+        detail_ = "connect to " + endpoint_.key + ": " + (conn_->expired() ? "timed out" : ec.message());
         conn_.reset();
-        co_return ExchangeError::kBroken;
+        co_return ExchangeError::kConnect;
       }
-      if (parser_->is_header_done()) break;
     }
-    auto rec = co_await Fill(4096);
-    if (rec) {
-      detail_ = "read from " + endpoint_.key + ": " + rec.message();
-      conn_.reset();
-      co_return rec == beast::error::timeout ? ExchangeError::kFirstByteTimeout : ExchangeError::kBroken;
+    conn_->uses++;
+    conn_->SetDeadline(std::min(Clock::now() + timeouts_.first_byte, deadline_));
+
+    // The request: over plain TCP written at once when the socket takes it all (the usual
+    // case), without a trip through the event loop; the rest, or all of it over TLS, async.
+    error_code ec;
+    size_t written = 0;
+    if (!conn_->tls()) {
+      std::array<net::const_buffer, 2> buffers{net::buffer(head), net::buffer(body)};
+      written = conn_->socket().write_some(buffers, ec);
+      if (ec == net::error::would_block || ec == net::error::try_again) ec = {};
     }
+    if (!ec && written < head.size() + body.size()) {
+      std::array<net::const_buffer, 2> rest{
+          net::buffer(head.substr(std::min(written, head.size()))),
+          net::buffer(body.substr(written > head.size() ? written - head.size() : 0))};
+      std::tuple<error_code, size_t> r;
+      if (auto* tls = conn_->tls_stream()) r = co_await net::async_write(*tls, rest, kAwait);
+      else r = co_await net::async_write(conn_->socket(), rest, kAwait);
+      ec = std::get<0>(r);
+    }
+    if (ec) {
+      auto e = Fail(Phase::kWrite, "write to ", ec);
+      if (e == ExchangeError::kBroken && reused && !fresh) continue;  // closed while pooled
+      co_return e;
+    }
+
+    // The head, parsed straight from the connection's buffer; the socket is read only when the
+    // buffer holds no complete head. A read takes whatever the buffer has room for, so a
+    // response's head and body usually arrive together.
+    auto& buf = conn_->buffer;
+    while (true) {
+      if (buf.size() > 0) {
+        error_code pec;
+        size_t used = parser_->put(buf.data(), pec);
+        buf.consume(used);
+        if (pec == bhttp::error::need_more) pec = {};
+        if (pec) {
+          detail_ = "bad response from " + endpoint_.key + ": " + pec.message();
+          conn_.reset();
+          co_return ExchangeError::kBroken;
+        }
+        if (parser_->is_header_done()) break;
+      }
+      const size_t room = std::max<size_t>(4096, buf.capacity() - buf.size());
+      std::tuple<error_code, size_t> r;
+      if (auto* tls = conn_->tls_stream()) r = co_await tls->async_read_some(buf.prepare(room), kAwait);
+      else r = co_await conn_->socket().async_read_some(buf.prepare(room), kAwait);
+      auto [rec, n] = r;
+      if (rec) {
+        auto e = Fail(Phase::kHead, "read from ", rec);
+        // A pooled connection the peer closed while idle fails before any response byte: that
+        // says nothing about the backend, so try once more on a fresh connection.
+        if (e == ExchangeError::kBroken && reused && !fresh && !parser_->got_some()) break;
+        co_return e;
+      }
+      buf.commit(n);
+    }
+    if (!conn_) continue;  // the retry above
+    conn_->SetDeadline(deadline_);  // later than the first byte's: the timer follows lazily
+    keep_alive_ = parser_->keep_alive();
+    co_return ExchangeError::kNone;
   }
-  parser_->eager(true);
-  keep_alive_ = parser_->keep_alive();
-  co_return ExchangeError::kNone;
 }
 
-net::awaitable<error_code> Exchange::Fill(size_t want) {
-  auto [ec, n] = co_await conn_->WithStream(
-      [&](auto& s) { return s.async_read_some(conn_->buffer.prepare(want), kUse); });
-  if (!ec) conn_->buffer.commit(n);
-  co_return ec;
+namespace {
+constexpr size_t kMaxPiece = 4 * kReadChunk;  // the most ReadSome hands over at once
+}  // namespace
+
+bool Exchange::ParseBuffered(std::string& out, size_t room, error_code& ec) {
+  // Body bytes are at most the buffered bytes: room for those is made in `out`, then trimmed.
+  auto& buf = conn_->buffer;
+  const size_t old = out.size();
+  const size_t n = std::min(buf.size(), room);
+  out.resize(old + n);
+  parser_->SetOutput(out.data() + old, n);
+  const size_t used = parser_->put(buf.data(), ec);
+  buf.consume(used);
+  out.resize(old + parser_->written());
+  if (ec == bhttp::error::need_more || ec == bhttp::error::need_buffer) ec = {};
+  return used > 0;
 }
 
 net::awaitable<ExchangeError> Exchange::ReadSome(std::string& out) {
   out.clear();
+  return ReadBody(out, kMaxPiece, true);
+}
+
+net::awaitable<ExchangeError> Exchange::ReadAll(std::string& out, uint64_t limit) {
+  out.clear();
+  return ReadBody(out, limit, false);
+}
+
+net::awaitable<ExchangeError> Exchange::ReadBody(std::string& out, uint64_t want, bool some) {
   if (pending_error_ != ExchangeError::kNone) co_return std::exchange(pending_error_, ExchangeError::kNone);
   if (!parser_ || (!conn_ && !parser_->is_done())) co_return ExchangeError::kBroken;
-  if (!scratch_) scratch_ = std::make_unique_for_overwrite<char[]>(kReadChunk);
-  if (conn_) conn_->lowest().expires_at(deadline_);
+  // `some`: up to `want` bytes, handed over as soon as nothing more can be read without waiting
+  // (an upstream that writes one small chunk per token then costs one client write per burst).
+  // Else: the whole body, which may not pass `want` bytes.
   while (conn_ && !parser_->is_done()) {
-    // Parse what is buffered (chunked coding undone by Beast's parser) into the scratch buffer.
     error_code ec;
-    if (conn_->buffer.size() > 0) {
-      parser_->SetOutput(scratch_.get(), kReadChunk);
-      size_t used = parser_->put(conn_->buffer.data(), ec);
-      conn_->buffer.consume(used);
-      out.append(scratch_.get(), parser_->written());
-      if (ec == bhttp::error::need_more || ec == bhttp::error::need_buffer) ec = {};
-      if (!ec && parser_->is_done()) break;
-      if (!ec && used > 0 && conn_->buffer.size() > 0 && out.size() < 4 * kReadChunk) continue;
+    auto& buf = conn_->buffer;
+    if (buf.size() > 0) {
+      const bool progressed = ParseBuffered(out, some ? want - out.size() : SIZE_MAX, ec);
+      if (!ec) {
+        if (parser_->is_done() || (!some && out.size() > want)) break;
+        if (progressed && buf.size() > 0 && (!some || out.size() < want)) continue;
+      }
     }
-    // Hand over what has arrived as soon as nothing more can be read without waiting (an
-    // upstream that writes one small chunk per token then costs one client write per burst).
-    if (!ec && !out.empty()) {
-      boost::system::error_code aec;
-      if (conn_->lowest().socket().available(aec) == 0 || aec || out.size() >= 4 * kReadChunk) break;
+    if (!ec && some && !out.empty()) {
+      error_code aec;
+      if (out.size() >= want || conn_->socket().available(aec) == 0 || aec) break;
     }
     if (!ec) {
-      ec = co_await Fill(16 * 1024);
+      std::tuple<error_code, size_t> r;
+      if (auto* tls = conn_->tls_stream()) r = co_await tls->async_read_some(buf.prepare(kReadChunk), kAwait);
+      else r = co_await conn_->socket().async_read_some(buf.prepare(kReadChunk), kAwait);
+      auto [rec, n] = r;
+      if (!rec) {
+        buf.commit(n);
+        continue;
+      }
+      ec = rec;
       if (ec == net::error::eof) {
         ec = {};
         parser_->put_eof(ec);  // completes a body delimited by the end of the connection
@@ -287,38 +416,23 @@ net::awaitable<ExchangeError> Exchange::ReadSome(std::string& out) {
         }
       }
     }
-    if (ec) {
-      detail_ = "read body from " + endpoint_.key + ": " + ec.message();
-      conn_.reset();
-      auto error = ec == beast::error::timeout ? ExchangeError::kTotalTimeout : ExchangeError::kBroken;
-      if (!out.empty()) {  // deliver what arrived before the failure; report it on the next call
-        pending_error_ = error;
-        co_return ExchangeError::kNone;
-      }
-      co_return error;
+    auto error = Fail(Phase::kBody, "read body from ", ec);
+    if (some && !out.empty()) {  // deliver what arrived before the failure; report it on the next call
+      pending_error_ = error;
+      co_return ExchangeError::kNone;
     }
+    co_return error;
+  }
+  if (!some && out.size() > want) {
+    detail_ = "response body exceeds " + std::to_string(want) + " bytes";
+    Abort();
+    co_return ExchangeError::kBodyTooLarge;
   }
   if (conn_ && parser_->is_done()) {
-    if (keep_alive_ && conn_->buffer.size() == 0) ConnectionPool::Local().Give(endpoint_.key, std::move(conn_));
+    if (keep_alive_ && conn_->buffer.size() == 0) ConnectionPool::Local().Give(endpoint_, std::move(conn_));
     conn_.reset();
   }
   co_return ExchangeError::kNone;
-}
-
-net::awaitable<ExchangeError> Exchange::ReadAll(std::string& out, uint64_t limit) {
-  out.clear();
-  std::string piece;
-  while (true) {
-    auto e = co_await ReadSome(piece);
-    if (e != ExchangeError::kNone) co_return e;
-    if (piece.empty()) co_return ExchangeError::kNone;
-    if (out.size() + piece.size() > limit) {
-      detail_ = "response body exceeds " + std::to_string(limit) + " bytes";
-      Abort();
-      co_return ExchangeError::kBodyTooLarge;
-    }
-    out.append(piece);
-  }
 }
 
 }  // namespace ap::http

@@ -1,13 +1,21 @@
 // http/client.h — the upstream HTTP/1.1 client: pooled keep-alive connections, optional TLS.
 //
 // A ConnectionPool belongs to one event loop (one per worker thread, reached through
-// ConnectionPool::Local()), so taking and returning a connection needs no lock. An Exchange is
-// one request/response on a pooled connection: Start() connects or reuses, writes the request
-// and waits for the response headers (the first-byte timeout); ReadSome() then yields body bytes
-// as they arrive (chunked encoding undone) until the end, within the total deadline. A
-// connection goes back to the pool only when its response was read to the end and both sides
-// allow keep-alive. One that rested in the pool is peeked for the peer's FIN before reuse, and a
+// ConnectionPool::Local()), so taking and returning a connection needs no lock; an Endpoint
+// carries its pool slot, so finding its idle connections hashes nothing. An Exchange is one
+// request/response on a pooled connection: Start() connects or reuses, writes the request and
+// waits for the response headers (the first-byte timeout); ReadSome() then yields body bytes as
+// they arrive (chunked encoding undone) until the end, within the total deadline. A connection
+// goes back to the pool only when its response was read to the end and both sides allow
+// keep-alive. One that rested in the pool is peeked for the peer's FIN before reuse, and a
 // reused connection that still turns out closed is retried once on a fresh one.
+//
+// Deadlines: a connection is a bare socket (TLS over it when the endpoint says so) with one
+// timer. The exchange moves the connection's deadline (connect, first byte, total); the timer is
+// armed only when the deadline moves earlier than it is set for, and when it fires for a
+// deadline that has since moved later it sets itself again, so a request costs one timer wait
+// and one cancel rather than a timer per read and write. A deadline that passes closes the
+// socket: the pending operation fails, and expired() tells a timeout from a broken connection.
 #pragma once
 
 #include <chrono>
@@ -15,19 +23,17 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
+#include <atomic>
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/buffer_body.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/http/message.hpp>
-#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include "http/internal/response_parser.h"
 
@@ -39,12 +45,28 @@ namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
 using error_code = boost::system::error_code;
 
-// Where to connect. `tls` may be shared by many threads once built.
+// An Endpoint's index into every thread's pool, found from its key on first use (a copy finds
+// it again: the copy's key may be changed before it is used).
+class PoolSlot {
+ public:
+  PoolSlot() = default;
+  PoolSlot(const PoolSlot&) {}
+  PoolSlot& operator=(const PoolSlot&) { return *this; }
+  // The slot for `key` (the same for every Endpoint with that key).
+  uint32_t Get(const std::string& key) const;
+
+ private:
+  mutable std::atomic<uint32_t> slot_{0};  // 0: not looked up yet; else slot + 1
+};
+
+// Where to connect. `tls` may be shared by many threads once built. `key` must not change once
+// the endpoint has been used.
 struct Endpoint {
   std::string host;
   uint16_t port = 80;
   std::shared_ptr<net::ssl::context> tls;  // null: plain TCP
   std::string key;  // pool key, e.g. "https://api.openai.com:443"
+  PoolSlot slot;
 };
 
 // Builds a client TLS context that verifies peers against the system store (and `ca_file` when
@@ -52,32 +74,57 @@ struct Endpoint {
 std::shared_ptr<net::ssl::context> MakeClientTlsContext(const std::string& ca_file, bool verify,
                                                         std::string* error);
 
+namespace internal {
+struct ConnectionWatch;
+}
+
 class UpstreamConnection {
  public:
+  using Clock = std::chrono::steady_clock;
+
   UpstreamConnection(net::any_io_executor ex, const Endpoint& ep);
+  ~UpstreamConnection();
+  UpstreamConnection(const UpstreamConnection&) = delete;
+  UpstreamConnection& operator=(const UpstreamConnection&) = delete;
+
   bool tls() const { return tls_stream_ != nullptr; }
-  beast::tcp_stream& lowest();
+  // The TCP socket (under TLS, the layer below it).
+  tcp::socket& socket() { return tls_stream_ ? tls_stream_->next_layer() : plain_; }
+  // Connects (TCP, then the TLS handshake with verification) within the current deadline.
+  net::awaitable<error_code> Connect(const Endpoint& ep);
+  // The same, the deadline set `timeout` from now.
   net::awaitable<error_code> Connect(const Endpoint& ep, std::chrono::milliseconds timeout);
 
+  // The TLS stream over the socket; null without TLS.
+  net::ssl::stream<tcp::socket>* tls_stream() { return tls_stream_.get(); }
+  // Calls `f` with the stream to read and write: the socket, or the TLS stream over it.
   template <typename F>
   auto WithStream(F&& f) {
-    return tls_stream_ ? f(*tls_stream_) : f(*plain_);
+    return tls_stream_ ? f(*tls_stream_) : f(plain_);
   }
 
+  // When the connection's current work must end; once it passes the socket is closed.
+  void SetDeadline(Clock::time_point at);
+  // No deadline (an idle connection).
+  void ClearDeadline();
+  // Whether a deadline passed (the socket is closed then).
+  bool expired() const;
+
   beast::flat_buffer buffer;
-  std::chrono::steady_clock::time_point idle_since;
+  Clock::time_point idle_since;
   int uses = 0;
 
  private:
-  std::unique_ptr<beast::tcp_stream> plain_;
-  std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls_stream_;
+  tcp::socket plain_;  // the socket when there is no TLS (unused under it)
+  std::unique_ptr<net::ssl::stream<tcp::socket>> tls_stream_;
+  std::shared_ptr<internal::ConnectionWatch> watch_;  // shared with the timer's handler
 };
 
 class ConnectionPool {
  public:
   static ConnectionPool& Local();  // this thread's pool
-  std::unique_ptr<UpstreamConnection> Take(const std::string& key);
-  void Give(const std::string& key, std::unique_ptr<UpstreamConnection> conn);
+  std::unique_ptr<UpstreamConnection> Take(const Endpoint& ep);
+  void Give(const Endpoint& ep, std::unique_ptr<UpstreamConnection> conn);
   size_t idle_count() const;
   void Clear() { idle_.clear(); }
 
@@ -86,7 +133,7 @@ class ConnectionPool {
   static constexpr std::chrono::milliseconds kCheckAfterIdle{500};  // then peeked before reuse
 
  private:
-  std::unordered_map<std::string, std::vector<std::unique_ptr<UpstreamConnection>>> idle_;
+  std::vector<std::vector<std::unique_ptr<UpstreamConnection>>> idle_;  // by PoolSlot
 };
 
 struct ExchangeTimeouts {
@@ -118,8 +165,8 @@ class Exchange {
   net::awaitable<ExchangeError> Start(std::string_view head, std::string_view body);
   int status() const { return parser_->status(); }
   // The only upstream header values the gateway reads ("" when absent).
-  const std::string& content_type() const { return parser_->content_type(); }
-  const std::string& retry_after() const { return parser_->retry_after(); }
+  std::string_view content_type() const { return parser_->content_type(); }
+  std::string_view retry_after() const { return parser_->retry_after(); }
 
   // Reads the next piece of the body into `out` (replacing it); an empty `out` with kNone
   // means the body is complete.
@@ -132,10 +179,18 @@ class Exchange {
   std::string_view error_detail() const { return detail_; }
 
  private:
-  net::awaitable<ExchangeError> StartOnce(std::string_view head, std::string_view body, bool* reused);
-  void SetDeadline(std::chrono::milliseconds limit);
-  // Reads at most `want` more bytes from the connection into its buffer.
-  net::awaitable<error_code> Fill(size_t want);
+  enum class Phase { kWrite, kHead, kBody };
+  // Writes the request on the connection taken (or made) for this attempt and reads the head.
+  net::awaitable<ExchangeError> Attempt(std::string_view head, std::string_view body, bool fresh);
+  // Appends buffered body bytes to `out` (up to `room`); false on a framing error (`ec`).
+  bool ParseBuffered(std::string& out, size_t room, error_code& ec);
+  // Reads body bytes into `out` (appended) until the body ends, `out` holds `want` bytes, or
+  // (`some`) nothing more is buffered; drops the connection on failure.
+  net::awaitable<ExchangeError> ReadBody(std::string& out, uint64_t want, bool some);
+  // Gives the connection back when the response was read to its end (else drops it).
+  void Finish();
+  // Drops the connection after `ec`, keeps a detail, and says what kind of failure it was.
+  ExchangeError Fail(Phase phase, const char* what, error_code ec);
 
   const Endpoint& endpoint_;
   ExchangeTimeouts timeouts_;
@@ -144,7 +199,6 @@ class Exchange {
   std::optional<internal::ResponseParser> parser_;
   std::string detail_;
   std::string head_;  // the serialized request head, alive while it is written
-  std::unique_ptr<char[]> scratch_;  // body read buffer (not zero-filled on every read)
   bool keep_alive_ = false;
   ExchangeError pending_error_ = ExchangeError::kNone;  // a failure behind data already returned
 };

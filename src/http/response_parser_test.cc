@@ -161,5 +161,58 @@ TEST(ResponseParser, ACutOffBodyIsAPartialMessage) {
   EXPECT_FALSE(r.done);
 }
 
+// Field names are matched sixteen bytes at a time (letters, digits, '-') and the rest by the
+// token table; the character that ends a run may sit anywhere, in the first block or after it.
+TEST(ResponseParser, FieldNamesOfEveryShapeAndLength) {
+  const std::string ok[] = {"X", "x_y", "X-Amzn-Trace_Id.v2", "A-Very-Long-Header-Name-Past-Sixteen",
+                            "Sixteen-Chars-Ab", "Seventeen-Chars-A", "!#$%&'*+-.^_`|~0", "k" + std::string(40, '_')};
+  for (const auto& name : ok) {
+    ResponseParser p;
+    auto r = Feed(p, "HTTP/1.1 200 OK\r\n" + name + ": v\r\nContent-Length: 2\r\n\r\nok");
+    EXPECT_FALSE(r.ec) << name << ": " << r.ec.message();
+    EXPECT_EQ(r.body, "ok") << name;
+  }
+  const std::string bad[] = {"Sixteen-Chars-Ab(", "A-Very-Long-Header-Name@Past-Sixteen", "Na\xc3\xa9me", "\xff",
+                             "Seventeen-Chars-A\x7f", "A-Name-With{Brace", "Name ", std::string("Nul\0l", 5)};
+  for (const auto& name : bad) {
+    ResponseParser p;
+    EXPECT_EQ(Feed(p, "HTTP/1.1 200 OK\r\n" + name + ": v\r\n\r\n").ec, bhttp::error::bad_field) << name;
+  }
+}
+
+TEST(ResponseParser, KnownNamesInAnyCaseAndTheirNearMisses) {
+  ResponseParser p;
+  auto r = Feed(p, "HTTP/1.1 200 OK\r\nCONTENT-TYPE: text/plain\r\nContent-Lengtx: 9\r\ncontent-length: 2\r\n"
+                   "RETRY-AFTER: 3\r\nConnectioN: CLOSE\r\n\r\nok");
+  EXPECT_FALSE(r.ec) << r.ec.message();
+  EXPECT_EQ(r.body, "ok");
+  EXPECT_EQ(p.content_type(), "text/plain");
+  EXPECT_EQ(p.retry_after(), "3");
+  EXPECT_FALSE(p.keep_alive());
+}
+
+// Kept values are checked eight bytes at a time; a tab or obs-text is fine wherever it falls, a
+// control character or DEL is refused wherever it falls; values over 64 bytes are kept too.
+TEST(ResponseParser, KeptValuesAreCheckedEveryByteAndKeptWhole) {
+  const std::string long_type = "application/json; profile=\"" + std::string(80, 'p') + "\"";
+  const std::string ok[] = {"a\tb", "application/json;\tcharset=utf-8", "text/\xc3\xa9v\xe9nement-stream-12345",
+                            long_type};
+  for (const auto& value : ok) {
+    ResponseParser p;
+    auto r = Feed(p, "HTTP/1.1 200 OK\r\nContent-Type: " + value + "\r\nContent-Length: 0\r\n\r\n");
+    EXPECT_FALSE(r.ec) << value;
+    EXPECT_EQ(p.content_type(), value);
+  }
+  for (size_t at = 0; at < 20; ++at) {
+    for (char c : {'\x01', '\x1f', '\x7f', '\0'}) {
+      std::string value = "application/json;charset=utf-8";
+      value[at] = c;
+      ResponseParser p;
+      EXPECT_EQ(Feed(p, "HTTP/1.1 200 OK\r\nContent-Type: " + value + "\r\n\r\n").ec, bhttp::error::bad_value)
+          << at << " " << int(c);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace ap::http::internal

@@ -10,6 +10,7 @@
 #include <boost/beast/http/empty_body.hpp>
 
 #include "http/client.h"
+#include "http/test_await.h"
 #include "http/server.h"
 
 namespace ap::http {
@@ -40,14 +41,6 @@ class EchoHandler : public Handler {
     return r;
   }
 };
-
-template <typename T>
-T Await(net::io_context& ioc, net::awaitable<T> aw) {
-  auto fut = net::co_spawn(ioc, std::move(aw), net::use_future);
-  ioc.restart();
-  while (fut.wait_for(std::chrono::milliseconds(0)) != std::future_status::ready) ioc.run_one();
-  return fut.get();
-}
 
 struct Fixture : ::testing::Test {
   void SetUp() override {
@@ -110,7 +103,7 @@ TEST_F(Fixture, HeadersOverLimitAre431) {
 }
 
 TEST_F(Fixture, ConnectErrorIsReported) {
-  Endpoint bad{"127.0.0.1", 1, nullptr, "http://127.0.0.1:1"};
+  Endpoint bad{"127.0.0.1", 1, nullptr, "http://127.0.0.1:1", {}};
   auto r = Await(ioc, [&]() -> net::awaitable<ExchangeError> {
     Exchange ex(bad, ExchangeTimeouts{});
     bhttp::request<bhttp::string_body> req{bhttp::verb::get, "/", 11};

@@ -285,7 +285,7 @@ int OtlpExporter::Post(const std::string& body) {
         req.keep_alive(false);
         req.body() = body;
         req.prepare_payload();
-        conn.lowest().expires_after(timeout);
+        conn.SetDeadline(std::chrono::steady_clock::now() + timeout);
         auto [wec, written] = co_await conn.WithStream([&](auto& s) { return bhttp::async_write(s, req, kUse); });
         if (wec) co_return;
         bhttp::response<bhttp::string_body> res;

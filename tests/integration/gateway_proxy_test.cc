@@ -46,6 +46,13 @@ TEST(Proxy, NonStreamingRewritesModelOnlyAndRecordsUsage) {
   EXPECT_EQ(got[0].body, expected);  // byte for byte, except the model
   EXPECT_EQ(got[0].headers["x-extra"], "42");
   EXPECT_EQ(got[0].headers["x-request-id"], "req-123");
+  // The rest of the head the gateway writes for the backend.
+  EXPECT_EQ(got[0].headers["Host"], "127.0.0.1:" + std::to_string(up.port()));
+  EXPECT_EQ(got[0].headers["Content-Type"], "application/json");
+  EXPECT_EQ(got[0].headers["Accept"], "application/json");
+  EXPECT_EQ(got[0].headers["User-Agent"], "agentplane/0.1");
+  EXPECT_EQ(got[0].headers["Content-Length"], std::to_string(expected.size()));
+  EXPECT_EQ(got[0].headers.count("Authorization"), 0u);
   auto recs = g.sink->records();
   ASSERT_EQ(recs.size(), 1u);
   EXPECT_EQ(recs[0].status, 200);

@@ -4,6 +4,10 @@
 #include <array>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <boost/beast/http/error.hpp>
 
 namespace ap::http::internal {
@@ -29,17 +33,59 @@ constexpr auto kValue = [] {
   return t;
 }();
 
+// Whether `s` is `lower` but for case; `lower` holds lowercase letters and '-' only (and s|0x20
+// equals one of those only where s is that character or, for '-', a CR).
 bool EqualsLower(std::string_view s, std::string_view lower) {
-  if (s.size() != lower.size()) return false;
-  for (size_t i = 0; i < s.size(); ++i)
-    if ((s[i] | 0x20) != lower[i]) return false;  // the names compared are letters and '-'
-  return true;
+  const size_t n = s.size();
+  if (n != lower.size()) return false;
+  if (n < 8) {
+    for (size_t i = 0; i < n; ++i)
+      if ((s[i] | 0x20) != lower[i]) return false;
+    return true;
+  }
+  // Eight bytes at a time; the last word overlaps the one before when n is not a multiple of 8.
+  constexpr uint64_t kCase = 0x2020202020202020ull;
+  auto word = [](const char* p) {
+    uint64_t w;
+    std::memcpy(&w, p, sizeof w);
+    return w;
+  };
+  for (size_t i = 0; i + 8 < n; i += 8)
+    if ((word(s.data() + i) | kCase) != word(lower.data() + i)) return false;
+  return (word(s.data() + n - 8) | kCase) == word(lower.data() + n - 8);
 }
 
-std::string_view TrimOws(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+inline bool IsOws(char c) { return c == ' ' || c == '\t'; }
+
+inline std::string_view TrimOws(std::string_view s) {
+  while (!s.empty() && IsOws(s.front())) s.remove_prefix(1);
+  while (!s.empty() && IsOws(s.back())) s.remove_suffix(1);
   return s;
+}
+
+// How many characters of the line at `in[at]` (`size` long, its CR behind it in `in`) are
+// token characters. Field names are letters, digits and '-' in practice: with SSE2 those are
+// recognised sixteen at a time, and any other character is then left to the table.
+inline size_t TokenPrefix(std::string_view in, size_t at, size_t size) {
+  const auto* p = reinterpret_cast<const unsigned char*>(in.data() + at);
+  size_t i = 0;
+#if defined(__SSE2__)
+  while (at + i + 16 <= in.size()) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+    const __m128i folded = _mm_or_si128(v, _mm_set1_epi8(0x20));  // only letters fold onto a-z
+    const __m128i letter = _mm_and_si128(_mm_cmpgt_epi8(folded, _mm_set1_epi8('a' - 1)),
+                                         _mm_cmplt_epi8(folded, _mm_set1_epi8('z' + 1)));
+    const __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)),
+                                        _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1)));
+    const __m128i dash = _mm_cmpeq_epi8(v, _mm_set1_epi8('-'));
+    const unsigned ok = static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(letter, digit), dash)));
+    const unsigned run = static_cast<unsigned>(__builtin_ctz(~ok));  // ok has 16 bits: run <= 16
+    i += run;
+    if (run < 16) break;  // the line's CR at the latest: i <= size
+  }
+#endif
+  while (i < size && kToken[p[i]]) ++i;
+  return i;
 }
 
 // Calls `each` with every element of a comma-separated list, trimmed, empty ones skipped.
@@ -70,8 +116,19 @@ size_t LineEnd(std::string_view in, size_t from, bool* bad) {
 }
 
 bool AllValueBytes(std::string_view s) {
-  for (unsigned char c : s)
-    if (!kValue[c]) return false;
+  // Eight bytes at a time while none is below 0x20 or 0x7f (bit tricks: exact for "any byte");
+  // the word holding one, a tab for instance, and the rest go byte by byte.
+  constexpr uint64_t kOnes = 0x0101010101010101ull, kHigh = 0x8080808080808080ull;
+  const char* p = s.data();
+  size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, p + i, sizeof w);
+    const uint64_t del = w ^ (0x7f * kOnes);
+    if ((((w - 0x20 * kOnes) & ~w) | ((del - kOnes) & ~del)) & kHigh) break;
+  }
+  for (; i < s.size(); ++i)
+    if (!kValue[static_cast<unsigned char>(p[i])]) return false;
   return true;
 }
 
@@ -150,6 +207,7 @@ size_t ResponseParser::ParseHead(std::string_view in, error_code& ec) {
       ec = error::header_limit;
       return 0;
     }
+    const size_t line_at = at;
     const std::string_view line = in.substr(at, eol - at);
     at = eol + 2;
     if (status_line) {
@@ -161,18 +219,13 @@ size_t ResponseParser::ParseHead(std::string_view in, error_code& ec) {
       ec = error::bad_obs_fold;
       return 0;
     }
-    const size_t colon = line.find(':');
-    if (colon == 0 || colon == std::string_view::npos) {
+    // The name: token characters up to the colon (none, or anything else first, is an error).
+    const size_t colon = TokenPrefix(in, line_at, line.size());
+    if (colon == 0 || colon == line.size() || line[colon] != ':') {
       ec = error::bad_field;
       return 0;
     }
-    const std::string_view name = line.substr(0, colon);
-    for (unsigned char c : name)
-      if (!kToken[c]) {
-        ec = error::bad_field;
-        return 0;
-      }
-    if (!ParseField(name, TrimOws(line.substr(colon + 1)), ec)) return 0;
+    if (!ParseField(line.substr(0, colon), TrimOws(line.substr(colon + 1)), ec)) return 0;
   }
   StartBody(ec);
   return ec ? 0 : at;
@@ -280,7 +333,7 @@ void ResponseParser::StartBody(error_code& ec) {
   }
 }
 
-bool ResponseParser::Keep(std::string_view value, std::string* into, error_code& ec) {
+bool ResponseParser::Keep(std::string_view value, KeptValue* into, error_code& ec) {
   if (!AllValueBytes(value)) {
     ec = error::bad_value;
     return false;

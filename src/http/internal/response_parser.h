@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -23,6 +24,33 @@
 #include <boost/system/error_code.hpp>
 
 namespace ap::http::internal {
+
+// A header value the parser keeps: inline up to 64 bytes (every Content-Type and Retry-After in
+// practice, so keeping one allocates nothing), on the heap beyond.
+class KeptValue {
+ public:
+  void assign(std::string_view v) {
+    if (v.size() <= sizeof inline_) {
+      std::memcpy(inline_, v.data(), v.size());
+      size_ = static_cast<uint32_t>(v.size());
+      on_heap_ = false;
+    } else {
+      heap_.assign(v);
+      on_heap_ = true;
+    }
+  }
+  void clear() {
+    size_ = 0;
+    on_heap_ = false;
+  }
+  std::string_view view() const { return on_heap_ ? std::string_view(heap_) : std::string_view(inline_, size_); }
+
+ private:
+  char inline_[64];
+  uint32_t size_ = 0;
+  bool on_heap_ = false;
+  std::string heap_;
+};
 
 class ResponseParser {
  public:
@@ -49,8 +77,8 @@ class ResponseParser {
   bool is_done() const { return state_ == State::kDone; }
   bool keep_alive() const { return keep_alive_; }
   int status() const { return status_; }
-  const std::string& content_type() const { return content_type_; }
-  const std::string& retry_after() const { return retry_after_; }
+  std::string_view content_type() const { return content_type_.view(); }
+  std::string_view retry_after() const { return retry_after_.view(); }
 
   // Where the next body bytes go; written() says how many arrived there.
   void SetOutput(char* data, size_t size) {
@@ -67,7 +95,7 @@ class ResponseParser {
   bool ParseStatusLine(std::string_view line, error_code& ec);
   bool ParseField(std::string_view name, std::string_view value, error_code& ec);
   // A value passed on to the client: checked byte by byte, then kept in *into.
-  bool Keep(std::string_view value, std::string* into, error_code& ec);
+  bool Keep(std::string_view value, KeptValue* into, error_code& ec);
   void StartBody(error_code& ec);
   size_t Deliver(std::string_view in, uint64_t* remaining, error_code& ec);
   size_t ParseChunkSize(std::string_view in, error_code& ec);
@@ -80,7 +108,7 @@ class ResponseParser {
   bool keep_alive_ = false;
   int status_ = 0;
   int version_ = 11;
-  std::string content_type_, retry_after_;
+  KeptValue content_type_, retry_after_;
   bool has_length_ = false, chunked_ = false, has_transfer_encoding_ = false;
   bool connection_close_ = false, connection_keep_alive_ = false;
   uint64_t length_ = 0;     // kLength, kChunkData: bytes left
