@@ -133,7 +133,7 @@ size_t RequestParser::ParseHead(std::string_view in, error_code& ec) {
   if (!ParseRequestLine(head.substr(0, line_ends_[0]), ec)) return 0;
   for (size_t i = 1; i < line_ends_.size(); ++i) {
     const size_t at = line_ends_[i - 1] + 2;
-    if (!ParseFieldLine(head.substr(at, line_ends_[i] - at), ec)) return 0;
+    if (!ParseFieldLine(head, at, line_ends_[i] - at, ec)) return 0;
   }
   StartBody(ec);
   return ec ? 0 : head_size;
@@ -168,17 +168,19 @@ bool RequestParser::ParseRequestLine(std::string_view line, error_code& ec) {
   return true;
 }
 
-bool RequestParser::ParseFieldLine(std::string_view line, error_code& ec) {
+bool RequestParser::ParseFieldLine(std::string_view head, size_t at, size_t size, error_code& ec) {
+  const std::string_view line = head.substr(at, size);
   if (line[0] == ' ' || line[0] == '\t') {  // obs-fold: refused (RFC 9112 5.2)
     ec = error::bad_obs_fold;
     return false;
   }
-  const size_t colon = line.find(':');
-  const std::string_view name = line.substr(0, colon);
-  if (colon == std::string_view::npos || !AllTokenChars(name)) {
+  // The name: token characters up to the colon (none, or anything else first, is an error).
+  const size_t colon = TokenPrefix(head, at, size);
+  if (colon == 0 || colon == size || line[colon] != ':') {
     ec = error::bad_field;
     return false;
   }
+  const std::string_view name = line.substr(0, colon);
   const std::string_view value = TrimOws(line.substr(colon + 1));
   if (!AllValueChars(value)) {
     ec = error::bad_value;

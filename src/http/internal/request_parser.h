@@ -51,7 +51,8 @@ class RequestParser {
   size_t ParseHead(std::string_view in, error_code& ec);
   // The head is whole in request_->storage_: request line, then fields.
   bool ParseRequestLine(std::string_view line, error_code& ec);
-  bool ParseFieldLine(std::string_view line, error_code& ec);
+  // The field line `size` bytes long at `head[at]` (its CR behind it).
+  bool ParseFieldLine(std::string_view head, size_t at, size_t size, error_code& ec);
   void StartBody(error_code& ec);
   size_t TakeBody(std::string_view in, error_code& ec);
 

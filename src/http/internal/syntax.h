@@ -9,7 +9,12 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string_view>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include <boost/system/error_code.hpp>
 
@@ -40,19 +45,70 @@ inline bool AllTokenChars(std::string_view s) {
   return !s.empty();
 }
 
+// Whether every byte is a field value byte. Eight bytes at a time while none is below 0x20 or
+// 0x7f (bit tricks: exact for "any byte"); the word holding one (a tab, say) and the rest go
+// byte by byte.
 inline bool AllValueChars(std::string_view s) {
-  for (unsigned char c : s)
-    if (!kValueChar[c]) return false;
+  constexpr uint64_t kOnes = 0x0101010101010101ull, kHigh = 0x8080808080808080ull;
+  const char* p = s.data();
+  size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, p + i, sizeof w);
+    const uint64_t del = w ^ (0x7f * kOnes);
+    if ((((w - 0x20 * kOnes) & ~w) | ((del - kOnes) & ~del)) & kHigh) break;
+  }
+  for (; i < s.size(); ++i)
+    if (!kValueChar[static_cast<unsigned char>(p[i])]) return false;
   return true;
 }
 
-// Compares `s` with `lower` ignoring ASCII case; `lower` must be lower-case letters, digits
-// and '-' (header names and tokens as the parsers compare them).
+// How many characters of the line at `in[at]` (`size` long, its CR behind it in `in`) are
+// token characters. Field names are letters, digits and '-' in practice: with SSE2 those are
+// recognised sixteen at a time, and any other character is then left to the table.
+inline size_t TokenPrefix(std::string_view in, size_t at, size_t size) {
+  const auto* p = reinterpret_cast<const unsigned char*>(in.data() + at);
+  size_t i = 0;
+#if defined(__SSE2__)
+  while (at + i + 16 <= in.size()) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+    const __m128i folded = _mm_or_si128(v, _mm_set1_epi8(0x20));  // only letters fold onto a-z
+    const __m128i letter = _mm_and_si128(_mm_cmpgt_epi8(folded, _mm_set1_epi8('a' - 1)),
+                                         _mm_cmplt_epi8(folded, _mm_set1_epi8('z' + 1)));
+    const __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)),
+                                        _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1)));
+    const __m128i dash = _mm_cmpeq_epi8(v, _mm_set1_epi8('-'));
+    const unsigned ok = static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(letter, digit), dash)));
+    const unsigned run = static_cast<unsigned>(__builtin_ctz(~ok));  // ok has 16 bits: run <= 16
+    i += run;
+    if (run < 16) break;  // the line's CR at the latest: i <= size
+  }
+#endif
+  while (i < size && kTokenChar[p[i]]) ++i;
+  return i;
+}
+
+// Whether `s` is `lower` but for case; `lower` holds lowercase letters, digits and '-' only.
+// (s|0x20 equals one of those where s is that character, or for '-' and digits a control
+// character: compare names and values whose bytes were checked, or where that does not matter.)
 inline bool EqualsLower(std::string_view s, std::string_view lower) {
-  if (s.size() != lower.size()) return false;
-  for (size_t i = 0; i < s.size(); ++i)
-    if ((s[i] | 0x20) != lower[i]) return false;
-  return true;
+  const size_t n = s.size();
+  if (n != lower.size()) return false;
+  if (n < 8) {
+    for (size_t i = 0; i < n; ++i)
+      if ((s[i] | 0x20) != lower[i]) return false;
+    return true;
+  }
+  // Eight bytes at a time; the last word overlaps the one before when n is not a multiple of 8.
+  constexpr uint64_t kCase = 0x2020202020202020ull;
+  auto word = [](const char* p) {
+    uint64_t w;
+    std::memcpy(&w, p, sizeof w);
+    return w;
+  };
+  for (size_t i = 0; i + 8 < n; i += 8)
+    if ((word(s.data() + i) | kCase) != word(lower.data() + i)) return false;
+  return (word(s.data() + n - 8) | kCase) == word(lower.data() + n - 8);
 }
 
 // Optional whitespace (SP, HTAB) trimmed from both ends.
