@@ -1,16 +1,11 @@
 // cmd/main.cc — the agentplane binary: one program, many subcommands.
-#include <malloc.h>
-
 #include <cstdio>
 
 #include "cmd/commands.h"
 
 int main(int argc, char** argv) {
-  // glibc returns freed memory to the kernel eagerly (madvise on every trim past 128 KiB) and
-  // moves its mmap threshold as it goes; under proxy load that showed up as latency spikes and a
-  // third of the CPU of a stream (docs/benchmarks.md). Keep freed memory for reuse instead.
-  mallopt(M_TRIM_THRESHOLD, 256 << 20);
-  mallopt(M_MMAP_THRESHOLD, 4 << 20);
+  // Memory comes from jemalloc (linked in src/cmd/CMakeLists.txt): glibc's eager trimming,
+  // which once cost a third of a stream's CPU, no longer applies.
   CLI::App app{
       "agentplane — one program for an agentic AI platform: gateway, scheduler, telemetry, "
       "simulated GPU fleet.\n\n"
