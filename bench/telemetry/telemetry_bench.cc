@@ -100,18 +100,27 @@ IngestResult IngestGateway(const std::string& path, uint64_t total, uint64_t fir
   wo.queue_capacity = 1 << 18;
   auto writer = std::make_shared<Writer>(store, wo);
   GatewaySink sink(writer, prices, nullptr, {});
-  // Records are turned into items (what the gateway's threads do) in chunks outside the timed
+  // Records are turned into what GatewaySink::Record queues (what the gateway's threads do: a
+  // compact request when the trace id was minted, else two items) in chunks outside the timed
   // part; the clock runs while the writer commits them: the store's ingestion rate.
   const uint64_t kChunk = 50'000;
   Clock::duration busy{};
   std::vector<std::vector<Item>> chunk;
+  std::vector<GatewayRequest> compact;
   for (uint64_t base = first; base < first + total; base += kChunk) {
     chunk.clear();
+    compact.clear();
     for (uint64_t i = base; i < std::min(first + total, base + kChunk); ++i) {
       auto r = MakeRecord(i, day0_us + static_cast<int64_t>(static_cast<double>(i) / static_cast<double>(first + total) * 86'400e6 * static_cast<double>(spread_days)));
-      chunk.push_back(sink.ToItems(r, sink.CostOf(r)));
+      auto cost = sink.CostOf(r);
+      if (!sink.ToRequest(r, cost, &compact.emplace_back())) {
+        compact.pop_back();
+        chunk.push_back(sink.ToItems(r, cost));
+      }
     }
     auto t0 = Clock::now();
+    for (const auto& request : compact)
+      while (!writer->TryEnqueue(request)) std::this_thread::sleep_for(std::chrono::microseconds(200));
     for (auto& items : chunk)
       while (!writer->TryEnqueue(std::move(items))) std::this_thread::sleep_for(std::chrono::microseconds(200));
     writer->Flush();

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "gateway/completion.h"
+#include "telemetry/gateway_request.h"
 #include "telemetry/model.h"
 #include "telemetry/pricing.h"
 
@@ -57,6 +58,11 @@ class GatewaySink : public gateway::CompletionSink {
   std::optional<Cost> CostOf(const gateway::CompletionRecord& record) const;
   // The trace and generation a record becomes (exposed for tests and benchmarks).
   std::vector<Item> ToItems(const gateway::CompletionRecord& record, const std::optional<Cost>& cost) const;
+
+  // The same as one compact record (gateway_request.h), which Record queues instead of the items
+  // when it can: a trace the gateway minted (32 hex), payload capture off, text that fits. False
+  // (and *out unspecified) otherwise.
+  bool ToRequest(const gateway::CompletionRecord& record, const std::optional<Cost>& cost, GatewayRequest* out) const;
 
   // Also hands every record to an OTLP exporter as a span (set once, before traffic).
   void set_exporter(std::shared_ptr<OtlpExporter> exporter) { exporter_ = std::move(exporter); }

@@ -227,6 +227,68 @@ class BatchWriter {
              Text(g.input), Text(g.output)});
   }
 
+  // A compact gateway request (gateway_request.h) as one request row, bound from its fields: the
+  // same row ApplyRequest writes for the items it stands for. Text is borrowed from the record,
+  // which outlives the pending row.
+  bool ApplyGatewayRequest(const GatewayRequest& q) {
+    using F = GatewayRequest;
+    const int64_t project = c_.Intern(q.Get(F::kProject));
+    if (!next_request_pk_) {
+      auto s = c_.PrepareStatic("SELECT max(pk) FROM requests");
+      if (s.Step() != SQLITE_ROW) return false;
+      next_request_pk_ = s.IsNull(0) ? internal::kRequestPkBase : s.Int(0) + 1;
+    }
+    bool has_cost = q.has_cost;
+    double in_cost = q.input_cost, out_cost = q.output_cost, cost = q.total_cost;
+    if (!has_cost && pricer_) {  // as WriteObservationRow prices an unpriced generation
+      Observation g;
+      g.type = ObservationType::kGeneration;
+      g.start_us = q.start_us;
+      g.model = q.Opt(F::kModel);
+      if (q.has_usage) {
+        g.input_tokens = q.input_tokens;
+        g.output_tokens = q.output_tokens;
+        if (q.cached_tokens) g.cached_tokens = q.cached_tokens;
+      }
+      pricer_(g);
+      if (g.total_cost) {
+        has_cost = true;
+        in_cost = g.input_cost.value_or(0);
+        out_cost = g.output_cost.value_or(0);
+        cost = *g.total_cost;
+      }
+    }
+    auto dim = [&](F::Field f) { return q.Has(f) ? c_.Intern(q.Get(f)) : int64_t{0}; };
+    const int64_t model = dim(F::kModel), user = dim(F::kUser), team = dim(F::kTeam), key = dim(F::kKey);
+    const int64_t in = q.has_usage ? q.input_tokens : 0, out = q.has_usage ? q.output_tokens : 0;
+    {
+      RollupDelta& d = RollupFor(RollupKey{DayOf(q.start_us), project, model, user, team, key});
+      d.n += 1;
+      d.in += in;
+      d.out += out;
+      d.cached += q.has_usage ? q.cached_tokens : 0;
+      d.cost += has_cost ? cost : 0;
+    }
+    minute_.AddGeneration(project, model, q.start_us, q.end_us, q.completion_start_us, q.error || q.status >= 400,
+                          in, out, has_cost ? cost : 0, +1);
+    auto id = [](int64_t v) { return v ? Value(v) : Value(); };
+    auto text = [&](F::Field f) { return q.Has(f) ? Value(q.Get(f)) : Value(); };
+    auto usage = [&](int64_t v) { return q.has_usage ? Value(v) : Value(); };
+    auto money = [&](double v) { return has_cost ? Value(v) : Value(); };
+    Value tags;
+    if (q.Has(F::kTags)) tags = internal::TagsToJson(q.Tags());
+    return new_requests_.Add(
+        c_, {next_request_pk_++, IdValue(q.Get(F::kTraceId)), IdValue(q.Get(F::kSpanId)), project, q.start_us,
+             id(dim(F::kName)), id(user), id(dim(F::kSession)), id(dim(F::kEnvironment)), id(model),
+             id(dim(F::kBackend)), id(team), id(key), Value(int64_t{q.status}), Value(q.end_us - q.start_us),
+             q.completion_start_us ? Value(q.completion_start_us - q.start_us) : Value(), usage(q.input_tokens),
+             usage(q.output_tokens), usage(q.total_tokens),
+             q.has_usage && q.cached_tokens ? Value(q.cached_tokens) : Value(), money(in_cost), money(out_cost),
+             money(cost), q.error ? Value(int64_t{static_cast<int>(Level::kError)}) : Value(),
+             text(F::kStatusMessage), q.Has(F::kParentId) ? IdValue(q.Get(F::kParentId)) : Value(), std::move(tags),
+             text(F::kUsageDetails), Value(), Value(), Value()});
+  }
+
   // The end of the batch: pending rows, then the rollup deltas.
   bool Finish() { return FlushPending() && FlushRollup(); }
 
@@ -455,6 +517,13 @@ class BatchWriter {
 
   int64_t DimId(const std::optional<std::string>& v) { return v ? c_.Intern(*v) : int64_t{0}; }
 
+  // The batch's delta for `k`; consecutive gateway requests mostly share one, so the last is
+  // remembered (map nodes do not move).
+  RollupDelta& RollupFor(const RollupKey& k) {
+    if (!last_rollup_ || last_rollup_->first != k) last_rollup_ = &*rollup_.try_emplace(k).first;
+    return last_rollup_->second;
+  }
+
   // `dims`: the interned model, user, team and key when the caller has them already.
   void AddRollup(int64_t project, const Observation& o, int sign, const int64_t* dims = nullptr) {
     if (o.type != ObservationType::kGeneration) return;
@@ -610,6 +679,7 @@ class BatchWriter {
   const Store::Pricer& pricer_;
   int64_t now_ = NowMicros();
   std::map<RollupKey, RollupDelta> rollup_;
+  std::pair<const RollupKey, RollupDelta>* last_rollup_ = nullptr;
   internal::MinuteRollup minute_;
   SqliteStore::TraceSlots& traces_;
   // Fresh traces and generations waiting for a multi-row INSERT (FlushPending), and the pk the
@@ -671,13 +741,14 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptions& opti
   return store;
 }
 
-Result<void> SqliteStore::WriteGroups(ItemGroups groups) {
+Result<void> SqliteStore::WriteBatch(ItemGroups groups, std::span<const GatewayRequest> requests) {
   std::lock_guard lock(write_mu_);
   Conn& c = *writer_;
   std::string error;
   if (!c.Exec("BEGIN IMMEDIATE", &error)) return "begin: " + error;
   BatchWriter batch(c, pricer_, *trace_slots_);
   bool ok = true;
+  for (size_t i = 0; ok && i < requests.size(); ++i) ok = batch.ApplyGatewayRequest(requests[i]);
   for (auto group = groups.begin(); ok && group != groups.end(); ++group)
     for (size_t i = 0; ok && i < group->size(); ++i) {
       const Item& item = (*group)[i];
