@@ -202,6 +202,7 @@ int64_t FileBytes(const std::string& path) {
 class NullStore : public Store {
  public:
   Result<void> WriteGroups(ItemGroups) override { return {}; }
+  Result<void> WriteBatch(ItemGroups, std::span<const GatewayRequest>) override { return {}; }
   Result<std::optional<Trace>> GetTrace(const std::string&, const std::string&) override { return std::optional<Trace>(); }
   Result<Page<TraceSummary>> ListTraces(const TraceQuery&) override { return Page<TraceSummary>{}; }
   Result<Page<Observation>> ListObservations(const ObservationQuery&) override { return Page<Observation>{}; }

@@ -271,6 +271,15 @@ class BatchWriter {
     }
     minute_.AddGeneration(project, model, q.start_us, q.end_us, q.completion_start_us, q.error || q.status >= 400,
                           in, out, has_cost ? cost : 0, +1);
+    RequestRow row{&q, next_request_pk_++, project, dim(F::kName), user, dim(F::kSession), dim(F::kEnvironment),
+                   model, dim(F::kBackend), team, key, in_cost, out_cost, cost, has_cost, {}, {}, {}};
+    if (!q.Has(F::kTags) && AsBlob(IdValue(q.Get(F::kTraceId)), &row.trace) &&
+        AsBlob(IdValue(q.Get(F::kSpanId)), &row.span) &&
+        (!q.Has(F::kParentId) || AsBlob(IdValue(q.Get(F::kParentId)), &row.parent))) {
+      request_rows_.push_back(row);
+      return request_rows_.size() < kRowsPerRequestInsert || FlushRequestRows();
+    }
+    // Text ids or tags: the general row of Values.
     auto id = [](int64_t v) { return v ? Value(v) : Value(); };
     auto text = [&](F::Field f) { return q.Has(f) ? Value(q.Get(f)) : Value(); };
     auto usage = [&](int64_t v) { return q.has_usage ? Value(v) : Value(); };
@@ -278,15 +287,101 @@ class BatchWriter {
     Value tags;
     if (q.Has(F::kTags)) tags = internal::TagsToJson(q.Tags());
     return new_requests_.Add(
-        c_, {next_request_pk_++, IdValue(q.Get(F::kTraceId)), IdValue(q.Get(F::kSpanId)), project, q.start_us,
-             id(dim(F::kName)), id(user), id(dim(F::kSession)), id(dim(F::kEnvironment)), id(model),
-             id(dim(F::kBackend)), id(team), id(key), Value(int64_t{q.status}), Value(q.end_us - q.start_us),
+        c_, {row.pk, IdValue(q.Get(F::kTraceId)), IdValue(q.Get(F::kSpanId)), project, q.start_us, id(row.name),
+             id(user), id(row.session), id(row.env), id(model), id(row.backend), id(team), id(key),
+             Value(int64_t{q.status}), Value(q.end_us - q.start_us),
              q.completion_start_us ? Value(q.completion_start_us - q.start_us) : Value(), usage(q.input_tokens),
              usage(q.output_tokens), usage(q.total_tokens),
              q.has_usage && q.cached_tokens ? Value(q.cached_tokens) : Value(), money(in_cost), money(out_cost),
              money(cost), q.error ? Value(int64_t{static_cast<int>(Level::kError)}) : Value(),
              text(F::kStatusMessage), q.Has(F::kParentId) ? IdValue(q.Get(F::kParentId)) : Value(), std::move(tags),
              text(F::kUsageDetails), Value(), Value(), Value()});
+  }
+
+  // A compact request's row as the writer binds it: interned ids, the price, binary ids, and the
+  // record (alive until the batch commits) for the rest. Trivially copyable: queueing one costs a
+  // copy of ~150 bytes instead of building 31 Values.
+  struct RequestRow {
+    const GatewayRequest* q;
+    int64_t pk, project, name, user, session, env, model, backend, team, key;
+    double in_cost, out_cost, cost;
+    bool has_cost;
+    internal::Blob trace, span, parent;  // parent.size == 0: none
+  };
+  static constexpr size_t kRowsPerRequestInsert = 16;
+
+  static bool AsBlob(const Value& v, internal::Blob* out) {
+    const auto* b = std::get_if<internal::Blob>(&v);
+    if (b) *out = *b;
+    return b != nullptr;
+  }
+
+  // Binds `r` as row `row` (0-based) of a request INSERT; NULLs are left unbound.
+  static void BindRequestRow(sqlite3_stmt* s, int row, const RequestRow& r) {
+    using F = GatewayRequest;
+    const GatewayRequest& q = *r.q;
+    const int b = row * static_cast<int>(internal::kRequestColumnCount);
+    auto i64 = [&](int col, int64_t v) { sqlite3_bind_int64(s, b + col, v); };
+    auto dim = [&](int col, int64_t v) {
+      if (v) sqlite3_bind_int64(s, b + col, v);
+    };
+    auto real = [&](int col, double v) { sqlite3_bind_double(s, b + col, v); };
+    auto blob = [&](int col, const internal::Blob& v) { sqlite3_bind_blob(s, b + col, v.bytes, v.size, SQLITE_STATIC); };
+    auto text = [&](int col, F::Field f) {
+      if (q.Has(f)) sqlite3_bind_text(s, b + col, q.text + q.offset[f], q.size[f], SQLITE_STATIC);
+    };
+    // pk,id,span,project,ts,name,user,session,env,model,backend,team,key,status,dur,ttft,in_tok,out_tok,
+    // total_tok,cached_tok,in_cost,out_cost,cost,level,status_message,parent,tags,usage_details,metadata,
+    // input,output (AP_REQUEST_COLUMNS)
+    i64(1, r.pk);
+    blob(2, r.trace);
+    blob(3, r.span);
+    i64(4, r.project);
+    i64(5, q.start_us);
+    dim(6, r.name);
+    dim(7, r.user);
+    dim(8, r.session);
+    dim(9, r.env);
+    dim(10, r.model);
+    dim(11, r.backend);
+    dim(12, r.team);
+    dim(13, r.key);
+    i64(14, q.status);
+    i64(15, q.end_us - q.start_us);
+    if (q.completion_start_us) i64(16, q.completion_start_us - q.start_us);
+    if (q.has_usage) {
+      i64(17, q.input_tokens);
+      i64(18, q.output_tokens);
+      i64(19, q.total_tokens);
+      if (q.cached_tokens) i64(20, q.cached_tokens);
+    }
+    if (r.has_cost) {
+      real(21, r.in_cost);
+      real(22, r.out_cost);
+      real(23, r.cost);
+    }
+    if (q.error) i64(24, static_cast<int>(Level::kError));
+    text(25, F::kStatusMessage);
+    if (r.parent.size) blob(26, r.parent);
+    text(28, F::kUsageDetails);
+  }
+
+  bool FlushRequestRows() {
+    static const std::string many = InsertSql(kNewRequests, internal::kRequestColumnCount, kRowsPerRequestInsert);
+    static const std::string one = InsertSql(kNewRequests, internal::kRequestColumnCount, 1);
+    size_t i = 0;
+    for (; request_rows_.size() - i >= kRowsPerRequestInsert; i += kRowsPerRequestInsert) {
+      auto s = c_.PrepareStatic(many.c_str());
+      for (size_t r = 0; r < kRowsPerRequestInsert; ++r) BindRequestRow(s.raw(), static_cast<int>(r), request_rows_[i + r]);
+      if (s.Step() != SQLITE_DONE) return false;
+    }
+    for (; i < request_rows_.size(); ++i) {
+      auto s = c_.PrepareStatic(one.c_str());
+      BindRequestRow(s.raw(), 0, request_rows_[i]);
+      if (s.Step() != SQLITE_DONE) return false;
+    }
+    request_rows_.clear();
+    return true;
   }
 
   // The end of the batch: pending rows, then the rollup deltas.
@@ -657,7 +752,7 @@ class BatchWriter {
   // max(pk) again: the caller may insert a trace without a pk next.
   bool FlushPending() {
     next_trace_pk_ = 0;
-    return new_traces_.Flush(c_) && new_observations_.Flush(c_) && new_requests_.Flush(c_);
+    return new_traces_.Flush(c_) && new_observations_.Flush(c_) && new_requests_.Flush(c_) && FlushRequestRows();
   }
 
   bool WriteScore(const Score& sc) {
@@ -687,6 +782,7 @@ class BatchWriter {
   PendingRows<kNewTraces, 15> new_traces_;
   PendingRows<kNewObservations, 32> new_observations_;
   PendingRows<kNewRequests, internal::kRequestColumnCount> new_requests_;
+  std::vector<RequestRow> request_rows_;  // compact requests waiting for a multi-row INSERT
   int64_t next_trace_pk_ = 0;
   int64_t next_request_pk_ = 0;  // 0: read max(pk) first
 };

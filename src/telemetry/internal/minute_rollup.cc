@@ -2,6 +2,8 @@
 #include "telemetry/internal/minute_rollup.h"
 
 #include <algorithm>
+#include <array>
+#include <limits>
 #include <cmath>
 
 namespace ap::telemetry::internal {
@@ -12,11 +14,36 @@ const double kLogFactor = std::log(kFactor);
 
 }  // namespace
 
-int LatencyBucket(int64_t micros) {
+int LatencyBucketByLog(int64_t micros) {
   if (micros <= 1000) return 0;
   int b = static_cast<int>(
       std::ceil(std::log(static_cast<double>(micros) / 1000.0) / kLogFactor - 1e-9));
   return std::clamp(b, 0, kLatencyBuckets - 1);
+}
+
+// The smallest duration of each bucket 1.., found once with LatencyBucketByLog itself, so the
+// writer's per-request lookup (a binary search instead of a log) buckets exactly as it does.
+const std::array<int64_t, kLatencyBuckets>& BucketStarts() {
+  static const auto starts = [] {
+    std::array<int64_t, kLatencyBuckets> s{};
+    for (int b = 1; b < kLatencyBuckets; ++b) {
+      int64_t lo = 1, hi = int64_t{1} << 62;  // LatencyBucketByLog(hi) is the last bucket
+      while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (LatencyBucketByLog(mid) >= b) hi = mid;
+        else lo = mid + 1;
+      }
+      s[b] = lo;
+    }
+    s[0] = std::numeric_limits<int64_t>::min();
+    return s;
+  }();
+  return starts;
+}
+
+int LatencyBucket(int64_t micros) {
+  const auto& starts = BucketStarts();
+  return static_cast<int>(std::upper_bound(starts.begin() + 1, starts.end(), micros) - starts.begin()) - 1;
 }
 
 bool RegisterLatencyBucketFunction(sqlite3* db) {

@@ -26,6 +26,8 @@ constexpr int kKindTtft = 1;
 
 // The bucket of a duration in microseconds: 0 holds ≤ 1 ms, the last everything past ~20 min.
 int LatencyBucket(int64_t micros);
+// The same by its definition (a logarithm): what LatencyBucket's table is built from.
+int LatencyBucketByLog(int64_t micros);
 // The upper bound of bucket `b` in seconds.
 double LatencyBucketUpper(int b);
 // Registers ap_latency_bucket(micros) → LatencyBucket on `db`, so SQL (migration 4's back-fill)
