@@ -397,3 +397,66 @@ TEST(Writer, QueuesCompactRequestsWithItems) {
 
 }  // namespace
 }  // namespace ap::telemetry
+
+namespace ap::telemetry {
+namespace {
+
+// A store that knows only items (as a new store would start): Store::WriteBatch's default hands
+// it each compact request as the trace and generation it stands for.
+class ItemsOnlyStore : public Store {
+ public:
+  explicit ItemsOnlyStore(std::shared_ptr<Store> inner) : inner_(std::move(inner)) {}
+  Result<void> WriteGroups(ItemGroups groups) override {
+    for (const auto& g : groups) items_ += static_cast<int>(g.size());
+    return inner_->WriteGroups(groups);
+  }
+  Result<std::optional<Trace>> GetTrace(const std::string& p, const std::string& id) override { return inner_->GetTrace(p, id); }
+  Result<Page<TraceSummary>> ListTraces(const TraceQuery& q) override { return inner_->ListTraces(q); }
+  Result<Page<Observation>> ListObservations(const ObservationQuery& q) override { return inner_->ListObservations(q); }
+  Result<std::vector<Score>> ListScores(const std::string& p, const std::string& t) override { return inner_->ListScores(p, t); }
+  Result<Page<Score>> QueryScores(const ScoreQuery& q) override { return inner_->QueryScores(q); }
+  Result<Page<SessionSummary>> ListSessions(const SessionQuery& q) override { return inner_->ListSessions(q); }
+  Result<std::optional<SessionSummary>> GetSession(const std::string& p, const std::string& id) override {
+    return inner_->GetSession(p, id);
+  }
+  Result<std::vector<UsageRow>> AggregateUsage(const UsageQuery& q) override { return inner_->AggregateUsage(q); }
+  Result<std::vector<TimeBucket>> TimeSeries(const TimeSeriesQuery& q) override { return inner_->TimeSeries(q); }
+  Result<int64_t> DeleteOlderThan(int64_t c) override { return inner_->DeleteOlderThan(c); }
+  Result<StoreStats> Stats() override { return inner_->Stats(); }
+  int items() const { return items_; }
+
+ private:
+  std::shared_ptr<Store> inner_;
+  int items_ = 0;
+};
+
+TEST(Writer, AStoreWithoutCompactRequestsGetsTheirItems) {
+  auto store = std::make_shared<ItemsOnlyStore>(TempStore("items-only"));
+  Writer w(store, {});
+  GatewaySink sink(nullptr, nullptr, nullptr, {});
+  auto r = Record();
+  r.trace_minted = true;
+  GatewayRequest q;
+  ASSERT_TRUE(sink.ToRequest(r, Cost{0.1, 0.2, 0.3, "x"}, &q));
+  ASSERT_TRUE(w.TryEnqueue(q));
+  w.Flush();
+  EXPECT_EQ(store->items(), 2);
+  EXPECT_EQ(w.written(), 2);
+  auto t = store->GetTrace("default", r.trace_id);
+  ASSERT_TRUE(t && *t);
+  EXPECT_EQ((*t)->tags, r.tags);
+  auto obs = store->ListObservations([&] {
+    ObservationQuery oq;
+    oq.project = "default";
+    oq.trace_id = r.trace_id;
+    return oq;
+  }());
+  ASSERT_TRUE(obs);
+  ASSERT_EQ(obs->items.size(), 1u);
+  EXPECT_EQ(obs->items[0].id, r.span_id);
+  EXPECT_EQ(obs->items[0].total_cost, 0.3);
+  EXPECT_EQ(obs->items[0].status_code, 200);
+}
+
+}  // namespace
+}  // namespace ap::telemetry

@@ -1,8 +1,9 @@
 // telemetry/sink.h — turns every gateway CompletionRecord into a trace and a generation and
 // queues them for the writer; prices the request and feeds /metrics.
 //
-// Runs on the gateway's worker threads at the end of each request, so it only builds two small
-// items and calls Writer::TryEnqueue (never disk, never a wait). Capture modes: off (no payloads,
+// Runs on the gateway's worker threads at the end of each request, so it only builds one compact
+// record (a trace the gateway minted, capture off: gateway_request.h) or two small items and calls
+// Writer::TryEnqueue (never disk, never a wait). Capture modes: off (no payloads,
 // no metadata: the compact row), metadata (sizes, backend, attempts … but no bodies), full
 // (request and response bodies up to capture_limit, after the redaction patterns replaced what
 // they match with "[REDACTED]"). Usage comes from the backend's reply or streamed usage chunk;
