@@ -1,5 +1,8 @@
 // telemetry/model_test.cc — time parsing/formatting and enum names of the data model.
 #include "telemetry/model.h"
+#include "telemetry/internal/minute_rollup.h"
+
+#include <cmath>
 
 #include <gtest/gtest.h>
 
@@ -34,3 +37,28 @@ TEST(Model, NamesRoundTrip) {
 
 }  // namespace
 }  // namespace ap::telemetry
+
+namespace ap::telemetry::internal {
+namespace {
+
+// The writer buckets latencies by table lookup; it must agree with the logarithm it replaced
+// (the bucket a stored rollup row was counted in), around every boundary and far beyond.
+TEST(MinuteRollup, LatencyBucketTableMatchesTheLogarithm) {
+  for (int64_t us = -5; us <= 2'000'000; ++us) ASSERT_EQ(LatencyBucket(us), LatencyBucketByLog(us)) << us;
+  for (double x = 2e6; x < 9e18; x *= 1.01)
+    for (int64_t d = -3; d <= 3; ++d) {
+      const int64_t us = static_cast<int64_t>(x) + d;
+      ASSERT_EQ(LatencyBucket(us), LatencyBucketByLog(us)) << us;
+    }
+  for (int b = 1; b < kLatencyBuckets; ++b)
+    for (int64_t d = -3; d <= 3; ++d) {
+      const int64_t us = static_cast<int64_t>(1000 * std::pow(1.25, b)) + d;
+      ASSERT_EQ(LatencyBucket(us), LatencyBucketByLog(us)) << us;
+    }
+  EXPECT_EQ(LatencyBucket(1000), 0);
+  EXPECT_EQ(LatencyBucket(1001), 1);
+  EXPECT_EQ(LatencyBucket(int64_t{1} << 62), kLatencyBuckets - 1);
+}
+
+}  // namespace
+}  // namespace ap::telemetry::internal

@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include "base/random.h"
 #include "telemetry/metrics.h"
 #include "telemetry/pricing.h"
 #include "telemetry/sink.h"
@@ -258,6 +259,203 @@ TEST(Metrics, RendersPrometheusText) {
             std::string::npos);
   EXPECT_NE(text.find("# TYPE gen_ai_client_operation_duration_seconds histogram\n"), std::string::npos);
   EXPECT_NE(text.find("other_metric 1\n"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ap::telemetry
+
+namespace ap::telemetry {
+namespace {
+
+// The compact record of a minted-trace request means exactly the items the sink builds for it.
+void ExpectSameItems(const std::vector<Item>& a, const std::vector<Item>& b) {
+  ASSERT_EQ(a.size(), 2u);
+  ASSERT_EQ(b.size(), 2u);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(a[i].fresh, b[i].fresh) << i;
+    EXPECT_EQ(a[i].event_id, b[i].event_id) << i;
+  }
+  const auto &ta = std::get<Trace>(a[0].body), &tb = std::get<Trace>(b[0].body);
+  EXPECT_EQ(std::tie(ta.id, ta.project, ta.timestamp_us, ta.name, ta.user_id, ta.session_id, ta.release, ta.version,
+                     ta.environment, ta.tags, ta.input, ta.output, ta.metadata, ta.is_public),
+            std::tie(tb.id, tb.project, tb.timestamp_us, tb.name, tb.user_id, tb.session_id, tb.release, tb.version,
+                     tb.environment, tb.tags, tb.input, tb.output, tb.metadata, tb.is_public));
+  const auto &ga = std::get<Observation>(a[1].body), &gb = std::get<Observation>(b[1].body);
+  EXPECT_EQ(std::tie(ga.id, ga.trace_id, ga.project, ga.type, ga.parent_id, ga.name, ga.model, ga.status_message,
+                     ga.version, ga.environment, ga.level, ga.start_us, ga.end_us, ga.completion_start_us),
+            std::tie(gb.id, gb.trace_id, gb.project, gb.type, gb.parent_id, gb.name, gb.model, gb.status_message,
+                     gb.version, gb.environment, gb.level, gb.start_us, gb.end_us, gb.completion_start_us));
+  EXPECT_EQ(std::tie(ga.model_parameters, ga.input, ga.output, ga.metadata, ga.input_tokens, ga.output_tokens,
+                     ga.total_tokens, ga.cached_tokens, ga.usage_details, ga.cost_details, ga.input_cost,
+                     ga.output_cost, ga.total_cost, ga.user_id, ga.team, ga.key, ga.backend, ga.status_code),
+            std::tie(gb.model_parameters, gb.input, gb.output, gb.metadata, gb.input_tokens, gb.output_tokens,
+                     gb.total_tokens, gb.cached_tokens, gb.usage_details, gb.cost_details, gb.input_cost,
+                     gb.output_cost, gb.total_cost, gb.user_id, gb.team, gb.key, gb.backend, gb.status_code));
+}
+
+TEST(GatewaySink, CompactRequestMeansTheSameItems) {
+  SinkOptions options;
+  options.environment = "prod";
+  GatewaySink sink(nullptr, nullptr, nullptr, options);
+  std::vector<std::pair<std::string, gateway::CompletionRecord>> cases;
+  auto base = Record();
+  base.trace_minted = true;
+  cases.emplace_back("full", base);
+  auto r = base;
+  r.tags = {};
+  r.parent_span_id.clear();
+  r.session_id.clear();
+  r.usage.cached_tokens = 0;
+  r.usage.total_tokens = 0;
+  r.first_byte = std::chrono::microseconds(-1);
+  cases.emplace_back("sparse", r);
+  r = base;
+  r.status = 502;
+  r.error = "upstream failed";
+  r.usage = {};
+  cases.emplace_back("error, no usage", r);
+  r.error.clear();
+  r.tags = {"", "a,b"};
+  cases.emplace_back("error without text, odd tags", r);
+  r = base;
+  r.usage.estimated = true;
+  r.project = "team:ml";
+  r.team = "ml";
+  r.key_id = "key-0123456789ab";
+  r.user.clear();
+  cases.emplace_back("estimated, team", r);
+  for (const auto& [name, rec] : cases) {
+    SCOPED_TRACE(name);
+    for (const std::optional<Cost>& cost : {std::optional<Cost>(), std::optional<Cost>(Cost{0.1, 0.2, 0.3, "x"})}) {
+      GatewayRequest q;
+      ASSERT_TRUE(sink.ToRequest(rec, cost, &q));
+      ExpectSameItems(ToItems(q), sink.ToItems(rec, cost));
+    }
+  }
+}
+
+TEST(GatewaySink, CompactRequestOnlyForMintedTracesWithoutCaptureThatFit) {
+  GatewaySink sink(nullptr, nullptr, nullptr, {});
+  GatewayRequest q;
+  auto r = Record();
+  EXPECT_FALSE(sink.ToRequest(r, std::nullopt, &q));  // the caller's trace id
+  r.trace_minted = true;
+  EXPECT_TRUE(sink.ToRequest(r, std::nullopt, &q));
+  auto upper = r;
+  upper.trace_id = "0AF7651916CD43DD8448EB211C80319C";
+  EXPECT_FALSE(sink.ToRequest(upper, std::nullopt, &q));
+  auto long_user = r;
+  long_user.user.assign(GatewayRequest::kTextCapacity, 'u');
+  EXPECT_FALSE(sink.ToRequest(long_user, std::nullopt, &q));
+  SinkOptions capture;
+  capture.capture = CaptureMode::kMetadata;
+  GatewaySink capturing(nullptr, nullptr, nullptr, capture);
+  EXPECT_FALSE(capturing.ToRequest(r, std::nullopt, &q));
+}
+
+// Compact requests share the queue's capacity and counters (two items each), are committed
+// with the item entries, and Flush waits for both lanes.
+TEST(Writer, QueuesCompactRequestsWithItems) {
+  auto store = TempStore("compact");
+  Writer w(store, {});
+  GatewaySink sink(nullptr, nullptr, nullptr, {});
+  std::atomic<int> committed{0};
+  for (int i = 0; i < 50; ++i) {
+    auto r = Record();
+    r.trace_minted = true;
+    r.trace_id = TimeOrderedHexId(kNow / 1000 + i);
+    r.span_id = "span" + std::to_string(i);
+    GatewayRequest q;
+    ASSERT_TRUE(sink.ToRequest(r, std::nullopt, &q));
+    ASSERT_TRUE(w.TryEnqueue(q));
+    auto other = Record();
+    other.span_id = "other" + std::to_string(i);
+    ASSERT_TRUE(w.TryEnqueue(sink.ToItems(other, std::nullopt), [&](bool ok) { committed += ok; }));
+  }
+  w.Flush();
+  EXPECT_EQ(committed.load(), 50);
+  EXPECT_EQ(w.written(), 200);
+  EXPECT_EQ(w.depth(), 0);
+  EXPECT_EQ(store->Stats()->observations, 100);
+  EXPECT_EQ(store->Stats()->traces, 51);  // 50 minted, and the caller's one shared by the rest
+
+  WriterOptions small;
+  small.queue_capacity = 4;
+  small.linger = std::chrono::milliseconds(200);
+  Writer full(store, small);
+  auto r = Record();
+  r.trace_minted = true;
+  GatewayRequest q;
+  ASSERT_TRUE(sink.ToRequest(r, std::nullopt, &q));
+  int accepted = 0;
+  for (int i = 0; i < 10; ++i) accepted += full.TryEnqueue(q);
+  EXPECT_LE(accepted, 2);
+  EXPECT_EQ(full.dropped(), (10 - accepted) * 2);
+  full.Stop();
+  EXPECT_FALSE(full.TryEnqueue(q));
+}
+
+}  // namespace
+}  // namespace ap::telemetry
+
+namespace ap::telemetry {
+namespace {
+
+// A store that knows only items (as a new store would start): Store::WriteBatch's default hands
+// it each compact request as the trace and generation it stands for.
+class ItemsOnlyStore : public Store {
+ public:
+  explicit ItemsOnlyStore(std::shared_ptr<Store> inner) : inner_(std::move(inner)) {}
+  Result<void> WriteGroups(ItemGroups groups) override {
+    for (const auto& g : groups) items_ += static_cast<int>(g.size());
+    return inner_->WriteGroups(groups);
+  }
+  Result<std::optional<Trace>> GetTrace(const std::string& p, const std::string& id) override { return inner_->GetTrace(p, id); }
+  Result<Page<TraceSummary>> ListTraces(const TraceQuery& q) override { return inner_->ListTraces(q); }
+  Result<Page<Observation>> ListObservations(const ObservationQuery& q) override { return inner_->ListObservations(q); }
+  Result<std::vector<Score>> ListScores(const std::string& p, const std::string& t) override { return inner_->ListScores(p, t); }
+  Result<Page<Score>> QueryScores(const ScoreQuery& q) override { return inner_->QueryScores(q); }
+  Result<Page<SessionSummary>> ListSessions(const SessionQuery& q) override { return inner_->ListSessions(q); }
+  Result<std::optional<SessionSummary>> GetSession(const std::string& p, const std::string& id) override {
+    return inner_->GetSession(p, id);
+  }
+  Result<std::vector<UsageRow>> AggregateUsage(const UsageQuery& q) override { return inner_->AggregateUsage(q); }
+  Result<std::vector<TimeBucket>> TimeSeries(const TimeSeriesQuery& q) override { return inner_->TimeSeries(q); }
+  Result<int64_t> DeleteOlderThan(int64_t c) override { return inner_->DeleteOlderThan(c); }
+  Result<StoreStats> Stats() override { return inner_->Stats(); }
+  int items() const { return items_; }
+
+ private:
+  std::shared_ptr<Store> inner_;
+  int items_ = 0;
+};
+
+TEST(Writer, AStoreWithoutCompactRequestsGetsTheirItems) {
+  auto store = std::make_shared<ItemsOnlyStore>(TempStore("items-only"));
+  Writer w(store, {});
+  GatewaySink sink(nullptr, nullptr, nullptr, {});
+  auto r = Record();
+  r.trace_minted = true;
+  GatewayRequest q;
+  ASSERT_TRUE(sink.ToRequest(r, Cost{0.1, 0.2, 0.3, "x"}, &q));
+  ASSERT_TRUE(w.TryEnqueue(q));
+  w.Flush();
+  EXPECT_EQ(store->items(), 2);
+  EXPECT_EQ(w.written(), 2);
+  auto t = store->GetTrace("default", r.trace_id);
+  ASSERT_TRUE(t && *t);
+  EXPECT_EQ((*t)->tags, r.tags);
+  auto obs = store->ListObservations([&] {
+    ObservationQuery oq;
+    oq.project = "default";
+    oq.trace_id = r.trace_id;
+    return oq;
+  }());
+  ASSERT_TRUE(obs);
+  ASSERT_EQ(obs->items.size(), 1u);
+  EXPECT_EQ(obs->items[0].id, r.span_id);
+  EXPECT_EQ(obs->items[0].total_cost, 0.3);
+  EXPECT_EQ(obs->items[0].status_code, 200);
 }
 
 }  // namespace

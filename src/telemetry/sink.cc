@@ -166,13 +166,70 @@ std::vector<Item> GatewaySink::ToItems(const gateway::CompletionRecord& r, const
   return items;
 }
 
+bool GatewaySink::ToRequest(const gateway::CompletionRecord& r, const std::optional<Cost>& cost,
+                            GatewayRequest* out) const {
+  auto hex32 = [](const std::string& id) {
+    if (id.size() != 32) return false;
+    for (char ch : id)
+      if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f'))) return false;
+    return true;
+  };
+  if (!r.trace_minted || !hex32(r.trace_id) || r.span_id.empty() || r.path.empty()) return false;
+  if (capture_.load()->mode != CaptureMode::kOff) return false;
+  using F = GatewayRequest;
+  GatewayRequest& q = *out;
+  q.used = 0;
+  q.size.fill(0);
+  const std::string& project = r.project.empty() ? options_.project : r.project;
+  if (project.empty()) return false;  // ToItems would keep an empty project; the record cannot say so
+  bool fits = q.Set(F::kTraceId, r.trace_id) && q.Set(F::kSpanId, r.span_id) &&
+              q.Set(F::kParentId, r.parent_span_id) && q.Set(F::kProject, project) && q.Set(F::kName, r.path) &&
+              q.Set(F::kUser, r.user) && q.Set(F::kSession, r.session_id) &&
+              q.Set(F::kEnvironment, options_.environment) && q.Set(F::kModel, r.model) &&
+              q.Set(F::kBackend, r.backend) && q.Set(F::kTeam, r.team) && q.Set(F::kKey, r.key_id) &&
+              q.SetTags(r.tags);
+  if (!fits) return false;
+  const int64_t start = Micros(r.start);
+  q.start_us = start;
+  q.end_us = start + std::max<int64_t>(1, r.duration.count());
+  q.completion_start_us = r.first_byte.count() >= 0 ? start + r.first_byte.count() : 0;
+  q.status = r.status;
+  q.error = r.status >= 400;
+  if (q.error) {
+    if (!r.error.empty()) {
+      if (!q.Set(F::kStatusMessage, r.error)) return false;
+    } else if (!q.Set(F::kStatusMessage, "HTTP " + std::to_string(r.status))) {
+      return false;
+    }
+  }
+  q.has_usage = r.usage.known;
+  if (r.usage.known) {
+    q.input_tokens = r.usage.prompt_tokens;
+    q.output_tokens = r.usage.completion_tokens;
+    q.total_tokens = r.usage.total_tokens ? r.usage.total_tokens : r.usage.prompt_tokens + r.usage.completion_tokens;
+    q.cached_tokens = r.usage.cached_tokens;
+    if (r.usage.estimated && !q.Set(F::kUsageDetails, R"({"estimated":true})")) return false;
+  }
+  q.has_cost = cost.has_value();
+  if (cost) {
+    q.input_cost = cost->input;
+    q.output_cost = cost->output;
+    q.total_cost = cost->total;
+  }
+  return true;
+}
+
 void GatewaySink::Record(const gateway::CompletionRecord& r) {
   if (prices_ && r.usage.known && !r.backend.empty())
     prices_->MeasureServed(r.backend, r.usage.prompt_tokens + r.usage.completion_tokens,
                            Micros(r.start) + r.duration.count());
   auto cost = CostOf(r);
   if (metrics_) metrics_->ObserveRequest(r, r.team, cost ? cost->total : -1);
-  if (writer_) writer_->TryEnqueue(ToItems(r, cost));
+  if (writer_) {
+    GatewayRequest request;
+    if (ToRequest(r, cost, &request)) writer_->TryEnqueue(request);
+    else writer_->TryEnqueue(ToItems(r, cost));
+  }
   if (exporter_) exporter_->Enqueue(SpanOf(r, cost));
 }
 

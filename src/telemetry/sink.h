@@ -1,8 +1,9 @@
 // telemetry/sink.h — turns every gateway CompletionRecord into a trace and a generation and
 // queues them for the writer; prices the request and feeds /metrics.
 //
-// Runs on the gateway's worker threads at the end of each request, so it only builds two small
-// items and calls Writer::TryEnqueue (never disk, never a wait). Capture modes: off (no payloads,
+// Runs on the gateway's worker threads at the end of each request, so it only builds one compact
+// record (a trace the gateway minted, capture off: gateway_request.h) or two small items and calls
+// Writer::TryEnqueue (never disk, never a wait). Capture modes: off (no payloads,
 // no metadata: the compact row), metadata (sizes, backend, attempts … but no bodies), full
 // (request and response bodies up to capture_limit, after the redaction patterns replaced what
 // they match with "[REDACTED]"). Usage comes from the backend's reply or streamed usage chunk;
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "gateway/completion.h"
+#include "telemetry/gateway_request.h"
 #include "telemetry/model.h"
 #include "telemetry/pricing.h"
 
@@ -57,6 +59,11 @@ class GatewaySink : public gateway::CompletionSink {
   std::optional<Cost> CostOf(const gateway::CompletionRecord& record) const;
   // The trace and generation a record becomes (exposed for tests and benchmarks).
   std::vector<Item> ToItems(const gateway::CompletionRecord& record, const std::optional<Cost>& cost) const;
+
+  // The same as one compact record (gateway_request.h), which Record queues instead of the items
+  // when it can: a trace the gateway minted (32 hex), payload capture off, text that fits. False
+  // (and *out unspecified) otherwise.
+  bool ToRequest(const gateway::CompletionRecord& record, const std::optional<Cost>& cost, GatewayRequest* out) const;
 
   // Also hands every record to an OTLP exporter as a span (set once, before traffic).
   void set_exporter(std::shared_ptr<OtlpExporter> exporter) { exporter_ = std::move(exporter); }

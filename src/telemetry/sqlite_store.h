@@ -35,7 +35,9 @@ class SqliteStore : public Store {
   static Result<std::unique_ptr<SqliteStore>> Open(const SqliteOptions& options);
   ~SqliteStore() override;
 
-  Result<void> WriteGroups(ItemGroups groups) override;
+  Result<void> WriteGroups(ItemGroups groups) override { return WriteBatch(groups, {}); }
+  // Compact gateway requests become request rows without building items (internal/request_rows.h).
+  Result<void> WriteBatch(ItemGroups groups, std::span<const GatewayRequest> requests) override;
   Result<std::optional<Trace>> GetTrace(const std::string& project, const std::string& id) override;
   Result<Page<TraceSummary>> ListTraces(const TraceQuery& query) override;
   Result<Page<Observation>> ListObservations(const ObservationQuery& query) override;

@@ -19,6 +19,7 @@
 
 #include <boost/system/result.hpp>
 
+#include "telemetry/gateway_request.h"
 #include "telemetry/model.h"
 
 namespace ap::telemetry {
@@ -149,6 +150,10 @@ class Store {
   // would copy every item.
   using ItemGroups = std::span<const std::span<const Item>>;
   virtual Result<void> WriteGroups(ItemGroups groups) = 0;
+  // The same with the compact gateway requests the writer queued (gateway_request.h), committed
+  // in the same transaction, before the groups. This default writes each request as the items it
+  // stands for; a store may write the records directly (the SQLite store does).
+  virtual Result<void> WriteBatch(ItemGroups groups, std::span<const GatewayRequest> requests);
   Result<void> Write(std::span<const Item> items) {
     const std::span<const Item> one[] = {items};
     return WriteGroups(one);

@@ -84,6 +84,7 @@ void StoreConformanceTest::SetUp() {
   scratch_ = (std::filesystem::temp_directory_path() / ("ap_store_" + std::to_string(::getpid()) + "_" + name)).string();
   std::filesystem::remove_all(scratch_);
   std::filesystem::create_directories(scratch_);
+  dir_ = scratch_;
   store_ = GetParam().open(scratch_);
   ASSERT_NE(store_, nullptr);
 }
@@ -95,7 +96,15 @@ void StoreConformanceTest::TearDown() {
 
 std::unique_ptr<Store> StoreConformanceTest::Reopen() {
   store_.reset();
-  return GetParam().open(scratch_);
+  return GetParam().open(dir_);
+}
+
+std::unique_ptr<Store> StoreConformanceTest::OpenFresh(const std::string& name) {
+  store_.reset();
+  dir_ = (std::filesystem::path(scratch_) / name).string();
+  std::filesystem::remove_all(dir_);
+  std::filesystem::create_directories(dir_);
+  return GetParam().open(dir_);
 }
 
 TEST_P(StoreConformanceTest, TraceRoundTripsEveryField) {

@@ -30,8 +30,12 @@ class StoreConformanceTest : public ::testing::TestWithParam<StoreFactory> {
   void SetUp() override;
   void TearDown() override;
   std::unique_ptr<Store> Reopen();
+  // A new, empty store in subdirectory `name` of scratch (a test that runs its body once per
+  // form of its input); Reopen reopens that one from then on.
+  std::unique_ptr<Store> OpenFresh(const std::string& name);
 
   std::string scratch_;
+  std::string dir_;  // where the store lives: scratch_, or OpenFresh's subdirectory
   std::unique_ptr<Store> store_;
 };
 

@@ -12,8 +12,8 @@ Writer::Writer(std::shared_ptr<Store> store, WriterOptions options)
 
 Writer::~Writer() { Stop(); }
 
-bool Writer::TryEnqueue(std::vector<Item>&& items, Done done) {
-  const int64_t n = static_cast<int64_t>(items.size());
+template <typename Push>
+bool Writer::Enqueue(int64_t n, Push push) {
   bool wake = false;
   {
     std::lock_guard lock(mu_);
@@ -21,10 +21,9 @@ bool Writer::TryEnqueue(std::vector<Item>&& items, Done done) {
       dropped_.fetch_add(n, std::memory_order_relaxed);
       return false;
     }
-    const bool was_empty = queue_.empty();
+    const bool was_empty = queue_.empty() && requests_.empty();
     const int64_t depth = depth_.fetch_add(n, std::memory_order_relaxed) + n;
-    queue_.push_back(Entry{std::move(items), std::move(done)});
-    ++enqueued_seq_;
+    push();
     // Wake the writer only when there is news: the first entry, or a full batch while it lingers.
     wake = was_empty || depth >= static_cast<int64_t>(options_.max_batch);
   }
@@ -32,10 +31,24 @@ bool Writer::TryEnqueue(std::vector<Item>&& items, Done done) {
   return true;
 }
 
+bool Writer::TryEnqueue(std::vector<Item>&& items, Done done) {
+  return Enqueue(static_cast<int64_t>(items.size()), [&] {
+    queue_.push_back(Entry{std::move(items), std::move(done)});
+    ++enqueued_seq_;
+  });
+}
+
+bool Writer::TryEnqueue(const GatewayRequest& request) {
+  return Enqueue(2, [&] {  // a trace and a generation
+    requests_.push_back(request);
+    ++enqueued_requests_;
+  });
+}
+
 void Writer::Flush() {
   std::unique_lock lock(mu_);
-  uint64_t target = enqueued_seq_;
-  flushed_.wait(lock, [&] { return finished_seq_ >= target; });
+  const uint64_t target = enqueued_seq_, requests = enqueued_requests_;
+  flushed_.wait(lock, [&] { return finished_seq_ >= target && finished_requests_ >= requests; });
 }
 
 void Writer::Stop() {
@@ -52,35 +65,42 @@ void Writer::Run() {
   auto next_retention = std::chrono::steady_clock::now();
   std::vector<Entry> batch;
   std::vector<std::span<const Item>> groups;
+  std::vector<GatewayRequest> requests;  // swapped with requests_: both keep their capacity
   for (;;) {
     batch.clear();
     groups.clear();
+    requests.clear();
     {
       std::unique_lock lock(mu_);
-      wake_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_ || !queue_.empty(); });
+      auto queued = [&] { return !queue_.empty() || !requests_.empty(); };
+      wake_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_ || queued(); });
       // Linger briefly so a trickle of one-record entries becomes one transaction instead of
       // hundreds: a commit costs about as much as a few hundred row inserts.
-      if (!stopping_ && !queue_.empty() && options_.linger.count() > 0)
+      if (!stopping_ && queued() && options_.linger.count() > 0)
         wake_.wait_for(lock, options_.linger, [&] {
           return stopping_ || depth_.load(std::memory_order_relaxed) >= static_cast<int64_t>(options_.max_batch);
         });
-      size_t taken = 0;
-      while (!queue_.empty() && (batch.empty() || taken + queue_.front().items.size() <= options_.max_batch)) {
+      // Compact requests are taken whole (the queue's capacity bounds them), then item entries
+      // up to max_batch items in all.
+      requests.swap(requests_);
+      size_t taken = requests.size() * 2;
+      while (!queue_.empty() && ((batch.empty() && requests.empty()) ||
+                                 taken + queue_.front().items.size() <= options_.max_batch)) {
         taken += queue_.front().items.size();
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
-      if (batch.empty() && stopping_) break;
+      if (batch.empty() && requests.empty() && stopping_) break;
     }
-    if (!batch.empty()) {
-      int64_t n = 0;
+    if (!batch.empty() || !requests.empty()) {
+      int64_t n = static_cast<int64_t>(requests.size()) * 2;
       for (const auto& e : batch) {
         groups.emplace_back(e.items);
         n += static_cast<int64_t>(e.items.size());
       }
       timespec cpu0{}, cpu1{};
       clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu0);
-      auto result = store_->WriteGroups(groups);
+      auto result = store_->WriteBatch(groups, requests);
       clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu1);
       cpu_ns_.fetch_add((cpu1.tv_sec - cpu0.tv_sec) * 1'000'000'000 + (cpu1.tv_nsec - cpu0.tv_nsec),
                         std::memory_order_relaxed);
@@ -97,6 +117,7 @@ void Writer::Run() {
       {
         std::lock_guard lock(mu_);
         finished_seq_ += batch.size();
+        finished_requests_ += requests.size();
       }
       flushed_.notify_all();
     }

@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "telemetry/gateway_request.h"
 #include "telemetry/store.h"
 
 namespace ap::telemetry {
@@ -43,6 +44,11 @@ class Writer {
   // Never blocks on I/O. False (and `done` is not called) when the queue has no room; `items`
   // is moved from only when it was accepted, so a caller may retry with it.
   bool TryEnqueue(std::vector<Item>&& items, Done done = nullptr);
+  // A gateway request in its compact form (gateway_request.h): copied into a reused vector, so
+  // queueing it allocates nothing. It counts as two items (its trace and generation) against the
+  // capacity and in every counter. Committed before the item groups of the same batch. False
+  // when the queue has no room.
+  bool TryEnqueue(const GatewayRequest& request);
   // Blocks until everything enqueued before the call is committed or failed (tests, shutdown).
   void Flush();
   // Commits what is queued and stops the thread; later TryEnqueue calls fail.
@@ -64,6 +70,9 @@ class Writer {
     Done done;
   };
   void Run();
+  // Admits `n` items under the lock (push() queues them) or counts them dropped.
+  template <typename Push>
+  bool Enqueue(int64_t n, Push push);
 
   std::shared_ptr<Store> store_;
   WriterOptions options_;
@@ -71,9 +80,12 @@ class Writer {
   std::condition_variable wake_;
   std::condition_variable flushed_;
   std::deque<Entry> queue_;
+  std::vector<GatewayRequest> requests_;  // queued compact requests (swapped out by the writer)
   bool stopping_ = false;
   uint64_t enqueued_seq_ = 0;   // entries accepted
   uint64_t finished_seq_ = 0;   // entries committed or failed
+  // The same for compact requests (each lane is first in, first out; the lanes are not).
+  uint64_t enqueued_requests_ = 0, finished_requests_ = 0;
   std::atomic<int64_t> depth_{0}, dropped_{0}, written_{0}, failed_{0}, batches_{0}, cpu_ns_{0};
   std::thread thread_;
 };

@@ -2,6 +2,8 @@
 #include "telemetry/internal/minute_rollup.h"
 
 #include <algorithm>
+#include <array>
+#include <limits>
 #include <cmath>
 
 namespace ap::telemetry::internal {
@@ -12,11 +14,36 @@ const double kLogFactor = std::log(kFactor);
 
 }  // namespace
 
-int LatencyBucket(int64_t micros) {
+int LatencyBucketByLog(int64_t micros) {
   if (micros <= 1000) return 0;
   int b = static_cast<int>(
       std::ceil(std::log(static_cast<double>(micros) / 1000.0) / kLogFactor - 1e-9));
   return std::clamp(b, 0, kLatencyBuckets - 1);
+}
+
+// The smallest duration of each bucket 1.., found once with LatencyBucketByLog itself, so the
+// writer's per-request lookup (a binary search instead of a log) buckets exactly as it does.
+const std::array<int64_t, kLatencyBuckets>& BucketStarts() {
+  static const auto starts = [] {
+    std::array<int64_t, kLatencyBuckets> s{};
+    for (int b = 1; b < kLatencyBuckets; ++b) {
+      int64_t lo = 1, hi = int64_t{1} << 62;  // LatencyBucketByLog(hi) is the last bucket
+      while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (LatencyBucketByLog(mid) >= b) hi = mid;
+        else lo = mid + 1;
+      }
+      s[b] = lo;
+    }
+    s[0] = std::numeric_limits<int64_t>::min();
+    return s;
+  }();
+  return starts;
+}
+
+int LatencyBucket(int64_t micros) {
+  const auto& starts = BucketStarts();
+  return static_cast<int>(std::upper_bound(starts.begin() + 1, starts.end(), micros) - starts.begin()) - 1;
 }
 
 bool RegisterLatencyBucketFunction(sqlite3* db) {
@@ -52,19 +79,24 @@ double HistogramQuantile(const std::vector<int64_t>& counts, double q) {
 
 void MinuteRollup::Add(int64_t project, int64_t model, const Observation& o, int sign) {
   if (o.type != ObservationType::kGeneration) return;
-  int64_t minute = o.start_us / 60'000'000;
+  bool error = (o.level && *o.level == Level::kError) || (o.status_code && *o.status_code >= 400);
+  AddGeneration(project, model, o.start_us, o.end_us, o.completion_start_us, error, o.input_tokens.value_or(0),
+                o.output_tokens.value_or(0), o.total_cost.value_or(0), sign);
+}
+
+void MinuteRollup::AddGeneration(int64_t project, int64_t model, int64_t start_us, int64_t end_us,
+                                 int64_t completion_start_us, bool error, int64_t in, int64_t out, double cost,
+                                 int sign) {
+  int64_t minute = start_us / 60'000'000;
   auto& t = totals_[{minute, project, model}];
   t.n += sign;
-  bool error = (o.level && *o.level == Level::kError) || (o.status_code && *o.status_code >= 400);
   if (error) t.errors += sign;
-  t.in += sign * o.input_tokens.value_or(0);
-  t.out += sign * o.output_tokens.value_or(0);
-  t.cost += sign * o.total_cost.value_or(0);
-  if (o.end_us > o.start_us)
-    hist_[{minute, project, model, kKindLatency, LatencyBucket(o.end_us - o.start_us)}] += sign;
-  if (o.completion_start_us >= o.start_us && o.completion_start_us)
-    hist_[{minute, project, model, kKindTtft, LatencyBucket(o.completion_start_us - o.start_us)}] +=
-        sign;
+  t.in += sign * in;
+  t.out += sign * out;
+  t.cost += sign * cost;
+  if (end_us > start_us) hist_[{minute, project, model, kKindLatency, LatencyBucket(end_us - start_us)}] += sign;
+  if (completion_start_us >= start_us && completion_start_us)
+    hist_[{minute, project, model, kKindTtft, LatencyBucket(completion_start_us - start_us)}] += sign;
 }
 
 }  // namespace ap::telemetry::internal

@@ -26,6 +26,8 @@ constexpr int kKindTtft = 1;
 
 // The bucket of a duration in microseconds: 0 holds ≤ 1 ms, the last everything past ~20 min.
 int LatencyBucket(int64_t micros);
+// The same by its definition (a logarithm): what LatencyBucket's table is built from.
+int LatencyBucketByLog(int64_t micros);
 // The upper bound of bucket `b` in seconds.
 double LatencyBucketUpper(int b);
 // Registers ap_latency_bucket(micros) → LatencyBucket on `db`, so SQL (migration 4's back-fill)
@@ -42,6 +44,9 @@ class MinuteRollup {
   // Adds (sign +1) or removes (-1) a generation's contribution; other observations are ignored.
   // Ids are the store's interned ids of project and model (0: none).
   void Add(int64_t project, int64_t model, const Observation& o, int sign);
+  // The same for a generation given by its fields (end_us, completion_start_us: 0 when unknown).
+  void AddGeneration(int64_t project, int64_t model, int64_t start_us, int64_t end_us, int64_t completion_start_us,
+                     bool error, int64_t in, int64_t out, double cost, int sign);
 
   struct Totals {
     int64_t n = 0, errors = 0, in = 0, out = 0;

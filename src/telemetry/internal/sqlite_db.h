@@ -45,6 +45,7 @@ class Stmt {
   Stmt& operator=(const Stmt&) = delete;
 
   bool ok() const { return stmt_ != nullptr; }
+  sqlite3_stmt* raw() const { return stmt_; }  // binding without Values (the writer's hot rows)
   // Text and blobs are copied, unless `borrow`: then `v` must outlive Step() (SQLite keeps a
   // pointer; it saves a malloc and a copy per value).
   void Bind(int i, const Value& v, bool borrow = false);
