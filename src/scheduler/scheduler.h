@@ -65,6 +65,8 @@ class Pool : public gateway::ReplicaPicker, public std::enable_shared_from_this<
   std::vector<std::unique_ptr<ReplicaState>>& replicas() { return replicas_; }
   PrefixIndex& prefix_index() { return index_; }
   PoolMetrics& metrics() { return metrics_; }
+  // Prefix-index updates queued for the bookkeeping thread and not yet applied.
+  int pending_records() const { return pending_records_.load(std::memory_order_relaxed); }
   AdmissionQueue& queue() { return queue_; }
   // Appends this pool's samples of the family `family` (see SchedulerFactory::AppendPrometheus).
   void AppendSamples(std::string* out, int family) const;
