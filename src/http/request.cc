@@ -68,15 +68,10 @@ std::string_view Request::Keep(std::string_view s) { return added_.emplace_back(
 void Request::target(std::string_view target) { target_ = Keep(target); }
 
 bool Request::keep_alive() const {
-  bool close = false, keep = false;
-  for (const auto& f : fields_) {
-    if (!internal::EqualsLower(f.name, "connection")) continue;
-    internal::ForEachListItem(f.text, [&](std::string_view item) {
-      if (internal::EqualsLower(item, "close")) close = true;
-      else if (internal::EqualsLower(item, "keep-alive")) keep = true;
-    });
-  }
-  return version_ >= 11 ? !close : keep && !close;
+  internal::ConnectionTokens connection;
+  for (const auto& f : fields_)
+    if (internal::EqualsLower(f.name, "connection")) connection.Read(f.text);
+  return connection.Persistent(version_);
 }
 
 Request::const_iterator Request::find(std::string_view name) const {

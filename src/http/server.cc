@@ -242,7 +242,7 @@ std::chrono::milliseconds SweepInterval(const ServerOptions& o) {
 }  // namespace
 
 Server::Server(ServerOptions options, std::shared_ptr<Handler> handler)
-    : options_(std::move(options)), sweep_interval_(SweepInterval(options_)), handler_(std::move(handler)) {}
+    : options_(std::move(options)), handler_(std::move(handler)) {}
 
 Server::~Server() {
   if (!threads_.empty() && !stopped_) Shutdown(std::chrono::milliseconds(0));
@@ -259,7 +259,7 @@ bool Server::Start() {
   uint16_t port = options_.port;
   for (int i = 0; i < n; ++i) {
     auto w = std::make_unique<Worker>();
-    w->clock.interval = sweep_interval_;
+    w->clock.interval = SweepInterval(options_);
     auto acc = std::make_unique<tcp::acceptor>(w->ioc);
     tcp::endpoint ep(address, port);
     acc->open(ep.protocol(), ec);
@@ -417,7 +417,7 @@ net::awaitable<void> Server::ServeConnection(Worker& worker, tcp::socket socket)
 
 net::awaitable<void> Server::SweepDeadlines(Worker& worker) {
   while (!worker.connections.empty()) {
-    worker.sweep_timer.expires_after(sweep_interval_);
+    worker.sweep_timer.expires_after(worker.clock.interval);
     auto [ec] = co_await worker.sweep_timer.async_wait(kUse);
     if (ec) break;
     worker.clock.now = Clock::now();

@@ -110,7 +110,6 @@ class Server {
   net::awaitable<void> SweepDeadlines(Worker& worker);
 
   ServerOptions options_;
-  std::chrono::milliseconds sweep_interval_;
   std::shared_ptr<Handler> handler_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;

@@ -66,7 +66,8 @@ void ResponseParser::put_eof(error_code& ec) {
 size_t ResponseParser::ParseHead(std::string_view in, error_code& ec) {
   // Lines are parsed as they arrive; the head is consumed only once its empty line is in `in`,
   // so a head split across reads is parsed again from its start (what was learnt is reset).
-  has_length_ = chunked_ = has_transfer_encoding_ = connection_close_ = connection_keep_alive_ = false;
+  has_length_ = chunked_ = has_transfer_encoding_ = false;
+  connection_ = {};
   content_type_.clear();
   retry_after_.clear();
   size_t at = 0;
@@ -133,12 +134,7 @@ bool ResponseParser::ParseStatusLine(std::string_view line, error_code& ec) {
 bool ResponseParser::ParseField(std::string_view name, std::string_view value, error_code& ec) {
   switch (name.size()) {
     case 10:
-      if (EqualsLower(name, "connection")) {
-        ForEachListItem(value, [&](std::string_view item) {
-          if (EqualsLower(item, "close")) connection_close_ = true;
-          else if (EqualsLower(item, "keep-alive")) connection_keep_alive_ = true;
-        });
-      }
+      if (EqualsLower(name, "connection")) connection_.Read(value);
       return true;
     // The values the gateway passes on to its client are checked byte by byte (no CR or other
     // control character reaches a client's head); fields it neither keeps nor interprets are not.
@@ -179,7 +175,7 @@ void ResponseParser::StartBody(error_code& ec) {
     ec = error::bad_transfer_encoding;
     return;
   }
-  keep_alive_ = version_ >= 11 ? !connection_close_ : connection_keep_alive_ && !connection_close_;
+  keep_alive_ = connection_.Persistent(static_cast<unsigned>(version_));
   if ((status_ >= 100 && status_ < 200) || status_ == 204 || status_ == 304) {
     state_ = State::kDone;  // no body, whatever the fields say
     return;

@@ -23,6 +23,8 @@
 #include <boost/optional.hpp>
 #include <boost/system/error_code.hpp>
 
+#include "http/internal/syntax.h"
+
 namespace ap::http::internal {
 
 // A header value the parser keeps: inline up to 64 bytes (every Content-Type and Retry-After in
@@ -110,7 +112,7 @@ class ResponseParser {
   int version_ = 11;
   KeptValue content_type_, retry_after_;
   bool has_length_ = false, chunked_ = false, has_transfer_encoding_ = false;
-  bool connection_close_ = false, connection_keep_alive_ = false;
+  ConnectionTokens connection_;
   uint64_t length_ = 0;     // kLength, kChunkData: bytes left
   uint64_t body_bytes_ = 0;  // delivered so far (body_limit)
   size_t trailer_bytes_ = 0;

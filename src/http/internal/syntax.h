@@ -130,6 +130,21 @@ void ForEachListItem(std::string_view list, F each) {
   }
 }
 
+// What a message's Connection fields say about persistence (RFC 9112 9.3): Read each field's
+// value, then ask whether a message of that HTTP version keeps its connection.
+struct ConnectionTokens {
+  bool close = false;
+  bool keep_alive = false;
+  void Read(std::string_view value) {
+    ForEachListItem(value, [this](std::string_view item) {
+      if (EqualsLower(item, "close")) close = true;
+      else if (EqualsLower(item, "keep-alive")) keep_alive = true;
+    });
+  }
+  // HTTP/1.1 unless "close"; HTTP/1.0 only with "keep-alive" (and no "close").
+  bool Persistent(unsigned version) const { return version >= 11 ? !close : keep_alive && !close; }
+};
+
 // Where the line starting at `from` ends (the index of the CR before its LF), npos when no LF
 // has arrived yet; `bad` when the LF has no CR before it. A CR inside a line is left to the
 // caller's character checks, so the verdict does not depend on how the bytes were split.
