@@ -52,7 +52,7 @@ class SqliteStore : public Store {
 
   static int LatestSchemaVersion();
 
-  struct TraceSlots;  // the writer's recently written traces (defined in sqlite_store.cc)
+  struct TraceSlots;  // the writer's recently written traces (defined in internal/batch_writer.h)
 
  private:
   explicit SqliteStore(SqliteOptions options);

@@ -10,7 +10,7 @@
 // views `trace_rows` and `observation_rows`; a later write that touches such a trace (an
 // observation or a trace upsert with its id) first moves the row into traces and observations
 // (kExpandRequest*), so every merge rule of the general path still holds. Used by the writer
-// (sqlite_store.cc) only.
+// (sqlite_store.cc, batch_writer_requests.cc) only.
 #pragma once
 
 #include "telemetry/model.h"

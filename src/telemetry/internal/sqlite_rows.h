@@ -1,5 +1,5 @@
 // telemetry/internal/sqlite_rows.h — the SQLite store's schema (numbered migrations) and the
-// row ↔ struct mapping shared by its write path (sqlite_store.cc) and read path
+// row ↔ struct mapping shared by its write path (internal/batch_writer*.cc) and read path
 // (sqlite_queries.cc). Column orders here must match the SELECT lists below.
 #pragma once
 
