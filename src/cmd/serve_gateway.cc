@@ -107,6 +107,7 @@ int ServeGateway(config::Config cfg, const ServeOptions& options) {
   so.max_header_bytes = cfg.server.max_header_bytes;
   so.read_timeout = cfg.server.read_timeout;
   so.idle_timeout = cfg.server.idle_timeout;
+  so.placement.pack = cfg.server.connection_placement == "pack";
 
   // Signals are caught before "listening on" is printed, so a SIGTERM that arrives right after
   // readiness drains instead of killing the process.

@@ -135,7 +135,7 @@ std::string Idx(const std::string& path, size_t i) { return path + "[" + std::to
 void ParseServer(Reader& r, const YAML::Node& n, ServerConfig* s) {
   const std::string p = "server";
   r.CheckKeys(n, p, {"host", "port", "threads", "max_body_size", "max_header_size", "read_timeout",
-                     "idle_timeout", "drain_timeout", "access_log"});
+                     "idle_timeout", "drain_timeout", "access_log", "connection_placement"});
   if (auto h = r.OptString(n, "host", p)) s->host = *h;
   uint64_t port = s->port;
   r.Uint(n, "port", p, 65535, &port);
@@ -150,6 +150,11 @@ void ParseServer(Reader& r, const YAML::Node& n, ServerConfig* s) {
     if (*a != "text" && *a != "json" && *a != "off")
       r.Fail(n["access_log"], p + ".access_log", "must be text, json or off");
     s->access_log = *a;
+  }
+  if (auto c = r.OptString(n, "connection_placement", p)) {
+    if (*c != "pack" && *c != "spread")
+      r.Fail(n["connection_placement"], p + ".connection_placement", "must be pack or spread");
+    s->connection_placement = *c;
   }
 }
 

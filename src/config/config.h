@@ -131,6 +131,9 @@ struct ServerConfig {
   milliseconds idle_timeout{60'000};  // keep-alive connections idle longer are closed
   milliseconds drain_timeout{30'000};
   std::string access_log = "text";  // text | json | off
+  // pack: connections on the fewest event loops that keep up (http/placement.h); spread: where
+  // the kernel's SO_REUSEPORT hash puts them.
+  std::string connection_placement = "pack";
 };
 
 // A simulated model deployment that `agentplane up` starts in-process (see docs/sim.md): each

@@ -69,6 +69,18 @@ TEST(Config, ErrorsNameFileLineAndField) {
   EXPECT_EQ(cfg.error().ToString(), "bad.yaml:3: server.read_timeout: not a duration: 'soon'");
 }
 
+TEST(Config, ConnectionPlacementIsPackOrSpread) {
+  auto cfg = ParseConfig("server:\n  port: 9000\n", "a.yaml");
+  ASSERT_TRUE(cfg);
+  EXPECT_EQ(cfg->server.connection_placement, "pack");
+  cfg = ParseConfig("server:\n  connection_placement: spread\n", "b.yaml");
+  ASSERT_TRUE(cfg);
+  EXPECT_EQ(cfg->server.connection_placement, "spread");
+  cfg = ParseConfig("server:\n  connection_placement: random\n", "c.yaml");
+  ASSERT_FALSE(cfg);
+  EXPECT_EQ(cfg.error().ToString(), "c.yaml:2: server.connection_placement: must be pack or spread");
+}
+
 TEST(Config, UnknownFieldsAreErrors) {
   auto cfg = ParseConfig("server:\n  prot: 9000\n", "typo.yaml");
   ASSERT_FALSE(cfg);

@@ -3,8 +3,10 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <unistd.h>
 
 #include <array>
+#include <utility>
 #include <span>
 #include <vector>
 
@@ -62,6 +64,32 @@ struct Server::Worker {
   net::steady_timer sweep_timer{ioc};
   bool sweeping = false;
   SweepClock clock;
+
+  // Placement (http/placement.h). Read by every worker; written by this one.
+  int index = 0;
+  std::atomic<double> busy{0};
+  std::atomic<int> connections_held{0};
+  // This worker's own thread only:
+  ThreadBusySampler busy_sampler;
+  MachineIdleSampler idle_sampler;
+  Clock::time_point next_sample{};
+  Move moves;  // connections to hand over at their next request boundary
+};
+
+// A connection on its way to another worker: closed (and no longer counted open) if the
+// worker never takes it (its io_context stopped first).
+struct Server::MovedSocket {
+  MovedSocket(int fd, tcp protocol, std::atomic<int64_t>& open) : fd(fd), protocol(protocol), open(&open) {}
+  MovedSocket(MovedSocket&& o) noexcept : fd(std::exchange(o.fd, -1)), protocol(o.protocol), open(o.open) {}
+  MovedSocket& operator=(MovedSocket&&) = delete;
+  ~MovedSocket() {
+    if (fd < 0) return;
+    ::close(fd);
+    --*open;
+  }
+  int fd;
+  tcp protocol;
+  std::atomic<int64_t>* open;
 };
 
 namespace {
@@ -234,10 +262,12 @@ bool TrustedLocalRequest(const Request& req, const tcp::endpoint& peer) {
 }
 
 namespace {
-// A few sweeps per shortest timeout (so a timeout fires at most ~1/8 late), 5–250 ms apart.
+// A few sweeps per shortest timeout (so a timeout fires at most ~1/8 late), 5–250 ms apart; at
+// least one per load sample when connections are placed (the sweep takes the samples).
 std::chrono::milliseconds SweepInterval(const ServerOptions& o) {
-  auto shortest = std::min({o.read_timeout, o.idle_timeout, o.write_timeout});
-  return std::clamp(shortest / 8, std::chrono::milliseconds(5), std::chrono::milliseconds(250));
+  auto interval = std::min({o.read_timeout, o.idle_timeout, o.write_timeout}) / 8;
+  if (o.placement.pack && o.threads > 1) interval = std::min(interval, o.placement.sample_interval);
+  return std::clamp(interval, std::chrono::milliseconds(5), std::chrono::milliseconds(250));
 }
 }  // namespace
 
@@ -259,6 +289,7 @@ bool Server::Start() {
   uint16_t port = options_.port;
   for (int i = 0; i < n; ++i) {
     auto w = std::make_unique<Worker>();
+    w->index = i;
     w->clock.interval = SweepInterval(options_);
     auto acc = std::make_unique<tcp::acceptor>(w->ioc);
     tcp::endpoint ep(address, port);
@@ -300,24 +331,80 @@ net::awaitable<void> Server::AcceptLoop(Worker& worker) {
       continue;
     }
     socket.set_option(tcp::no_delay(true), ec);
-    socket.non_blocking(true, ec);  // ConnectionResponder::Write tries a write at once
-    net::co_spawn(worker.ioc, ServeConnection(worker, std::move(socket)), net::detached);
+    ++open_connections_;
+    if (PackingOn()) {
+      int to = PlaceNew();
+      if (to != worker.index && HandOff(to, socket, {})) continue;
+    }
+    net::co_spawn(worker.ioc, ServeConnection(worker, std::move(socket), {}), net::detached);
   }
 }
 
-net::awaitable<void> Server::ServeConnection(Worker& worker, tcp::socket socket) {
-  ++open_connections_;
+bool Server::PackingOn() const {
+  return options_.placement.pack && workers_.size() > 1 && workers_.size() <= kMaxPlacedWorkers;
+}
+
+std::span<const WorkerLoad> Server::Loads(std::span<WorkerLoad> out) const {
+  size_t n = std::min(out.size(), workers_.size());
+  for (size_t i = 0; i < n; ++i)
+    out[i] = {workers_[i]->busy.load(std::memory_order_relaxed),
+              workers_[i]->connections_held.load(std::memory_order_relaxed)};
+  return out.first(n);
+}
+
+int Server::PlaceNew() const {
+  std::array<WorkerLoad, kMaxPlacedWorkers> loads;
+  return PlaceNewConnection(options_.placement, Loads(loads));
+}
+
+bool Server::HandOff(int to, tcp::socket& socket, std::string pending) {
+  boost::system::error_code ec;
+  tcp::endpoint local = socket.local_endpoint(ec);
+  if (ec) return false;
+  int fd = socket.release(ec);
+  if (ec) return false;
+  Worker& target = *workers_[static_cast<size_t>(to)];
+  net::post(target.ioc, [this, &target, moved = MovedSocket(fd, local.protocol(), open_connections_),
+                         pending = std::move(pending)]() mutable {
+    tcp::socket s(target.ioc);
+    boost::system::error_code aec;
+    s.assign(moved.protocol, moved.fd, aec);
+    if (aec) return;  // `moved` closes it
+    moved.fd = -1;
+    net::co_spawn(target.ioc, ServeConnection(target, std::move(s), std::move(pending)), net::detached);
+  });
+  return true;
+}
+
+void Server::SampleLoad(Worker& worker) {
+  double sample = worker.busy_sampler.Sample();
+  double idle = worker.idle_sampler.Sample();
+  worker.busy.store(0.5 * worker.busy.load(std::memory_order_relaxed) + 0.5 * sample, std::memory_order_relaxed);
+  std::array<WorkerLoad, kMaxPlacedWorkers> loads;
+  auto plan = PlanMoves(options_.placement, Loads(loads), worker.index, idle);
+  worker.moves = plan.value_or(Move{});
+}
+
+net::awaitable<void> Server::ServeConnection(Worker& worker, tcp::socket socket, std::string pending) {
   boost::system::error_code peer_ec;
+  socket.non_blocking(true, peer_ec);  // ConnectionResponder::Write tries a write at once
   tcp::endpoint peer = socket.remote_endpoint(peer_ec);
   ConnectionEntry connection(socket, worker.clock);
   worker.connections.push_back(connection);
+  worker.connections_held.fetch_add(1, std::memory_order_relaxed);
   if (!worker.sweeping) {
     worker.sweeping = true;
     worker.clock.now = Clock::now();
     net::co_spawn(worker.ioc, SweepDeadlines(worker), net::detached);
   }
   beast::flat_buffer buffer;
-  buffer.reserve(4096);  // a typical request in one read
+  buffer.reserve(std::max<size_t>(4096, pending.size()));  // a typical request in one read
+  if (!pending.empty()) {
+    net::buffer_copy(buffer.prepare(pending.size()), net::buffer(pending));
+    buffer.commit(pending.size());
+    std::string().swap(pending);
+  }
+  bool moved = false;
   HeadBuffers heads;
   Request request;  // reused by every request on this connection (its capacity stays)
   internal::RequestParser parser;
@@ -407,8 +494,20 @@ net::awaitable<void> Server::ServeConnection(Worker& worker, tcp::socket socket)
       co_await responder.Send(std::move(error));
     }
     if (!responder.keep_alive() || draining_) break;
+    if (worker.moves.count > 0) {  // between requests: this connection may live on elsewhere
+      --worker.moves.count;
+      const auto data = buffer.data();
+      std::string rest(static_cast<const char*>(data.data()), data.size());
+      if (HandOff(worker.moves.to, socket, std::move(rest))) {
+        ++connections_moved_;
+        moved = true;
+        break;
+      }
+    }
   }
   worker.connections.erase(worker.connections.iterator_to(connection));
+  worker.connections_held.fetch_sub(1, std::memory_order_relaxed);
+  if (moved) co_return;
   boost::system::error_code ignored;
   socket.shutdown(tcp::socket::shutdown_send, ignored);
   socket.close(ignored);
@@ -421,6 +520,10 @@ net::awaitable<void> Server::SweepDeadlines(Worker& worker) {
     auto [ec] = co_await worker.sweep_timer.async_wait(kUse);
     if (ec) break;
     worker.clock.now = Clock::now();
+    if (PackingOn() && worker.clock.now >= worker.next_sample) {
+      worker.next_sample = worker.clock.now + options_.placement.sample_interval;
+      SampleLoad(worker);
+    }
     for (auto& c : worker.connections) {
       if (c.deadline > worker.clock.now) continue;
       c.Disarm();
@@ -430,6 +533,8 @@ net::awaitable<void> Server::SweepDeadlines(Worker& worker) {
     }
   }
   worker.sweeping = false;
+  worker.busy.store(0, std::memory_order_relaxed);  // no connections: no load
+  worker.moves = {};
 }
 
 void Server::Shutdown(std::chrono::milliseconds drain) {

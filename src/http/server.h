@@ -1,8 +1,9 @@
 // http/server.h — the HTTP/1.1 keep-alive server every agentplane listener runs on.
 //
 // One io_context and one thread per worker; every worker accepts on the same port through
-// SO_REUSEPORT, so a connection lives its whole life on one thread and per-thread state needs no
-// locks. Each connection is one C++20 coroutine: read a request (header and body limits, an idle
+// SO_REUSEPORT. A connection is served on one thread at a time, so per-thread state needs no
+// locks; between two requests it may move to another worker (http/placement.h: connections are
+// packed onto the fewest loops that keep up). Each connection is one C++20 coroutine: read a request (header and body limits, an idle
 // timeout between requests and a read timeout for the request itself), hand it to the Handler,
 // loop. The Handler answers through a Responder, whole or as a chunked stream.
 //
@@ -19,6 +20,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -30,6 +32,7 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include "http/placement.h"
 #include "http/request.h"
 
 namespace ap::http {
@@ -50,6 +53,8 @@ struct ServerOptions {
   std::chrono::milliseconds read_timeout{30'000};
   std::chrono::milliseconds idle_timeout{60'000};
   std::chrono::milliseconds write_timeout{60'000};
+  // Which worker each connection lives on (http/placement.h): packed by default.
+  PlacementPolicy placement;
 };
 
 // How a handler answers one request. Every method is called on the connection's own thread.
@@ -98,13 +103,28 @@ class Server {
   // Connections currently open, over all workers.
   int64_t open_connections() const { return open_connections_.load(); }
   int64_t active_requests() const { return active_requests_.load(); }
+  // Connections moved to another worker between two of their requests (placement), ever.
+  int64_t connections_moved() const { return connections_moved_.load(); }
   // Blocks until Shutdown() has finished.
   void Wait();
 
  private:
   struct Worker;
+  struct MovedSocket;
+  static constexpr size_t kMaxPlacedWorkers = 256;  // more workers than this: the kernel's hash only
+  bool PackingOn() const;
+  int PlaceNew() const;  // the worker a new connection should live on
+  // Every worker's load, into `out` (one per worker, up to out.size()).
+  std::span<const WorkerLoad> Loads(std::span<WorkerLoad> out) const;
   net::awaitable<void> AcceptLoop(Worker& worker);
-  net::awaitable<void> ServeConnection(Worker& worker, tcp::socket socket);
+  // Serves one connection on `worker`; `pending` holds bytes already read from it (a connection
+  // moved from another worker between requests).
+  net::awaitable<void> ServeConnection(Worker& worker, tcp::socket socket, std::string pending);
+  // Hands a connection (and bytes already read from it) to worker `to`. False when the socket
+  // could not be detached (it stays with the caller).
+  bool HandOff(int to, tcp::socket& socket, std::string pending);
+  // Samples the worker's load and plans which connections it should move (its own thread).
+  void SampleLoad(Worker& worker);
   // Cancels the operations of `worker`'s connections that are past their deadline, every
   // sweep interval while it has connections.
   net::awaitable<void> SweepDeadlines(Worker& worker);
@@ -117,6 +137,7 @@ class Server {
   std::atomic<bool> draining_{false};
   std::atomic<int64_t> open_connections_{0};
   std::atomic<int64_t> active_requests_{0};
+  std::atomic<int64_t> connections_moved_{0};
   std::atomic<bool> stopped_{false};
 };
 
