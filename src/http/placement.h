@@ -34,7 +34,7 @@ struct PlacementPolicy {
   double open_below = 0.75;
   double shed_at = 0.90;
   double shed_to_below = 0.50;
-  double spare_cores = 0.5;
+  double spare_cores = 0.25;
   double pack_below = 0.60;
   // How often each worker samples its load and plans moves (while it holds connections).
   std::chrono::milliseconds sample_interval{250};
