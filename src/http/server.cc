@@ -276,6 +276,9 @@ Server::Server(ServerOptions options, std::shared_ptr<Handler> handler)
 
 Server::~Server() {
   if (!threads_.empty() && !stopped_) Shutdown(std::chrono::milliseconds(0));
+  // The io_contexts go first: a connection still on its way to a worker is closed (and
+  // uncounted) while the counters are alive.
+  workers_.clear();
 }
 
 bool Server::Start() {
