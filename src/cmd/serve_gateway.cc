@@ -14,6 +14,33 @@
 #include "telemetry/telemetry.h"
 
 namespace ap::cmd {
+namespace {
+// The listener's own figures for /metrics: connections, requests in flight, and where the
+// connections live (docs/gateway.md, "Connection placement").
+void AppendServerMetrics(const http::Server& server, std::string* out) {
+  auto family = [&](const char* name, const char* type, const char* help) {
+    *out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+  };
+  family("agentplane_http_open_connections", "gauge", "Client connections open.");
+  *out += "agentplane_http_open_connections " + std::to_string(server.open_connections()) + "\n";
+  family("agentplane_http_active_requests", "gauge", "Requests being handled.");
+  *out += "agentplane_http_active_requests " + std::to_string(server.active_requests()) + "\n";
+  family("agentplane_http_connections_moved_total", "counter",
+         "Connections moved to another event loop between two of their requests.");
+  *out += "agentplane_http_connections_moved_total " + std::to_string(server.connections_moved()) + "\n";
+  const auto loads = server.worker_loads();
+  family("agentplane_http_worker_busy_ratio", "gauge", "Share of the last sample an event loop's thread ran on a CPU.");
+  char busy[32];
+  for (size_t i = 0; i < loads.size(); ++i) {
+    std::snprintf(busy, sizeof busy, "%.3f", loads[i].busy);
+    *out += "agentplane_http_worker_busy_ratio{worker=\"" + std::to_string(i) + "\"} " + busy + "\n";
+  }
+  family("agentplane_http_worker_connections", "gauge", "Client connections an event loop holds.");
+  for (size_t i = 0; i < loads.size(); ++i)
+    *out += "agentplane_http_worker_connections{worker=\"" + std::to_string(i) + "\"} " +
+            std::to_string(loads[i].connections) + "\n";
+}
+}  // namespace
 
 int ServeGateway(config::Config cfg, const ServeOptions& options) {
   auto table = gateway::RouteTable::Build(cfg, nullptr, options.gateway.pickers.get());
@@ -114,6 +141,7 @@ int ServeGateway(config::Config cfg, const ServeOptions& options) {
   boost::asio::io_context signals_ctx;
   boost::asio::signal_set signals(signals_ctx, SIGINT, SIGTERM, SIGHUP);
   http::Server server(so, gw);
+  if (tel) tel->metrics()->AddCollector([&server](std::string* out) { AppendServerMetrics(server, out); });
   if (!server.Start()) return 1;
   std::string host = so.host.find(':') != std::string::npos ? "[" + so.host + "]" : so.host;
   std::printf("listening on http://%s:%u\n", host.c_str(), server.port());

@@ -355,6 +355,12 @@ std::span<const WorkerLoad> Server::Loads(std::span<WorkerLoad> out) const {
   return out.first(n);
 }
 
+std::vector<WorkerLoad> Server::worker_loads() const {
+  std::vector<WorkerLoad> out(workers_.size());
+  Loads(out);
+  return out;
+}
+
 int Server::PlaceNew() const {
   std::array<WorkerLoad, kMaxPlacedWorkers> loads;
   return PlaceNewConnection(options_.placement, Loads(loads));

@@ -103,6 +103,8 @@ class Server {
   // Connections currently open, over all workers.
   int64_t open_connections() const { return open_connections_.load(); }
   int64_t active_requests() const { return active_requests_.load(); }
+  // Each worker's load as placement sees it (busy share and connections held).
+  std::vector<WorkerLoad> worker_loads() const;
   // Connections moved to another worker between two of their requests (placement), ever.
   int64_t connections_moved() const { return connections_moved_.load(); }
   // Blocks until Shutdown() has finished.

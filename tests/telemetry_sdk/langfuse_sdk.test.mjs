@@ -156,6 +156,8 @@ describe('langfuse SDK v3 against agentplane', () => {
     const metrics = await (await fetch(`${gateway.origin}/metrics`)).text();
     assert.match(metrics, /agentplane_gateway_requests_total\{model="chat",backend="mock",status="200"\} 1/);
     assert.match(metrics, /gen_ai_server_time_to_first_token_seconds_bucket\{gen_ai_request_model="chat",le="\+Inf"\} 1/);
+    assert.match(metrics, /agentplane_http_open_connections [1-9]/);  // this scrape's own connection at least
+    assert.match(metrics, /agentplane_http_worker_connections\{worker="0"\} \d+/);
     // promtool (Debian's prometheus package) lints the exposition; exit 0 means clean.
     execFileSync('promtool', ['check', 'metrics'], { input: metrics });
   });
