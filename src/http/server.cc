@@ -23,6 +23,7 @@
 #include <boost/intrusive/list.hpp>
 
 #include "base/log.h"
+#include "base/thread.h"
 #include "http/internal/request_parser.h"
 #include "http/wire.h"
 
@@ -317,7 +318,10 @@ bool Server::Start() {
   port_ = port;
   for (auto& w : workers_) {
     net::co_spawn(w->ioc, AcceptLoop(*w), net::detached);
-    threads_.emplace_back([w = w.get()] { w->ioc.run(); });
+    threads_.emplace_back([w = w.get()] {
+      base::NameThisThread("ap-http-" + std::to_string(w->index));
+      w->ioc.run();
+    });
   }
   return true;
 }

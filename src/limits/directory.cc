@@ -2,6 +2,7 @@
 #include "limits/directory.h"
 
 #include "base/log.h"
+#include "base/thread.h"
 
 namespace ap::limits {
 
@@ -22,7 +23,10 @@ Directory::~Directory() { Stop(); }
 
 Result<void> Directory::Start() {
   if (auto r = Refresh(); !r) return r;
-  thread_ = std::thread([this] { Poll(); });
+  thread_ = std::thread([this] {
+    base::NameThisThread("ap-lim-keys");
+    Poll();
+  });
   return {};
 }
 

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "base/log.h"
+#include "base/thread.h"
 
 namespace ap::limits {
 
@@ -46,7 +47,10 @@ Result<std::unique_ptr<Service>> Service::Start(const config::LimitsConfig& conf
   lo.price = options.price;
   s->limiter_ = std::make_shared<Limiter>(s->directory_, s->counters_, s->local_, std::move(lo));
   s->admin_api_ = std::make_shared<AdminApi>(s->limiter_, options.local_mode);
-  s->flusher_ = std::thread([p = s.get()] { p->FlushLoop(); });
+  s->flusher_ = std::thread([p = s.get()] {
+    base::NameThisThread("ap-lim-flush");
+    p->FlushLoop();
+  });
   log::Info("limits", "started", {{"store", config.redis.empty() ? "sqlite" : "redis"},
                                   {"keys", s->directory_->snapshot()->keys.size()},
                                   {"admin_api", config.admin_key.empty() && !options.local_mode ? "off" : "on"}});

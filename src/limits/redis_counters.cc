@@ -26,6 +26,7 @@
 
 #include "base/log.h"
 #include "base/random.h"
+#include "base/thread.h"
 #include "limits/counters.h"
 #include "limits/internal/redis.h"
 #include "limits/internal/scripts.h"
@@ -85,7 +86,10 @@ class RedisCounters : public Counters {
       if (r->is_error()) return "redis: " + r->str;
     }
     if (!Tick(false, false)) return std::string("redis: the first heartbeat failed");
-    thread_ = std::thread([this] { TickLoop(); });
+    thread_ = std::thread([this] {
+      base::NameThisThread("ap-lim-redis");
+      TickLoop();
+    });
     return {};
   }
 

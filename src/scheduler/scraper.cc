@@ -8,6 +8,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "base/log.h"
+#include "base/thread.h"
 #include "scheduler/scheduler.h"
 
 namespace ap::scheduler {
@@ -65,7 +66,11 @@ net::awaitable<void> PollPool(std::weak_ptr<Pool> weak) {
 
 }  // namespace
 
-Scraper::Scraper() : work_(ioc_.get_executor()), thread_([this] { ioc_.run(); }) {}
+Scraper::Scraper()
+    : work_(ioc_.get_executor()), thread_([this] {
+        base::NameThisThread("ap-sched-scrape");
+        ioc_.run();
+      }) {}
 
 Scraper::~Scraper() {
   work_.reset();

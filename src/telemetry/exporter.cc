@@ -15,6 +15,7 @@
 #include <boost/json.hpp>
 
 #include "base/log.h"
+#include "base/thread.h"
 #include "http/client.h"
 
 namespace ap::telemetry {
@@ -137,7 +138,10 @@ Result<std::unique_ptr<OtlpExporter>> OtlpExporter::Start(const config::Telemetr
   }
   t.host_header = url->HostHeader();
   t.path = url->base_path.empty() ? "/v1/traces" : url->base_path;
-  e->thread_ = std::thread([raw = e.get()] { raw->Run(); });
+  e->thread_ = std::thread([raw = e.get()] {
+    base::NameThisThread("ap-otlp-export");
+    raw->Run();
+  });
   // Host and port only: an endpoint's query string may carry a token.
   std::string shown = config.endpoint.substr(0, config.endpoint.find('?'));
   log::Info("telemetry", "OTLP export on", {{"endpoint", shown}, {"batch_size", config.batch_size}});

@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "base/log.h"
+#include "base/thread.h"
 
 namespace ap::telemetry {
 
@@ -62,6 +63,7 @@ void Writer::Stop() {
 }
 
 void Writer::Run() {
+  base::NameThisThread("ap-tel-writer");
   auto next_retention = std::chrono::steady_clock::now();
   std::vector<Entry> batch;
   std::vector<std::span<const Item>> groups;
