@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Gateway requests/s with telemetry on against off, on the real binary: two `agentplane gateway`
+# processes (same config but `telemetry.enabled`), the gateway benchmark's mock upstream (nginx
+# serving a fixed chat.completion), wrk at 32 connections on the chat body; the load side (wrk +
+# upstream) on CPU 0 as in `make bench`. Rounds alternate off and on; the report gives each
+# round's ratio and the median, the telemetry writer's drops and written records, and p50/p99.
+#
+#   bench/telemetry/gateway_onoff.sh                 # 5 rounds of 4 s each
+#   BENCH_ROUNDS=3 BENCH_CONNS=8 bench/telemetry/gateway_onoff.sh
+#
+# Complements telemetry_bench's in-process gateway phase (docs/benchmarks.md, Telemetry).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+AGENTPLANE=${AGENTPLANE_BIN:-$ROOT/build/agentplane}
+ROUNDS=${BENCH_ROUNDS:-5}
+DURATION=${BENCH_DURATION:-4}
+CONNS=${BENCH_CONNS:-32}
+NGINX=${NGINX_BIN:-/usr/sbin/nginx}
+for tool in wrk node curl "$NGINX"; do command -v "$tool" >/dev/null || { echo "$tool not found (scripts/install-deps.sh)" >&2; exit 1; }; done
+[ -x "$AGENTPLANE" ] || { echo "build first: make build" >&2; exit 1; }
+
+TMP=$(mktemp -d -t agentplane-onoff.XXXXXX)
+chmod 755 "$TMP"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+read -r UP OFF ON <<<"$(node -e '
+  const net = require("net"); const s = []; let k = 0;
+  for (let i = 0; i < 3; i++) { const v = net.createServer(); s.push(v);
+    v.listen(0, "127.0.0.1", () => { if (++k === 3) { console.log(s.map(x => x.address().port).join(" ")); s.forEach(x => x.close()); } }); }')"
+node "$ROOT/bench/gateway/fixtures.js" "$TMP"
+mkdir -p "$TMP/upstream" "$TMP/data"
+cat >"$TMP/upstream/nginx.conf" <<EOF
+worker_processes 1;
+pid $TMP/upstream/nginx.pid;
+error_log $TMP/upstream/error.log warn;
+events { worker_connections 8192; }
+http {
+  access_log off; keepalive_requests 1000000; keepalive_timeout 300s; etag off;
+  server { listen 127.0.0.1:$UP backlog=4096; root $TMP/www; types {}
+    location /v1/ { default_type application/json; error_page 405 =200 \$uri; } }
+}
+EOF
+taskset -c 0 "$NGINX" -p "$TMP/upstream" -c "$TMP/upstream/nginx.conf" -g 'daemon off;' >"$TMP/upstream.log" 2>&1 &
+PIDS+=($!)
+
+config() { # PORT TELEMETRY-BLOCK
+  printf 'server:\n  host: 127.0.0.1\n  port: %s\n  threads: 2\n  access_log: off\nbackends:\n  - name: mock\n    url: http://127.0.0.1:%s/v1\nmodels:\n  - name: gpt-4o-mini\n    backends: [{name: mock, weight: 1}]\ntelemetry:\n%s\n' "$1" "$UP" "$2"
+}
+config "$OFF" "  enabled: false" >"$TMP/off.yaml"
+config "$ON" "  data_dir: $TMP/data" >"$TMP/on.yaml"
+"$AGENTPLANE" gateway --config "$TMP/off.yaml" >"$TMP/off.log" 2>&1 &
+PIDS+=($!)
+"$AGENTPLANE" gateway --config "$TMP/on.yaml" >"$TMP/on.log" 2>&1 &
+PIDS+=($!)
+for port in "$OFF" "$ON"; do
+  for _ in $(seq 100); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -d @"$TMP/req-json.json" -H 'content-type: application/json' \
+      "http://127.0.0.1:$port/v1/chat/completions")" = 200 ] && continue 2
+    sleep 0.1
+  done
+  echo "gateway on port $port did not answer 200: $(tail -3 "$TMP"/*.log)" >&2
+  exit 1
+done
+
+cat >"$TMP/chat.lua" <<EOF
+local f = assert(io.open("$TMP/req-json.json", "rb")); wrk.body = f:read("*a"); f:close()
+wrk.method = "POST"; wrk.headers["Content-Type"] = "application/json"
+EOF
+# run PORT SECONDS: prints "req/s p50_ms p99_ms"
+run() {
+  taskset -c 0 wrk -t1 -c"$CONNS" -d"$2"s --latency -s "$TMP/chat.lua" "http://127.0.0.1:$1/v1/chat/completions" |
+    awk 'function ms(v) { if (v ~ /us$/) { sub(/us/, "", v); return v / 1000 } if (v ~ /ms$/) { sub(/ms/, "", v); return v + 0 } sub(/s/, "", v); return v * 1000 }
+         $1 == "50%" { p50 = ms($2) } $1 == "99%" { p99 = ms($2) } /Requests\/sec/ { rps = $2 }
+         END { printf "%d %.3f %.3f\n", rps, p50, p99 }'
+}
+run "$OFF" 1 >/dev/null
+run "$ON" 1 >/dev/null
+echo "### Gateway with telemetry on vs off — $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+echo
+echo "$(nproc) CPUs; wrk $CONNS connections and the mock upstream on CPU 0; $ROUNDS rounds of ${DURATION}s, off and on alternating."
+echo
+echo "| round | off req/s | on req/s | on ÷ off | off p50 / p99 (ms) | on p50 / p99 (ms) |"
+echo "|--:|--:|--:|--:|--:|--:|"
+ratios=()
+for r in $(seq "$ROUNDS"); do
+  read -r a ap50 ap99 <<<"$(run "$OFF" "$DURATION")"
+  read -r b bp50 bp99 <<<"$(run "$ON" "$DURATION")"
+  ratio=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.3f", (a > 0 ? b / a : 0) }')
+  ratios+=("$ratio")
+  echo "| $r | $a | $b | ${ratio}× | $ap50 / $ap99 | $bp50 / $bp99 |"
+done
+metrics=$(curl -s "http://127.0.0.1:$ON/metrics")
+written=$(awk '$1 == "agentplane_telemetry_written_items_total" { print $2 }' <<<"$metrics")
+dropped=$(awk '$1 == "agentplane_telemetry_dropped_items_total" { print $2 }' <<<"$metrics")
+median=$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+echo
+echo "Telemetry writer: ${written:-?} items written, ${dropped:-?} dropped."
+verdict=FAIL
+awk -v m="$median" 'BEGIN { exit !(m >= 0.95) }' && verdict=PASS
+[ "${dropped:-0}" = 0 ] || verdict=FAIL
+echo "- $verdict: requests/s with telemetry on ≥ 0.95× off: median ${median}× (by round ${ratios[*]}), ${dropped:-?} dropped"
