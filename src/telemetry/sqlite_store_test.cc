@@ -1,6 +1,7 @@
 // telemetry/sqlite_store_test.cc — the SQLite store against the conformance suite, plus what is
 // specific to SQLite: WAL mode, migrations recorded in user_version, refusing a newer schema.
 #include "telemetry/sqlite_store.h"
+#include "telemetry/sqlite_test_support.h"
 
 #include <sqlite3.h>
 
@@ -29,24 +30,8 @@ INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformanceTest,
 constexpr const char* kDropBlocks =
     "DROP TABLE request_blocks; DROP TABLE request_block_ids; DROP TABLE request_block_sessions;";
 
-std::string TempDb(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / ("ap_sqlite_" + std::to_string(::getpid()) + name);
-  std::filesystem::remove_all(dir);
-  return (dir / "t.db").string();
-}
-
-// The first column of the first row of `sql`, as text.
-std::string Scalar(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  sqlite3_open(path.c_str(), &db);
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr);
-  std::string out;
-  if (sqlite3_step(st) == SQLITE_ROW) out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return out;
-}
+using testing::Scalar;
+using testing::TempDb;
 
 std::string Pragma(const std::string& path, const std::string& pragma) { return Scalar(path, "PRAGMA " + pragma); }
 
