@@ -298,7 +298,7 @@ bool BatchWriter::ExpandBlockRequest(int64_t project, const Blob& id) {
         block = pk;
         return;
       }
-  });
+  }, &c_);
   if (rc != SQLITE_OK) return false;
   if (!found) return true;
   auto dim = [](int64_t v) { return v ? Value(v) : Value(); };

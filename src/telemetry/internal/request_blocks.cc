@@ -2,6 +2,8 @@
 // request_blocks.h for the format and why).
 #include "telemetry/internal/request_blocks.h"
 
+#include "telemetry/internal/sqlite_db.h"
+
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -197,32 +199,43 @@ bool BlockReader::Next(BlockRow* r, size_t* flags_offset) {
 }
 
 int ForEachBlockWithId(sqlite3* db, std::string_view id,
-                       const std::function<void(int64_t, int64_t, const void*, int)>& f) {
+                       const std::function<void(int64_t, int64_t, const void*, int)>& f, Conn* cache) {
+  static constexpr const char* kById =
+      "SELECT b.pk, b.project, b.data FROM request_block_ids i JOIN request_blocks b ON b.pk=i.block "
+      "WHERE i.k=?";
+  // A row at ts in [lo, hi] lies in a block with ts_min <= ts <= ts_max <= ts_min + kMaxBlockSpanUs.
+  static constexpr const char* kByTime =
+      "SELECT pk, project, data FROM request_blocks WHERE ts_max>=? AND ts_max<=? AND ts_min<=?";
   if (id.size() != 16) return SQLITE_OK;
   std::vector<int64_t> seen;
-  auto run = [&](const char* sql, std::initializer_list<int64_t> args) {
-    sqlite3_stmt* s = nullptr;
-    int rc = sqlite3_prepare_v2(db, sql, -1, &s, nullptr);
-    if (rc != SQLITE_OK) return rc;
+  auto drain = [&](sqlite3_stmt* s, std::initializer_list<int64_t> args) {
     int i = 0;
     for (int64_t a : args) sqlite3_bind_int64(s, ++i, a);
+    int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
       const int64_t pk = sqlite3_column_int64(s, 0);
       if (std::find(seen.begin(), seen.end(), pk) != seen.end()) continue;
       seen.push_back(pk);
       f(pk, sqlite3_column_int64(s, 1), sqlite3_column_blob(s, 2), sqlite3_column_bytes(s, 2));
     }
-    sqlite3_finalize(s);
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
   };
-  int rc = run("SELECT b.pk, b.project, b.data FROM request_block_ids i JOIN request_blocks b ON b.pk=i.block "
-               "WHERE i.k=?",
-               {BlockIdKey(id)});
-  if (rc != SQLITE_OK) return rc;
-  // A row at ts in [lo, hi] lies in a block with ts_min <= ts <= ts_max <= ts_min + kMaxBlockSpanUs.
+  // The writer's connection caches the statements (Stmt resets one when done); a reader prepares
+  // its own.
+  auto run = [&](const char* sql, std::initializer_list<int64_t> args) {
+    if (cache) {
+      Stmt st = cache->PrepareStatic(sql);
+      return st.ok() ? drain(st.raw(), args) : SQLITE_ERROR;
+    }
+    sqlite3_stmt* s = nullptr;
+    if (int rc = sqlite3_prepare_v2(db, sql, -1, &s, nullptr); rc != SQLITE_OK) return rc;
+    const int rc = drain(s, args);
+    sqlite3_finalize(s);
+    return rc;
+  };
+  if (int rc = run(kById, {BlockIdKey(id)}); rc != SQLITE_OK) return rc;
   const int64_t lo = IdMillis(id) * 1000 - kIdSlackUs, hi = IdMillis(id) * 1000 + 999 + kIdSlackUs;
-  return run("SELECT pk, project, data FROM request_blocks WHERE ts_max>=? AND ts_max<=? AND ts_min<=?",
-             {lo, hi + kMaxBlockSpanUs, hi});
+  return run(kByTime, {lo, hi + kMaxBlockSpanUs, hi});
 }
 
 int64_t BlockIdKey(std::string_view trace_blob) {

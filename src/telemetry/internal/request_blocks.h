@@ -106,9 +106,11 @@ inline bool IdSaysTime(std::string_view trace_blob, int64_t ts) {
 
 // Calls `f(block pk, project, data, size)` for each block that may hold a row of trace `id` (a
 // 16-byte blob), each block once: those request_block_ids names, then those whose span covers
-// the time the id says. Returns an SQLite result code (SQLITE_OK when all went well).
+// the time the id says. Returns an SQLite result code (SQLITE_OK when all went well). With
+// `cache` (the writer's connection) the statements are its cached ones.
+class Conn;
 int ForEachBlockWithId(sqlite3* db, std::string_view id,
-                       const std::function<void(int64_t, int64_t, const void*, int)>& f);
+                       const std::function<void(int64_t, int64_t, const void*, int)>& f, Conn* cache = nullptr);
 
 // The key of a trace id in request_block_ids: its first 8 bytes, big-endian (time-ordered ids
 // grow with time), as a signed integer.
