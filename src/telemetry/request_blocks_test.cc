@@ -4,6 +4,8 @@
 // across overlapping blocks, lookups by an id that does and does not say its time, a request
 // moved out of its block by a later write, retention and the migration from schema 7. The
 // conformance suite (compact form) covers every query on top.
+#include "telemetry/internal/request_blocks.h"
+
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <unistd.h>
@@ -14,7 +16,6 @@
 #include <set>
 
 #include "base/random.h"
-#include "telemetry/internal/request_blocks.h"
 #include "telemetry/internal/sqlite_rows.h"
 #include "telemetry/sink.h"
 #include "telemetry/sqlite_store.h"
@@ -53,12 +54,13 @@ bool Same(const BlockRow& a, const BlockRow& b) {
              std::string_view(reinterpret_cast<const char*>(b.span), b.span_size) &&
          std::string_view(reinterpret_cast<const char*>(a.parent), a.parent_size) ==
              std::string_view(reinterpret_cast<const char*>(b.parent), b.parent_size) &&
-         a.ts == b.ts && a.name == b.name && a.user == b.user && a.session == b.session && a.env == b.env &&
-         a.model == b.model && a.backend == b.backend && a.team == b.team && a.key == b.key &&
-         a.status == b.status && a.dur == b.dur && a.ttft == b.ttft && a.in_tok == b.in_tok &&
-         a.out_tok == b.out_tok && a.total_tok == b.total_tok && a.cached_tok == b.cached_tok &&
-         a.in_cost == b.in_cost && a.out_cost == b.out_cost && a.cost == b.cost &&
-         a.status_message == b.status_message && a.usage_details == b.usage_details;
+         a.ts == b.ts && a.name == b.name && a.user == b.user && a.session == b.session &&
+         a.env == b.env && a.model == b.model && a.backend == b.backend && a.team == b.team &&
+         a.key == b.key && a.status == b.status && a.dur == b.dur && a.ttft == b.ttft &&
+         a.in_tok == b.in_tok && a.out_tok == b.out_tok && a.total_tok == b.total_tok &&
+         a.cached_tok == b.cached_tok && a.in_cost == b.in_cost && a.out_cost == b.out_cost &&
+         a.cost == b.cost && a.status_message == b.status_message &&
+         a.usage_details == b.usage_details;
 }
 
 TEST(RequestBlocks, EncodingRoundTripsEveryFieldAndItsBounds) {
@@ -66,8 +68,8 @@ TEST(RequestBlocks, EncodingRoundTripsEveryFieldAndItsBounds) {
   for (int i = 0; i < internal::kMaxBlockRows; ++i) rows.push_back(Row(i));
   // Every optional field, extremes, a negative duration and offsets, empty and long text.
   BlockRow& full = rows[1];
-  full.flags = BlockRow::kTtft | BlockRow::kUsage | BlockRow::kCached | BlockRow::kCost | BlockRow::kError |
-               BlockRow::kStatusMessage | BlockRow::kUsageDetails;
+  full.flags = BlockRow::kTtft | BlockRow::kUsage | BlockRow::kCached | BlockRow::kCost |
+               BlockRow::kError | BlockRow::kStatusMessage | BlockRow::kUsageDetails;
   full.parent_size = 8;
   for (int b = 0; b < 8; ++b) full.parent[b] = static_cast<unsigned char>(0xf0 + b);
   full.ttft = -5;
@@ -145,14 +147,16 @@ gateway::CompletionRecord Record(int i, int64_t start_us, const std::string& pro
 }
 
 // Writes `records` as compact requests in one batch; returns their trace ids.
-std::vector<std::string> WriteCompact(SqliteStore& store, const std::vector<gateway::CompletionRecord>& records) {
+std::vector<std::string> WriteCompact(SqliteStore& store,
+                                      const std::vector<gateway::CompletionRecord>& records) {
   SinkOptions options;
   options.project = "p";
   GatewaySink sink(nullptr, nullptr, nullptr, options);
   std::vector<GatewayRequest> compact(records.size());
   std::vector<std::string> ids;
   for (size_t i = 0; i < records.size(); ++i) {
-    EXPECT_TRUE(sink.ToRequest(records[i], Cost{0.001, 0.002, 0.003, "price_table"}, &compact[i])) << i;
+    EXPECT_TRUE(sink.ToRequest(records[i], Cost{0.001, 0.002, 0.003, "price_table"}, &compact[i]))
+        << i;
     ids.push_back(records[i].trace_id);
   }
   auto r = store.WriteBatch({}, compact);
@@ -187,15 +191,20 @@ TEST(RequestBlocks, OverlappingBlocksReadBackInTimeOrderAndById) {
   }
   EXPECT_EQ(Scalar(path, "SELECT count(*) FROM requests"), "0");
   EXPECT_EQ(Scalar(path, "SELECT sum(n) FROM request_blocks"), "680");
-  EXPECT_EQ(Scalar(path, "SELECT max(n) FROM request_blocks"), std::to_string(internal::kMaxBlockRows));
+  EXPECT_EQ(Scalar(path, "SELECT max(n) FROM request_blocks"),
+            std::to_string(internal::kMaxBlockRows));
   EXPECT_EQ(Scalar(path, "SELECT count(*) FROM request_blocks WHERE ts_max - ts_min > " +
                              std::to_string(internal::kMaxBlockSpanUs)),
             "0");
-  EXPECT_EQ(Scalar(path, "SELECT count(*) FROM request_blocks WHERE ts_min/86400000000 <> ts_max/86400000000"), "0");
+  EXPECT_EQ(
+      Scalar(path,
+             "SELECT count(*) FROM request_blocks WHERE ts_min/86400000000 <> ts_max/86400000000"),
+      "0");
   // Minted ids say their time: none needs the id index.
   EXPECT_EQ(Scalar(path, "SELECT count(*) FROM request_block_ids"), "0");
 
-  std::sort(want.begin(), want.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::sort(want.begin(), want.end(),
+            [](const auto& a, const auto& b) { return a.first > b.first; });
   std::vector<std::pair<int64_t, std::string>> got;
   TraceQuery q;
   q.project = "p";
@@ -262,27 +271,32 @@ TEST(RequestBlocks, NewestFirstPagesAreMergedNotSorted) {
   ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
   ASSERT_TRUE(internal::RegisterBlockRequests(db));
   // The read path's own column lists (sqlite_queries.cc).
-  const std::string traces = std::string("SELECT ") + internal::kTraceColumns + " FROM trace_rows t";
-  const std::string observations =
-      std::string("SELECT ") + internal::kObservationColumns + ",o.trace_id FROM observation_rows o";
+  const std::string traces =
+      std::string("SELECT ") + internal::kTraceColumns + " FROM trace_rows t";
+  const std::string observations = std::string("SELECT ") + internal::kObservationColumns +
+                                   ",o.trace_id FROM observation_rows o";
   for (const std::string& sql :
        {traces + " ORDER BY t.ts DESC, t.pk DESC LIMIT 51",
         traces + " WHERE t.project=1 ORDER BY t.ts DESC, t.pk DESC LIMIT 51",
         traces + " WHERE t.project=1 AND t.ts>=1 AND t.ts<2 ORDER BY t.ts DESC, t.pk DESC LIMIT 51",
         observations + " WHERE o.project=1 ORDER BY o.start DESC, o.pk DESC LIMIT 50"}) {
     sqlite3_stmt* st = nullptr;
-    ASSERT_EQ(sqlite3_prepare_v2(db, ("EXPLAIN QUERY PLAN " + sql).c_str(), -1, &st, nullptr), SQLITE_OK)
+    ASSERT_EQ(sqlite3_prepare_v2(db, ("EXPLAIN QUERY PLAN " + sql).c_str(), -1, &st, nullptr),
+              SQLITE_OK)
         << sqlite3_errmsg(db);
     std::string plan;
-    while (sqlite3_step(st) == SQLITE_ROW) plan += std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 3))) + "\n";
+    while (sqlite3_step(st) == SQLITE_ROW)
+      plan += std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 3))) + "\n";
     sqlite3_finalize(st);
     // The line after the block arm's scan would say "USE TEMP B-TREE FOR ORDER BY" if it sorted
     // (observations, which have no time index, are sorted in their own arm as before).
     const size_t scan = plan.find("SCAN block_requests");
     ASSERT_NE(scan, std::string::npos) << sql << "\n" << plan;
     const size_t next = plan.find('\n', scan) + 1;
-    EXPECT_EQ(plan.substr(next, plan.find('\n', next) - next).find("TEMP B-TREE"), std::string::npos)
-        << sql << "\n" << plan;
+    EXPECT_EQ(plan.substr(next, plan.find('\n', next) - next).find("TEMP B-TREE"),
+              std::string::npos)
+        << sql << "\n"
+        << plan;
   }
   sqlite3_close(db);
 }
@@ -347,7 +361,8 @@ TEST(RequestBlocks, ALaterWriteMovesTheRequestOutOfItsBlock) {
   auto t = store->GetTrace("p", ids[2]);
   ASSERT_TRUE(t && *t);
   EXPECT_EQ((*t)->user_id, records[2].user);
-  EXPECT_EQ((*t)->session_id, records[2].session_id.empty() ? std::nullopt : std::optional(records[2].session_id));
+  EXPECT_EQ((*t)->session_id,
+            records[2].session_id.empty() ? std::nullopt : std::optional(records[2].session_id));
   ObservationQuery oq;
   oq.project = "p";
   oq.trace_id = ids[2];
@@ -391,10 +406,13 @@ TEST(RequestBlocks, RetentionDeletesOldBlocksAndTheirIndexEntries) {
   ASSERT_TRUE(deleted) << deleted.error();
   EXPECT_EQ(*deleted, 10);
   EXPECT_EQ(Scalar(path, "SELECT sum(n) FROM request_blocks"), "10");
-  EXPECT_EQ(Scalar(path, "SELECT count(*) FROM request_blocks WHERE ts_min < " + std::to_string(midnight)), "0");
+  EXPECT_EQ(Scalar(path, "SELECT count(*) FROM request_blocks WHERE ts_min < " +
+                             std::to_string(midnight)),
+            "0");
   EXPECT_EQ(Scalar(path, "SELECT count(*) FROM request_block_ids"), "1");
-  EXPECT_EQ(Scalar(path, "SELECT count(*) FROM request_block_sessions s LEFT JOIN request_blocks b ON "
-                         "b.pk=s.block WHERE b.pk IS NULL"),
+  EXPECT_EQ(Scalar(path,
+                   "SELECT count(*) FROM request_block_sessions s LEFT JOIN request_blocks b ON "
+                   "b.pk=s.block WHERE b.pk IS NULL"),
             "0");
   for (int i = 0; i < 20; ++i) {
     auto t = store->GetTrace("p", ids[i]);
@@ -417,7 +435,8 @@ TEST(RequestBlocks, MigrationFromSchema7KeepsRequestRows) {
     GatewaySink sink(nullptr, nullptr, nullptr, options);
     std::vector<Item> items;
     for (const auto& r : old_records)
-      for (auto& item : sink.ToItems(r, Cost{0.001, 0.002, 0.003, "price_table"})) items.push_back(std::move(item));
+      for (auto& item : sink.ToItems(r, Cost{0.001, 0.002, 0.003, "price_table"}))
+        items.push_back(std::move(item));
     ASSERT_TRUE(store->Write(items));  // items: request rows
   }
   ASSERT_EQ(Scalar(path, "SELECT count(*) FROM requests"), "3");
@@ -426,18 +445,20 @@ TEST(RequestBlocks, MigrationFromSchema7KeepsRequestRows) {
   std::string views = m6.substr(m6.find("CREATE VIEW trace_rows"));
   sqlite3* db = nullptr;
   sqlite3_open(path.c_str(), &db);
-  ASSERT_EQ(sqlite3_exec(db,
-                         ("DROP VIEW trace_rows; DROP VIEW observation_rows; DROP TABLE request_blocks; "
-                          "DROP TABLE request_block_ids; DROP TABLE request_block_sessions;" +
-                          views + "PRAGMA user_version=7;")
-                             .c_str(),
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK)
+  ASSERT_EQ(
+      sqlite3_exec(db,
+                   ("DROP VIEW trace_rows; DROP VIEW observation_rows; DROP TABLE request_blocks; "
+                    "DROP TABLE request_block_ids; DROP TABLE request_block_sessions;" +
+                    views + "PRAGMA user_version=7;")
+                       .c_str(),
+                   nullptr, nullptr, nullptr),
+      SQLITE_OK)
       << sqlite3_errmsg(db);
   sqlite3_close(db);
   auto store = Open(path);
   ASSERT_TRUE(store);
-  EXPECT_EQ(Scalar(path, "PRAGMA user_version"), std::to_string(SqliteStore::LatestSchemaVersion()));
+  EXPECT_EQ(Scalar(path, "PRAGMA user_version"),
+            std::to_string(SqliteStore::LatestSchemaVersion()));
   auto new_ids = WriteCompact(*store, {Record(3, kT0 + 3000), Record(4, kT0 + 4000)});
   EXPECT_EQ(Scalar(path, "SELECT count(*) FROM requests"), "3");
   EXPECT_EQ(Scalar(path, "SELECT sum(n) FROM request_blocks"), "2");

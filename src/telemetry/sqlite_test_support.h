@@ -13,7 +13,8 @@ namespace ap::telemetry::testing {
 
 // A database path in a fresh temporary folder named after the process and `name`.
 inline std::string TempDb(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / ("ap_sqlite_" + std::to_string(::getpid()) + name);
+  auto dir =
+      std::filesystem::temp_directory_path() / ("ap_sqlite_" + std::to_string(::getpid()) + name);
   std::filesystem::remove_all(dir);
   return (dir / "t.db").string();
 }

@@ -2,11 +2,11 @@
 // request_blocks.h for the format and why).
 #include "telemetry/internal/request_blocks.h"
 
-#include "telemetry/internal/sqlite_db.h"
-
 #include <algorithm>
 #include <cstring>
 #include <vector>
+
+#include "telemetry/internal/sqlite_db.h"
 
 namespace ap::telemetry::internal {
 namespace {
@@ -170,7 +170,8 @@ bool BlockReader::Next(BlockRow* r, size_t* flags_offset) {
   r->span_size = in.Bytes(r->span);
   r->parent_size = in.Bytes(r->parent);
   r->ts = base_ + in.Signed();
-  for (int64_t* d : {&r->name, &r->user, &r->session, &r->env, &r->model, &r->backend, &r->team, &r->key})
+  for (int64_t* d :
+       {&r->name, &r->user, &r->session, &r->env, &r->model, &r->backend, &r->team, &r->key})
     *d = in.Dim();
   r->status = in.Signed();
   r->dur = in.Signed();
@@ -199,11 +200,14 @@ bool BlockReader::Next(BlockRow* r, size_t* flags_offset) {
 }
 
 int ForEachBlockWithId(sqlite3* db, std::string_view id,
-                       const std::function<void(int64_t, int64_t, const void*, int)>& f, Conn* cache) {
+                       const std::function<void(int64_t, int64_t, const void*, int)>& f,
+                       Conn* cache) {
   static constexpr const char* kById =
-      "SELECT b.pk, b.project, b.data FROM request_block_ids i JOIN request_blocks b ON b.pk=i.block "
+      "SELECT b.pk, b.project, b.data FROM request_block_ids i JOIN request_blocks b ON "
+      "b.pk=i.block "
       "WHERE i.k=?";
-  // A row at ts in [lo, hi] lies in a block with ts_min <= ts <= ts_max <= ts_min + kMaxBlockSpanUs.
+  // A row at ts in [lo, hi] lies in a block with ts_min <= ts <= ts_max <= ts_min +
+  // kMaxBlockSpanUs.
   static constexpr const char* kByTime =
       "SELECT pk, project, data FROM request_blocks WHERE ts_max>=? AND ts_max<=? AND ts_min<=?";
   if (id.size() != 16) return SQLITE_OK;

@@ -40,7 +40,9 @@ inline constexpr int64_t kMaxBlockSpanUs = 60'000'000;
 // request rows' (kRequestPkBase, 2^40) and traces'.
 inline constexpr int64_t kBlockPkBase = int64_t{1} << 52;
 
-inline int64_t BlockRowPk(int64_t block, int index) { return kBlockPkBase + block * kMaxBlockRows + index; }
+inline int64_t BlockRowPk(int64_t block, int index) {
+  return kBlockPkBase + block * kMaxBlockRows + index;
+}
 
 // One request as a block holds it. Ids are binary (IdValue's blobs: 16-byte trace, 8- or
 // 16-byte span and parent); dictionary ids are 0 when absent.
@@ -48,17 +50,18 @@ struct BlockRow {
   enum Flag : uint8_t {
     kDeleted = 1,
     kTtft = 2,
-    kUsage = 4,     // in/out/total tokens set
-    kCached = 8,    // cached tokens set
-    kCost = 16,     // the three costs set
-    kError = 32,    // level ERROR
+    kUsage = 4,   // in/out/total tokens set
+    kCached = 8,  // cached tokens set
+    kCost = 16,   // the three costs set
+    kError = 32,  // level ERROR
     kStatusMessage = 64,
     kUsageDetails = 128,
   };
   uint8_t flags = 0;
   uint8_t trace_size = 0, span_size = 0, parent_size = 0;
   unsigned char trace[17], span[17], parent[17];
-  int64_t ts = 0, name = 0, user = 0, session = 0, env = 0, model = 0, backend = 0, team = 0, key = 0;
+  int64_t ts = 0, name = 0, user = 0, session = 0, env = 0, model = 0, backend = 0, team = 0,
+          key = 0;
   int64_t status = 0, dur = 0, ttft = 0;
   int64_t in_tok = 0, out_tok = 0, total_tok = 0, cached_tok = 0;
   double in_cost = 0, out_cost = 0, cost = 0;
@@ -96,7 +99,8 @@ class BlockReader {
 inline constexpr int64_t kIdSlackUs = 50'000;
 inline int64_t IdMillis(std::string_view trace_blob) {
   uint64_t ms = 0;
-  for (size_t i = 0; i < 6 && i < trace_blob.size(); ++i) ms = (ms << 8) | static_cast<unsigned char>(trace_blob[i]);
+  for (size_t i = 0; i < 6 && i < trace_blob.size(); ++i)
+    ms = (ms << 8) | static_cast<unsigned char>(trace_blob[i]);
   return static_cast<int64_t>(ms);
 }
 inline bool IdSaysTime(std::string_view trace_blob, int64_t ts) {
@@ -110,7 +114,8 @@ inline bool IdSaysTime(std::string_view trace_blob, int64_t ts) {
 // `cache` (the writer's connection) the statements are its cached ones.
 class Conn;
 int ForEachBlockWithId(sqlite3* db, std::string_view id,
-                       const std::function<void(int64_t, int64_t, const void*, int)>& f, Conn* cache = nullptr);
+                       const std::function<void(int64_t, int64_t, const void*, int)>& f,
+                       Conn* cache = nullptr);
 
 // The key of a trace id in request_block_ids: its first 8 bytes, big-endian (time-ordered ids
 // grow with time), as a signed integer.

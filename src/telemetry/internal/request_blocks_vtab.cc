@@ -23,17 +23,48 @@ namespace ap::telemetry::internal {
 namespace {
 
 enum Column {
-  kPk, kId, kSpan, kProject, kTs, kName, kUser, kSession, kEnv, kModel, kBackend, kTeam, kKey, kStatus, kDur,
-  kTtft, kInTok, kOutTok, kTotalTok, kCachedTok, kInCost, kOutCost, kCost, kLevel, kStatusMessage, kParent,
-  kTags, kUsageDetails, kMetadata, kInput, kOutput
+  kPk,
+  kId,
+  kSpan,
+  kProject,
+  kTs,
+  kName,
+  kUser,
+  kSession,
+  kEnv,
+  kModel,
+  kBackend,
+  kTeam,
+  kKey,
+  kStatus,
+  kDur,
+  kTtft,
+  kInTok,
+  kOutTok,
+  kTotalTok,
+  kCachedTok,
+  kInCost,
+  kOutCost,
+  kCost,
+  kLevel,
+  kStatusMessage,
+  kParent,
+  kTags,
+  kUsageDetails,
+  kMetadata,
+  kInput,
+  kOutput
 };
 
 // The same columns and affinities as the `requests` table (migration 6), so the views' halves
 // agree and SQLite flattens them.
 constexpr const char* kSchema =
-    "CREATE TABLE x(pk INTEGER, id, span, project INT, ts INT, name INT, user INT, session INT, env INT, "
-    "model INT, backend INT, team INT, key INT, status INT, dur INT, ttft INT, in_tok INT, out_tok INT, "
-    "total_tok INT, cached_tok INT, in_cost REAL, out_cost REAL, cost REAL, level INT, status_message TEXT, "
+    "CREATE TABLE x(pk INTEGER, id, span, project INT, ts INT, name INT, user INT, session INT, "
+    "env INT, "
+    "model INT, backend INT, team INT, key INT, status INT, dur INT, ttft INT, in_tok INT, out_tok "
+    "INT, "
+    "total_tok INT, cached_tok INT, in_cost REAL, out_cost REAL, cost REAL, level INT, "
+    "status_message TEXT, "
     "parent, tags TEXT, usage_details TEXT, metadata TEXT, input TEXT, output TEXT)";
 
 enum Plan { kByPk = 1, kById = 2, kBySession = 3, kScan = 4 };
@@ -46,7 +77,9 @@ struct Row {
 };
 
 // Max-heap order: newest first, then highest pk.
-bool Before(const Row& a, const Row& b) { return a.b.ts < b.b.ts || (a.b.ts == b.b.ts && a.pk < b.pk); }
+bool Before(const Row& a, const Row& b) {
+  return a.b.ts < b.b.ts || (a.b.ts == b.b.ts && a.pk < b.pk);
+}
 
 struct VTab {
   sqlite3_vtab base{};
@@ -82,8 +115,9 @@ struct Cursor {
     }
   }
   void ReadCurrentBlock() {
-    Read(sqlite3_column_int64(blocks, 0), sqlite3_column_int64(blocks, 1), sqlite3_column_blob(blocks, 3),
-         sqlite3_column_bytes(blocks, 3), [](const BlockRow&, int) { return true; });
+    Read(sqlite3_column_int64(blocks, 0), sqlite3_column_int64(blocks, 1),
+         sqlite3_column_blob(blocks, 3), sqlite3_column_bytes(blocks, 3),
+         [](const BlockRow&, int) { return true; });
     have_block = sqlite3_step(blocks) == SQLITE_ROW;
   }
   // Runs `sql` (blocks: pk, project, ts_max?, data at column 3 — or as given) binding `arg`, and
@@ -106,7 +140,8 @@ struct Cursor {
     if (descending) {
       // A row may leave the heap once no unread block can hold a later one (blocks come newest
       // ts_max first; a tie reads the block too, its rows may have higher pks).
-      while (have_block && (rows.empty() || sqlite3_column_int64(blocks, 2) >= rows.front().b.ts)) ReadCurrentBlock();
+      while (have_block && (rows.empty() || sqlite3_column_int64(blocks, 2) >= rows.front().b.ts))
+        ReadCurrentBlock();
       if (rows.empty()) {
         eof = true;
         return SQLITE_OK;
@@ -156,13 +191,18 @@ int BestIndex(sqlite3_vtab*, sqlite3_index_info* info) {
     if (eq && c.iColumn == kId) id = i;
     if (eq && c.iColumn == kSession) session = i;
     if (eq && c.iColumn == kProject) project = i;
-    if (c.iColumn == kTs && (c.op == SQLITE_INDEX_CONSTRAINT_GE || c.op == SQLITE_INDEX_CONSTRAINT_GT)) from = i;
-    if (c.iColumn == kTs && (c.op == SQLITE_INDEX_CONSTRAINT_LE || c.op == SQLITE_INDEX_CONSTRAINT_LT)) to = i;
+    if (c.iColumn == kTs &&
+        (c.op == SQLITE_INDEX_CONSTRAINT_GE || c.op == SQLITE_INDEX_CONSTRAINT_GT))
+      from = i;
+    if (c.iColumn == kTs &&
+        (c.op == SQLITE_INDEX_CONSTRAINT_LE || c.op == SQLITE_INDEX_CONSTRAINT_LT))
+      to = i;
   }
   // Newest first: ORDER BY ts DESC, optionally then pk DESC.
-  bool descending = info->nOrderBy >= 1 && info->nOrderBy <= 2 && info->aOrderBy[0].iColumn == kTs &&
-                    info->aOrderBy[0].desc &&
-                    (info->nOrderBy == 1 || (info->aOrderBy[1].iColumn == kPk && info->aOrderBy[1].desc));
+  bool descending =
+      info->nOrderBy >= 1 && info->nOrderBy <= 2 && info->aOrderBy[0].iColumn == kTs &&
+      info->aOrderBy[0].desc &&
+      (info->nOrderBy == 1 || (info->aOrderBy[1].iColumn == kPk && info->aOrderBy[1].desc));
   if (descending) info->orderByConsumed = 1;
   int plan;
   if (pk >= 0 || id >= 0 || session >= 0) {
@@ -226,27 +266,31 @@ int Filter(sqlite3_vtab_cursor* base, int idx, const char*, int argc, sqlite3_va
       const int64_t block = (pk - kBlockPkBase) / kMaxBlockRows;
       const int index = static_cast<int>((pk - kBlockPkBase) % kMaxBlockRows);
       sqlite3_stmt* s = nullptr;
-      rc = sqlite3_prepare_v2(c->db, "SELECT project, data FROM request_blocks WHERE pk=?", -1, &s, nullptr);
+      rc = sqlite3_prepare_v2(c->db, "SELECT project, data FROM request_blocks WHERE pk=?", -1, &s,
+                              nullptr);
       if (rc != SQLITE_OK) return rc;
       sqlite3_bind_int64(s, 1, block);
       if (sqlite3_step(s) == SQLITE_ROW)
-        c->Read(block, sqlite3_column_int64(s, 0), sqlite3_column_blob(s, 1), sqlite3_column_bytes(s, 1),
-                [&](const BlockRow&, int i) { return i == index; });
+        c->Read(block, sqlite3_column_int64(s, 0), sqlite3_column_blob(s, 1),
+                sqlite3_column_bytes(s, 1), [&](const BlockRow&, int i) { return i == index; });
       sqlite3_finalize(s);
     }
   } else if (plan == kById && argc == 1) {
     if (sqlite3_value_type(argv[0]) == SQLITE_BLOB && sqlite3_value_bytes(argv[0]) == 16) {
       std::string id(static_cast<const char*>(sqlite3_value_blob(argv[0])), 16);
-      rc = ForEachBlockWithId(c->db, id, [&](int64_t pk, int64_t project, const void* data, int size) {
-        c->Read(pk, project, data, size, [&](const BlockRow& r, int) { return r.TraceId() == id; });
-      });
+      rc = ForEachBlockWithId(c->db, id,
+                              [&](int64_t pk, int64_t project, const void* data, int size) {
+                                c->Read(pk, project, data, size,
+                                        [&](const BlockRow& r, int) { return r.TraceId() == id; });
+                              });
       if (rc != SQLITE_OK) return rc;
     }
   } else if (plan == kBySession && argc == 1) {
     if (sqlite3_value_numeric_type(argv[0]) == SQLITE_INTEGER) {
       const int64_t session = sqlite3_value_int64(argv[0]);
       rc = c->ReadAll(
-          "SELECT b.pk, b.project, b.data FROM request_block_sessions s JOIN request_blocks b ON b.pk=s.block "
+          "SELECT b.pk, b.project, b.data FROM request_block_sessions s JOIN request_blocks b ON "
+          "b.pk=s.block "
           "WHERE s.session=?",
           argv[0], [&](const BlockRow& r, int) { return r.session == session; });
       if (rc != SQLITE_OK) return rc;
@@ -271,7 +315,8 @@ int Filter(sqlite3_vtab_cursor* base, int idx, const char*, int argc, sqlite3_va
     c->have_block = rc == SQLITE_ROW;
     rc = SQLITE_OK;
   }
-  if (plan != kScan && c->descending)  // buffered rows: sort them newest first, popped from the back
+  if (plan != kScan &&
+      c->descending)  // buffered rows: sort them newest first, popped from the back
     std::make_heap(c->rows.begin(), c->rows.end(), Before);
   return rc == SQLITE_OK ? c->Advance() : rc;
 }
@@ -286,23 +331,55 @@ int ColumnValue(sqlite3_vtab_cursor* base, sqlite3_context* ctx, int col) {
   auto dim = [&](int64_t v) {
     if (v) sqlite3_result_int64(ctx, v);
   };
-  auto blob = [&](const unsigned char* p, int n) { sqlite3_result_blob(ctx, p, n, SQLITE_TRANSIENT); };
+  auto blob = [&](const unsigned char* p, int n) {
+    sqlite3_result_blob(ctx, p, n, SQLITE_TRANSIENT);
+  };
   switch (col) {
-    case kPk: sqlite3_result_int64(ctx, r.pk); break;
-    case kId: blob(b.trace, b.trace_size); break;
-    case kSpan: blob(b.span, b.span_size); break;
-    case kProject: sqlite3_result_int64(ctx, r.project); break;
-    case kTs: sqlite3_result_int64(ctx, b.ts); break;
-    case kName: dim(b.name); break;
-    case kUser: dim(b.user); break;
-    case kSession: dim(b.session); break;
-    case kEnv: dim(b.env); break;
-    case kModel: dim(b.model); break;
-    case kBackend: dim(b.backend); break;
-    case kTeam: dim(b.team); break;
-    case kKey: dim(b.key); break;
-    case kStatus: sqlite3_result_int64(ctx, b.status); break;
-    case kDur: sqlite3_result_int64(ctx, b.dur); break;
+    case kPk:
+      sqlite3_result_int64(ctx, r.pk);
+      break;
+    case kId:
+      blob(b.trace, b.trace_size);
+      break;
+    case kSpan:
+      blob(b.span, b.span_size);
+      break;
+    case kProject:
+      sqlite3_result_int64(ctx, r.project);
+      break;
+    case kTs:
+      sqlite3_result_int64(ctx, b.ts);
+      break;
+    case kName:
+      dim(b.name);
+      break;
+    case kUser:
+      dim(b.user);
+      break;
+    case kSession:
+      dim(b.session);
+      break;
+    case kEnv:
+      dim(b.env);
+      break;
+    case kModel:
+      dim(b.model);
+      break;
+    case kBackend:
+      dim(b.backend);
+      break;
+    case kTeam:
+      dim(b.team);
+      break;
+    case kKey:
+      dim(b.key);
+      break;
+    case kStatus:
+      sqlite3_result_int64(ctx, b.status);
+      break;
+    case kDur:
+      sqlite3_result_int64(ctx, b.dur);
+      break;
     case kTtft:
       if (b.Has(BlockRow::kTtft)) sqlite3_result_int64(ctx, b.ttft);
       break;
@@ -310,7 +387,9 @@ int ColumnValue(sqlite3_vtab_cursor* base, sqlite3_context* ctx, int col) {
     case kOutTok:
     case kTotalTok:
       if (b.Has(BlockRow::kUsage))
-        sqlite3_result_int64(ctx, col == kInTok ? b.in_tok : col == kOutTok ? b.out_tok : b.total_tok);
+        sqlite3_result_int64(ctx, col == kInTok    ? b.in_tok
+                                  : col == kOutTok ? b.out_tok
+                                                   : b.total_tok);
       break;
     case kCachedTok:
       if (b.Has(BlockRow::kCached)) sqlite3_result_int64(ctx, b.cached_tok);
@@ -318,23 +397,29 @@ int ColumnValue(sqlite3_vtab_cursor* base, sqlite3_context* ctx, int col) {
     case kInCost:
     case kOutCost:
     case kCost:
-      if (b.Has(BlockRow::kCost)) sqlite3_result_double(ctx, col == kInCost ? b.in_cost : col == kOutCost ? b.out_cost : b.cost);
+      if (b.Has(BlockRow::kCost))
+        sqlite3_result_double(ctx, col == kInCost    ? b.in_cost
+                                   : col == kOutCost ? b.out_cost
+                                                     : b.cost);
       break;
     case kLevel:
       if (b.Has(BlockRow::kError)) sqlite3_result_int64(ctx, 3);
       break;
     case kStatusMessage:
       if (b.Has(BlockRow::kStatusMessage))
-        sqlite3_result_text(ctx, r.status_message.data(), static_cast<int>(r.status_message.size()), SQLITE_TRANSIENT);
+        sqlite3_result_text(ctx, r.status_message.data(), static_cast<int>(r.status_message.size()),
+                            SQLITE_TRANSIENT);
       break;
     case kParent:
       if (b.parent_size) blob(b.parent, b.parent_size);
       break;
     case kUsageDetails:
       if (b.Has(BlockRow::kUsageDetails))
-        sqlite3_result_text(ctx, r.usage_details.data(), static_cast<int>(r.usage_details.size()), SQLITE_TRANSIENT);
+        sqlite3_result_text(ctx, r.usage_details.data(), static_cast<int>(r.usage_details.size()),
+                            SQLITE_TRANSIENT);
       break;
-    default: break;  // tags, metadata, input, output: blocks hold none
+    default:
+      break;  // tags, metadata, input, output: blocks hold none
   }
   return SQLITE_OK;
 }
