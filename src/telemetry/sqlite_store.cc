@@ -2,9 +2,10 @@
 // and the pool of read connections (reads are in sqlite_queries.cc).
 //
 // WriteBatch is one BEGIN IMMEDIATE … COMMIT per batch with cached prepared statements, written
-// by an internal::BatchWriter (internal/batch_writer.h): compact gateway requests first, then the
-// items, a gateway request's trace and generation as one `requests` row (internal/request_rows.h)
-// when IsRequestPair says the row holds them exactly. Any failure rolls the whole batch back and
+// by an internal::BatchWriter (internal/batch_writer.h): compact gateway requests first (written
+// as request blocks, internal/request_blocks.h), then the items, a gateway request's trace and
+// generation as one `requests` row (internal/request_rows.h) when IsRequestPair says the row
+// holds them exactly. Every connection gets the block_requests virtual table the views read. Any failure rolls the whole batch back and
 // forgets the interned ids handed out inside it.
 #include "telemetry/sqlite_store.h"
 

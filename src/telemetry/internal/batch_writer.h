@@ -7,8 +7,9 @@
 //   batch_writer.cc          — flushing the queued rows and the daily and per-minute rollups;
 //   batch_writer_upserts.cc  — Langfuse items: event ids, traces and observations merged field
 //                              by field into stored rows, scores;
-//   batch_writer_requests.cc — gateway requests as compact `requests` rows (request_rows.h), and
-//                              moving such a row into traces and observations when an item
+//   batch_writer_requests.cc — gateway requests: compact records as request blocks
+//                              (request_blocks.h), items as `requests` rows (request_rows.h),
+//                              and moving either into traces and observations when an item
 //                              names its trace.
 // Used by the SQLite store only.
 #pragma once
