@@ -8,12 +8,15 @@
 //   gateway    requests/s of an in-process gateway with telemetry on vs off (same mock upstream)
 //   fill       a store of --generations gateway records over the last --fill-days, kept at
 //              --fill-path (for the dashboard benchmark, bench/dashboard/run.sh)
+//   queries    the read path on the store at --fill-path: newest-first pages, a trace by id, its
+//              observations, a session filter, a one-minute window (median of 5 each)
 //
 // Bounded: every phase has a fixed size or time; loopback only; files live in a temp dir that
 // is removed at the end. It measures, it does not assert.
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -308,8 +311,8 @@ int main(int argc, char** argv) {
   app.add_option("--gateway-seconds", gateway_seconds, "seconds per gateway round");
   app.add_option("--rounds", rounds, "gateway rounds (on/off alternating)");
   app.add_option("--clients", clients, "concurrent keep-alive clients");
-  app.add_option("--phases", phases, "comma-separated subset of ingest,bytes,aggregate,gateway,fill");
-  app.add_option("--fill-path", fill_path, "fill phase: the database to create and keep");
+  app.add_option("--phases", phases, "comma-separated subset of ingest,bytes,aggregate,gateway,fill,queries");
+  app.add_option("--fill-path", fill_path, "fill phase: the database to create and keep; queries: the one to read");
   app.add_option("--fill-days", fill_days, "fill phase: days the generations spread over, ending now");
   std::string gateway_modes = "off,on,path";
   app.add_option("--gateway-modes", gateway_modes,
@@ -368,6 +371,45 @@ int main(int argc, char** argv) {
     auto r = IngestGateway(fill_path, generations, 0, NowMicros() - fill_days * 86'400'000'000ll, fill_days);
     std::printf("| fill: %llu generations over %d days into %s | %.0f observations/s wall | |\n",
                 static_cast<unsigned long long>(generations), fill_days, fill_path.c_str(), r.per_second);
+    std::fflush(stdout);
+  }
+  if (has("queries")) {
+    auto opened = SqliteStore::Open({fill_path});
+    if (!opened) {
+      std::fprintf(stderr, "--phases queries needs a store at --fill-path: %s\n", opened.error().c_str());
+      return 2;
+    }
+    auto& store = **opened;
+    TraceQuery first;
+    first.limit = 50;
+    auto page = store.ListTraces(first);
+    if (!page || page->items.empty()) return 2;
+    const Trace newest = page->items.front().trace;
+    TraceQuery second = first;
+    second.cursor = page->next_cursor;
+    TraceQuery session = first;
+    session.session_id = newest.session_id;
+    TraceQuery window = first;
+    window.from_us = newest.timestamp_us - 3'600'000'000;
+    window.to_us = window.from_us + 60'000'000;
+    ObservationQuery obs;
+    obs.trace_id = newest.id;
+    auto time = [&](const char* what, auto query) {
+      std::vector<double> ms;
+      for (int i = 0; i < 5; ++i) {
+        auto t0 = Clock::now();
+        query();
+        ms.push_back(Seconds(Clock::now() - t0) * 1000);
+      }
+      std::sort(ms.begin(), ms.end());
+      std::printf("| query: %s | %.2f ms (median of 5) | |\n", what, ms[2]);
+    };
+    time("newest 50 traces, all projects (count + page)", [&] { (void)store.ListTraces(first); });
+    time("next page by cursor", [&] { (void)store.ListTraces(second); });
+    time("a trace by id", [&] { (void)store.GetTrace("", newest.id); });
+    time("a trace's observations", [&] { (void)store.ListObservations(obs); });
+    time("traces of one session", [&] { (void)store.ListTraces(session); });
+    time("a one-minute window an hour back", [&] { (void)store.ListTraces(window); });
     std::fflush(stdout);
   }
   if (has("gateway")) {

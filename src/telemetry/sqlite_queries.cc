@@ -480,8 +480,10 @@ Result<StoreStats> SqliteStore::Stats() {
     if (s.Step() == SQLITE_ROW) *out = s.Int(0);
   };
   // Each request row is a trace and a generation.
-  count("SELECT (SELECT count(*) FROM traces) + (SELECT count(*) FROM requests)", &st.traces);
-  count("SELECT (SELECT count(*) FROM observations) + (SELECT count(*) FROM requests)", &st.observations);
+  count("SELECT (SELECT count(*) FROM traces) + (SELECT count(*) FROM requests) + "
+        "(SELECT coalesce(sum(n),0) FROM request_blocks)", &st.traces);
+  count("SELECT (SELECT count(*) FROM observations) + (SELECT count(*) FROM requests) + "
+        "(SELECT coalesce(sum(n),0) FROM request_blocks)", &st.observations);
   count("SELECT count(*) FROM scores", &st.scores);
   int64_t version = 0;
   count("PRAGMA user_version", &version);

@@ -2,9 +2,10 @@
 // and the pool of read connections (reads are in sqlite_queries.cc).
 //
 // WriteBatch is one BEGIN IMMEDIATE … COMMIT per batch with cached prepared statements, written
-// by an internal::BatchWriter (internal/batch_writer.h): compact gateway requests first, then the
-// items, a gateway request's trace and generation as one `requests` row (internal/request_rows.h)
-// when IsRequestPair says the row holds them exactly. Any failure rolls the whole batch back and
+// by an internal::BatchWriter (internal/batch_writer.h): compact gateway requests first (written
+// as request blocks, internal/request_blocks.h), then the items, a gateway request's trace and
+// generation as one `requests` row (internal/request_rows.h) when IsRequestPair says the row
+// holds them exactly. Every connection gets the block_requests virtual table the views read. Any failure rolls the whole batch back and
 // forgets the interned ids handed out inside it.
 #include "telemetry/sqlite_store.h"
 
@@ -12,6 +13,7 @@
 
 #include "telemetry/internal/batch_writer.h"
 #include "telemetry/internal/minute_rollup.h"
+#include "telemetry/internal/request_blocks.h"
 #include "telemetry/internal/request_rows.h"
 #include "telemetry/internal/sqlite_db.h"
 #include "telemetry/internal/sqlite_rows.h"
@@ -42,7 +44,8 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptions& opti
                         std::to_string(options.writer_cache_mib * 1024) + "; PRAGMA synchronous=";
   pragmas += options.synchronous_full ? "FULL;" : "NORMAL;";
   if (!conn->Exec(pragmas, &error)) return "configure " + options.path + ": " + error;
-  if (!internal::RegisterLatencyBucketFunction(conn->db()) || !internal::RegisterIdFunction(conn->db()))
+  if (!internal::RegisterLatencyBucketFunction(conn->db()) || !internal::RegisterIdFunction(conn->db()) ||
+      !internal::RegisterBlockRequests(conn->db()))
     return "configure " + options.path + ": " + conn->LastError();
   int version = 0;
   {
@@ -111,6 +114,11 @@ Result<int64_t> SqliteStore::DeleteOlderThan(int64_t cutoff_us) {
     ok = run((std::string("DELETE FROM ") + table + " WHERE ts < ?").c_str());
     deleted += sqlite3_changes(c.db());
   }
+  if (ok) {
+    auto r = DeleteBlocksBefore(c, cutoff);
+    ok = r.has_value();
+    if (ok) deleted += *r;
+  }
   ok = ok && run("DELETE FROM events WHERE ts < ?");
   if (ok) {
     auto s = c.Prepare("DELETE FROM usage_daily WHERE day < ?");
@@ -129,6 +137,45 @@ Result<int64_t> SqliteStore::DeleteOlderThan(int64_t cutoff_us) {
   return "retention: " + error;
 }
 
+// Retention for request blocks: every block whose newest request is older than `cutoff` (a day
+// boundary; a block never spans two days), with its entries in the id and session indexes, read
+// from the block itself. Returns the requests deleted.
+std::optional<int64_t> SqliteStore::DeleteBlocksBefore(internal::Conn& c, int64_t cutoff) {
+  std::vector<std::pair<int64_t, std::string>> blocks;
+  int64_t deleted = 0;
+  {
+    auto s = c.Prepare("SELECT pk, n, data FROM request_blocks WHERE ts_max < ?");
+    s.Bind(1, cutoff);
+    int rc;
+    while ((rc = s.Step()) == SQLITE_ROW) {
+      deleted += s.Int(1);
+      blocks.emplace_back(s.Int(0), std::string(static_cast<const char*>(sqlite3_column_blob(s.raw(), 2)),
+                                                static_cast<size_t>(sqlite3_column_bytes(s.raw(), 2))));
+    }
+    if (rc != SQLITE_DONE) return std::nullopt;
+  }
+  for (const auto& [pk, data] : blocks) {
+    internal::BlockReader reader(data);
+    internal::BlockRow r;
+    while (reader.Next(&r)) {
+      auto s = c.Prepare("DELETE FROM request_block_ids WHERE k=? AND block=?");
+      s.Bind(1, internal::BlockIdKey(r.TraceId()));
+      s.Bind(2, pk);
+      if (s.Step() != SQLITE_DONE) return std::nullopt;
+      if (r.session) {
+        auto t = c.Prepare("DELETE FROM request_block_sessions WHERE session=? AND block=?");
+        t.Bind(1, r.session);
+        t.Bind(2, pk);
+        if (t.Step() != SQLITE_DONE) return std::nullopt;
+      }
+    }
+    auto s = c.Prepare("DELETE FROM request_blocks WHERE pk=?");
+    s.Bind(1, pk);
+    if (s.Step() != SQLITE_DONE) return std::nullopt;
+  }
+  return deleted;
+}
+
 Result<std::unique_ptr<internal::Conn>> SqliteStore::TakeReader() {
   {
     std::lock_guard lock(read_mu_);
@@ -141,6 +188,7 @@ Result<std::unique_ptr<internal::Conn>> SqliteStore::TakeReader() {
   auto c = std::make_unique<Conn>();
   std::string error;
   if (!c->Open(options_.path, true, &error)) return "open for reading: " + error;
+  if (!internal::RegisterBlockRequests(c->db())) return "open for reading: " + c->LastError();
   c->Exec("PRAGMA mmap_size=4294967296; PRAGMA cache_size=-16384;", nullptr);
   return c;
 }

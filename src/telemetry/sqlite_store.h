@@ -11,6 +11,7 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,8 @@ class SqliteStore : public Store {
   class Reader;
   Result<std::unique_ptr<internal::Conn>> TakeReader();
   void ReturnReader(std::unique_ptr<internal::Conn> conn);
+  // Retention's part for request blocks (sqlite_store.cc); the requests deleted, nullopt on error.
+  static std::optional<int64_t> DeleteBlocksBefore(internal::Conn& c, int64_t cutoff);
 
   SqliteOptions options_;
   std::mutex write_mu_;

@@ -1,6 +1,7 @@
 // telemetry/sqlite_store_test.cc — the SQLite store against the conformance suite, plus what is
 // specific to SQLite: WAL mode, migrations recorded in user_version, refusing a newer schema.
 #include "telemetry/sqlite_store.h"
+#include "telemetry/sqlite_test_support.h"
 
 #include <sqlite3.h>
 
@@ -26,24 +27,11 @@ INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformanceTest,
                          ::testing::Values(StoreFactory{"sqlite", OpenSqlite}),
                          [](const auto& info) { return info.param.name; });
 
-std::string TempDb(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / ("ap_sqlite_" + std::to_string(::getpid()) + name);
-  std::filesystem::remove_all(dir);
-  return (dir / "t.db").string();
-}
+constexpr const char* kDropBlocks =
+    "DROP TABLE request_blocks; DROP TABLE request_block_ids; DROP TABLE request_block_sessions;";
 
-// The first column of the first row of `sql`, as text.
-std::string Scalar(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  sqlite3_open(path.c_str(), &db);
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr);
-  std::string out;
-  if (sqlite3_step(st) == SQLITE_ROW) out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return out;
-}
+using testing::Scalar;
+using testing::TempDb;
 
 std::string Pragma(const std::string& path, const std::string& pragma) { return Scalar(path, "PRAGMA " + pragma); }
 
@@ -70,7 +58,8 @@ TEST(SqliteStore, MigratesAnOlderSchema) {
   // Pretend the database predates migration 2.
   sqlite3* db = nullptr;
   sqlite3_open(path.c_str(), &db);
-  sqlite3_exec(db, "DROP INDEX events_ts; DROP TABLE usage_minute; DROP TABLE latency_minute; DROP INDEX traces_time; "
+  sqlite3_exec(db, "DROP TABLE request_blocks; DROP TABLE request_block_ids; DROP TABLE request_block_sessions;"
+               "DROP INDEX events_ts; DROP TABLE usage_minute; DROP TABLE latency_minute; DROP INDEX traces_time; "
                "DROP VIEW trace_rows; DROP VIEW observation_rows; DROP TABLE requests; PRAGMA user_version=1;",
                nullptr, nullptr, nullptr);
   sqlite3_close(db);
@@ -106,6 +95,7 @@ TEST(SqliteStore, MinuteRollupMigrationFillsFromStoredGenerations) {
   sqlite3* db = nullptr;
   sqlite3_open(path.c_str(), &db);
   sqlite3_exec(db,
+               "DROP TABLE request_blocks; DROP TABLE request_block_ids; DROP TABLE request_block_sessions;"
                "DROP TABLE usage_minute; DROP TABLE latency_minute; DROP INDEX traces_time; DROP VIEW trace_rows; "
                "DROP VIEW observation_rows; DROP TABLE requests; PRAGMA user_version=3;",
                nullptr, nullptr, nullptr);
@@ -162,7 +152,8 @@ TEST(SqliteStore, RequestRowMigrationKeepsOlderRowsReadable) {
                          "INSERT INTO traces(id,project,ts,user) SELECT id,project,ts,user FROM requests;"
                          "INSERT INTO observations(id,project,trace,type,start,dur,model,cost,user,status) "
                          "SELECT span,project,(SELECT max(pk) FROM traces),1,ts,dur,model,cost,user,status FROM requests;"
-                         "DROP VIEW trace_rows; DROP VIEW observation_rows; DROP TABLE requests; PRAGMA user_version=5;",
+                         "DROP VIEW trace_rows; DROP VIEW observation_rows; DROP TABLE requests; PRAGMA user_version=5;"
+                         "DROP TABLE request_blocks; DROP TABLE request_block_ids; DROP TABLE request_block_sessions;",
                          nullptr, nullptr, nullptr),
             SQLITE_OK)
       << sqlite3_errmsg(db);
@@ -236,7 +227,7 @@ TEST(SqliteStore, UuidMigrationConvertsStoredIds) {
   }
   sqlite3* db = nullptr;
   sqlite3_open(path.c_str(), &db);
-  ASSERT_EQ(sqlite3_exec(db, (sql + "PRAGMA user_version=6;").c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
+  ASSERT_EQ(sqlite3_exec(db, (sql + kDropBlocks + "PRAGMA user_version=6;").c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
       << sqlite3_errmsg(db);
   sqlite3_close(db);
   EXPECT_EQ(Scalar(path, "SELECT id FROM traces"), trace);

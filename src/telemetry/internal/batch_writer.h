@@ -7,8 +7,9 @@
 //   batch_writer.cc          — flushing the queued rows and the daily and per-minute rollups;
 //   batch_writer_upserts.cc  — Langfuse items: event ids, traces and observations merged field
 //                              by field into stored rows, scores;
-//   batch_writer_requests.cc — gateway requests as compact `requests` rows (request_rows.h), and
-//                              moving such a row into traces and observations when an item
+//   batch_writer_requests.cc — gateway requests: compact records as request blocks
+//                              (request_blocks.h), items as `requests` rows (request_rows.h),
+//                              and moving either into traces and observations when an item
 //                              names its trace.
 // Used by the SQLite store only.
 #pragma once
@@ -25,6 +26,7 @@
 
 #include "telemetry/gateway_request.h"
 #include "telemetry/internal/minute_rollup.h"
+#include "telemetry/internal/request_blocks.h"
 #include "telemetry/internal/request_rows.h"
 #include "telemetry/internal/sqlite_db.h"
 #include "telemetry/sqlite_store.h"
@@ -182,9 +184,12 @@ class BatchWriter {
     return last_rollup_->second;
   }
 
-  // batch_writer_requests.cc: request rows.
+  // batch_writer_requests.cc: request rows and request blocks.
   bool FlushRequestRows();
+  bool WriteBlock(const RequestRow* const* rows, size_t n);
+  bool InsertPairs(bool ids, std::vector<std::pair<int64_t, int64_t>>& pairs);
   bool ExpandRequest(int64_t project, const std::string& id);
+  bool ExpandBlockRequest(int64_t project, const Blob& id);
 
   // batch_writer_upserts.cc: traces, observations, scores.
   std::optional<std::pair<int64_t, Trace>> FindTrace(int64_t project, const std::string& id);
@@ -222,7 +227,13 @@ class BatchWriter {
   PendingRows<kNewTraces, 15> new_traces_;
   PendingRows<kNewObservations, 32> new_observations_;
   PendingRows<kNewRequests, kRequestColumnCount> new_requests_;
-  std::vector<RequestRow> request_rows_;  // compact requests waiting for a multi-row INSERT
+  // Compact requests waiting to be written as request blocks (request_blocks.h), and the
+  // buffers reused for encoding them.
+  std::vector<RequestRow> request_rows_;
+  std::vector<const RequestRow*> block_order_;
+  std::vector<BlockRow> block_rows_;
+  std::string block_bytes_;
+  std::vector<std::pair<int64_t, int64_t>> block_pairs_;
   int64_t next_trace_pk_ = 0;
   int64_t next_request_pk_ = 0;  // 0: read max(pk) first
 };

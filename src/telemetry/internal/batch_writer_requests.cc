@@ -1,16 +1,23 @@
 // telemetry/internal/batch_writer_requests.cc — the batch writer's gateway-request path (see
-// batch_writer.h): a gateway request whose trace id the gateway minted becomes one `requests`
-// row (request_rows.h), from its items (ApplyRequest) or from the compact record the sink
-// queued (ApplyGatewayRequest), and joins a 16-row INSERT. Compact records are bound straight
-// from their fields (BindRequestRow), without building Values. ExpandRequest moves such a row
-// into traces and observations once a later item names its trace.
+// batch_writer.h). A compact record the sink queued (ApplyGatewayRequest) with binary ids and no
+// tags waits in request_rows_ and is written with the batch's others as request blocks
+// (request_blocks.h: encoded bytes, one id-index entry each, one session-index entry per block and
+// session). A request that comes as items (ApplyRequest), or a compact one with tags or text ids,
+// becomes one `requests` row (request_rows.h) in a 16-row INSERT. ExpandRequest moves a request
+// out of either form into traces and observations once a later item names its trace.
 #include "telemetry/internal/batch_writer.h"
 #include "telemetry/internal/sqlite_rows.h"
+
+#include <algorithm>
+#include <cstring>
+#include <tuple>
 
 namespace ap::telemetry::internal {
 namespace {
 
-constexpr size_t kRowsPerRequestInsert = 16;
+// Compact requests are encoded into blocks once this many wait (and at the end of the batch, or
+// before anything reads or updates traces).
+constexpr size_t kPendingBlockRows = 4096;
 
 bool AsBlob(const Value& v, Blob* out) {
   const auto* b = std::get_if<Blob>(&v);
@@ -18,54 +25,48 @@ bool AsBlob(const Value& v, Blob* out) {
   return b != nullptr;
 }
 
-// Binds `r` as row `row` (0-based) of a request INSERT; NULLs are left unbound.
-void BindRequestRow(sqlite3_stmt* s, int row, const BatchWriter::RequestRow& r) {
+// The block form of a compact request's row.
+void ToBlockRow(const BatchWriter::RequestRow& r, BlockRow* b) {
   using F = GatewayRequest;
   const GatewayRequest& q = *r.q;
-  const int b = row * static_cast<int>(kRequestColumnCount);
-  auto i64 = [&](int col, int64_t v) { sqlite3_bind_int64(s, b + col, v); };
-  auto dim = [&](int col, int64_t v) {
-    if (v) sqlite3_bind_int64(s, b + col, v);
+  b->flags = 0;
+  auto flag = [&](bool on, BlockRow::Flag f) {
+    if (on) b->flags |= f;
   };
-  auto real = [&](int col, double v) { sqlite3_bind_double(s, b + col, v); };
-  auto blob = [&](int col, const Blob& v) { sqlite3_bind_blob(s, b + col, v.bytes, v.size, SQLITE_STATIC); };
-  auto text = [&](int col, F::Field f) {
-    if (q.Has(f)) sqlite3_bind_text(s, b + col, q.text + q.offset[f], q.size[f], SQLITE_STATIC);
-  };
-  // pk,id,span,project,ts,name,user,session,env,model,backend,team,key,status,dur,ttft,in_tok,out_tok,
-  // total_tok,cached_tok,in_cost,out_cost,cost,level,status_message,parent,tags,usage_details,metadata,
-  // input,output (AP_REQUEST_COLUMNS)
-  i64(1, r.pk);
-  blob(2, r.trace);
-  blob(3, r.span);
-  i64(4, r.project);
-  i64(5, q.start_us);
-  dim(6, r.name);
-  dim(7, r.user);
-  dim(8, r.session);
-  dim(9, r.env);
-  dim(10, r.model);
-  dim(11, r.backend);
-  dim(12, r.team);
-  dim(13, r.key);
-  i64(14, q.status);
-  i64(15, q.end_us - q.start_us);
-  if (q.completion_start_us) i64(16, q.completion_start_us - q.start_us);
-  if (q.has_usage) {
-    i64(17, q.input_tokens);
-    i64(18, q.output_tokens);
-    i64(19, q.total_tokens);
-    if (q.cached_tokens) i64(20, q.cached_tokens);
-  }
-  if (r.has_cost) {
-    real(21, r.in_cost);
-    real(22, r.out_cost);
-    real(23, r.cost);
-  }
-  if (q.error) i64(24, static_cast<int>(Level::kError));
-  text(25, F::kStatusMessage);
-  if (r.parent.size) blob(26, r.parent);
-  text(28, F::kUsageDetails);
+  flag(q.completion_start_us != 0, BlockRow::kTtft);
+  flag(q.has_usage, BlockRow::kUsage);
+  flag(q.has_usage && q.cached_tokens != 0, BlockRow::kCached);
+  flag(r.has_cost, BlockRow::kCost);
+  flag(q.error, BlockRow::kError);
+  flag(q.Has(F::kStatusMessage), BlockRow::kStatusMessage);
+  flag(q.Has(F::kUsageDetails), BlockRow::kUsageDetails);
+  b->trace_size = r.trace.size;
+  std::memcpy(b->trace, r.trace.bytes, r.trace.size);
+  b->span_size = r.span.size;
+  std::memcpy(b->span, r.span.bytes, r.span.size);
+  b->parent_size = r.parent.size;
+  std::memcpy(b->parent, r.parent.bytes, r.parent.size);
+  b->ts = q.start_us;
+  b->name = r.name;
+  b->user = r.user;
+  b->session = r.session;
+  b->env = r.env;
+  b->model = r.model;
+  b->backend = r.backend;
+  b->team = r.team;
+  b->key = r.key;
+  b->status = q.status;
+  b->dur = q.end_us - q.start_us;
+  b->ttft = q.completion_start_us ? q.completion_start_us - q.start_us : 0;
+  b->in_tok = q.input_tokens;
+  b->out_tok = q.output_tokens;
+  b->total_tok = q.total_tokens;
+  b->cached_tok = q.cached_tokens;
+  b->in_cost = r.in_cost;
+  b->out_cost = r.out_cost;
+  b->cost = r.cost;
+  b->status_message = q.Get(F::kStatusMessage);
+  b->usage_details = q.Get(F::kUsageDetails);
 }
 
 }  // namespace
@@ -139,11 +140,11 @@ bool BatchWriter::ApplyGatewayRequest(const GatewayRequest& q) {
                         in, out, has_cost ? cost : 0, +1);
   RequestRow row{&q, next_request_pk_++, project, dim(F::kName), user, dim(F::kSession), dim(F::kEnvironment),
                  model, dim(F::kBackend), team, key, in_cost, out_cost, cost, has_cost, {}, {}, {}};
-  if (!q.Has(F::kTags) && AsBlob(IdValue(q.Get(F::kTraceId)), &row.trace) &&
+  if (!q.Has(F::kTags) && AsBlob(IdValue(q.Get(F::kTraceId)), &row.trace) && row.trace.size == 16 &&
       AsBlob(IdValue(q.Get(F::kSpanId)), &row.span) &&
       (!q.Has(F::kParentId) || AsBlob(IdValue(q.Get(F::kParentId)), &row.parent))) {
     request_rows_.push_back(row);
-    return request_rows_.size() < kRowsPerRequestInsert || FlushRequestRows();
+    return request_rows_.size() < kPendingBlockRows || FlushRequestRows();
   }
   // Text ids or tags: the general row of Values.
   auto id = [](int64_t v) { return v ? Value(v) : Value(); };
@@ -164,21 +165,86 @@ bool BatchWriter::ApplyGatewayRequest(const GatewayRequest& q) {
            text(F::kUsageDetails), Value(), Value(), Value()});
 }
 
+// Writes the waiting compact requests as request blocks: ordered by project, day and time, and
+// cut where the project or the UTC day changes, the block's time span would pass
+// kMaxBlockSpanUs or it holds kMaxBlockRows rows.
 bool BatchWriter::FlushRequestRows() {
-  static const std::string many = InsertSql(kNewRequests, kRequestColumnCount, kRowsPerRequestInsert);
-  static const std::string one = InsertSql(kNewRequests, kRequestColumnCount, 1);
-  size_t i = 0;
-  for (; request_rows_.size() - i >= kRowsPerRequestInsert; i += kRowsPerRequestInsert) {
-    auto s = c_.PrepareStatic(many.c_str());
-    for (size_t r = 0; r < kRowsPerRequestInsert; ++r) BindRequestRow(s.raw(), static_cast<int>(r), request_rows_[i + r]);
-    if (s.Step() != SQLITE_DONE) return false;
-  }
-  for (; i < request_rows_.size(); ++i) {
-    auto s = c_.PrepareStatic(one.c_str());
-    BindRequestRow(s.raw(), 0, request_rows_[i]);
-    if (s.Step() != SQLITE_DONE) return false;
+  if (request_rows_.empty()) return true;
+  block_order_.clear();
+  for (const RequestRow& r : request_rows_) block_order_.push_back(&r);
+  auto key = [](const RequestRow* r) { return std::tuple(r->project, DayOf(r->q->start_us), r->q->start_us); };
+  if (!std::is_sorted(block_order_.begin(), block_order_.end(),
+                      [&](const RequestRow* a, const RequestRow* b) { return key(a) < key(b); }))
+    std::stable_sort(block_order_.begin(), block_order_.end(),
+                     [&](const RequestRow* a, const RequestRow* b) { return key(a) < key(b); });
+  size_t first = 0;
+  for (size_t i = 1; i <= block_order_.size(); ++i) {
+    if (i < block_order_.size()) {
+      const RequestRow* a = block_order_[first];
+      const RequestRow* b = block_order_[i];
+      if (b->project == a->project && DayOf(b->q->start_us) == DayOf(a->q->start_us) &&
+          b->q->start_us - a->q->start_us <= kMaxBlockSpanUs && i - first < static_cast<size_t>(kMaxBlockRows))
+        continue;
+    }
+    if (!WriteBlock(block_order_.data() + first, i - first)) return false;
+    first = i;
   }
   request_rows_.clear();
+  return true;
+}
+
+// One block: its row, then its entries in the id and session indexes.
+bool BatchWriter::WriteBlock(const RequestRow* const* rows, size_t n) {
+  block_rows_.resize(n);
+  for (size_t i = 0; i < n; ++i) ToBlockRow(*rows[i], &block_rows_[i]);
+  block_bytes_.clear();
+  EncodeBlock(block_rows_.data(), n, &block_bytes_);
+  {
+    auto s = c_.PrepareStatic("INSERT INTO request_blocks(project,ts_min,ts_max,n,data) VALUES(?,?,?,?,?)");
+    sqlite3_bind_int64(s.raw(), 1, rows[0]->project);
+    sqlite3_bind_int64(s.raw(), 2, rows[0]->q->start_us);  // rows are in time order
+    sqlite3_bind_int64(s.raw(), 3, rows[n - 1]->q->start_us);
+    sqlite3_bind_int64(s.raw(), 4, static_cast<int64_t>(n));
+    sqlite3_bind_blob(s.raw(), 5, block_bytes_.data(), static_cast<int>(block_bytes_.size()), SQLITE_STATIC);
+    if (s.Step() != SQLITE_DONE) return false;
+  }
+  const int64_t block = sqlite3_last_insert_rowid(c_.db());
+  block_pairs_.clear();
+  for (size_t i = 0; i < n; ++i)  // rows whose id says their time are found by time
+    if (!IdSaysTime(block_rows_[i].TraceId(), block_rows_[i].ts))
+      block_pairs_.emplace_back(BlockIdKey(block_rows_[i].TraceId()), block);
+  if (!InsertPairs(true, block_pairs_)) return false;
+  block_pairs_.clear();
+  for (size_t i = 0; i < n; ++i)
+    if (block_rows_[i].session) block_pairs_.emplace_back(block_rows_[i].session, block);
+  return InsertPairs(false, block_pairs_);
+}
+
+// Inserts (key, block) pairs into request_block_ids (`ids`) or request_block_sessions, 32 per
+// statement; duplicates are dropped first (a primary key each).
+bool BatchWriter::InsertPairs(bool ids, std::vector<std::pair<int64_t, int64_t>>& pairs) {
+  constexpr size_t kPerInsert = 32;
+  static const std::string ids_many = InsertSql("request_block_ids(k,block)", 2, kPerInsert);
+  static const std::string ids_one = InsertSql("request_block_ids(k,block)", 2, 1);
+  static const std::string sessions_many = InsertSql("request_block_sessions(session,block)", 2, kPerInsert);
+  static const std::string sessions_one = InsertSql("request_block_sessions(session,block)", 2, 1);
+  if (!std::is_sorted(pairs.begin(), pairs.end())) std::sort(pairs.begin(), pairs.end());
+  pairs.erase(std::unique(pairs.begin(), pairs.end()), pairs.end());
+  size_t i = 0;
+  for (; pairs.size() - i >= kPerInsert; i += kPerInsert) {
+    auto s = c_.PrepareStatic(ids ? ids_many.c_str() : sessions_many.c_str());
+    for (size_t r = 0; r < kPerInsert; ++r) {
+      sqlite3_bind_int64(s.raw(), static_cast<int>(2 * r + 1), pairs[i + r].first);
+      sqlite3_bind_int64(s.raw(), static_cast<int>(2 * r + 2), pairs[i + r].second);
+    }
+    if (s.Step() != SQLITE_DONE) return false;
+  }
+  for (; i < pairs.size(); ++i) {
+    auto s = c_.PrepareStatic(ids ? ids_one.c_str() : sessions_one.c_str());
+    sqlite3_bind_int64(s.raw(), 1, pairs[i].first);
+    sqlite3_bind_int64(s.raw(), 2, pairs[i].second);
+    if (s.Step() != SQLITE_DONE) return false;
+  }
   return true;
 }
 
@@ -193,7 +259,7 @@ bool BatchWriter::ExpandRequest(int64_t project, const std::string& id) {
     s.Bind(1, project);
     s.Bind(2, key);
     int rc = s.Step();
-    if (rc == SQLITE_DONE) return true;
+    if (rc == SQLITE_DONE) return ExpandBlockRequest(project, std::get<Blob>(key));
     if (rc != SQLITE_ROW) return false;
     pk = s.Int(0);
   }
@@ -210,6 +276,69 @@ bool BatchWriter::ExpandRequest(int64_t project, const std::string& id) {
     if (s.Step() != SQLITE_DONE) return false;
   }
   return true;
+}
+
+// Moves the request of trace `id` (a 16-byte blob) out of its block, if a block holds it: the
+// trace and its generation are inserted as ExpandRequest inserts a request row's, and the block's
+// row is marked deleted in place (the block's other rows keep their pks).
+bool BatchWriter::ExpandBlockRequest(int64_t project, const Blob& id) {
+  const std::string_view want = id.view();
+  int64_t block = 0;
+  std::string data;
+  BlockRow r;
+  size_t flags_at = 0;
+  bool found = false;
+  const int rc = ForEachBlockWithId(c_.db(), want, [&](int64_t pk, int64_t block_project, const void* bytes, int size) {
+    if (found || block_project != project) return;
+    data.assign(static_cast<const char*>(bytes), static_cast<size_t>(size));
+    BlockReader reader(data);
+    while (reader.Next(&r, &flags_at))
+      if (!r.Has(BlockRow::kDeleted) && r.TraceId() == want) {
+        found = true;
+        block = pk;
+        return;
+      }
+  }, &c_);
+  if (rc != SQLITE_OK) return false;
+  if (!found) return true;
+  auto dim = [](int64_t v) { return v ? Value(v) : Value(); };
+  auto blob = [](const unsigned char* p, uint8_t n) {
+    Blob b;
+    std::memcpy(b.bytes, p, n);
+    b.size = n;
+    return b;
+  };
+  {
+    auto t = c_.PrepareStatic("INSERT INTO traces(id,project,ts,name,user,session,env) VALUES(?,?,?,?,?,?,?)");
+    t.BindAll({blob(r.trace, r.trace_size), project, r.ts, dim(r.name), dim(r.user), dim(r.session), dim(r.env)});
+    if (t.Step() != SQLITE_DONE) return false;
+  }
+  const int64_t trace_pk = sqlite3_last_insert_rowid(c_.db());
+  const bool usage = r.Has(BlockRow::kUsage), cost = r.Has(BlockRow::kCost);
+  // Text is copied (bound transient): `r` points into `data`, which outlives the statement anyway.
+  auto text = [](bool on, std::string_view v) { return on ? Value(std::string(v)) : Value(); };
+  {
+    auto o = c_.PrepareStatic(
+        "INSERT INTO observations(id,project,trace,parent,type,name,start,dur,ttft,model,level,status_message,"
+        "env,in_tok,out_tok,total_tok,cached_tok,usage_details,in_cost,out_cost,cost,user,team,key,backend,"
+        "status) VALUES(?,?,?,?,1,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    o.BindAll({blob(r.span, r.span_size), project, trace_pk,
+               r.parent_size ? Value(blob(r.parent, r.parent_size)) : Value(), dim(r.name), r.ts, r.dur,
+               r.Has(BlockRow::kTtft) ? Value(r.ttft) : Value(), dim(r.model),
+               r.Has(BlockRow::kError) ? Value(int64_t{static_cast<int>(Level::kError)}) : Value(),
+               text(r.Has(BlockRow::kStatusMessage), r.status_message), dim(r.env),
+               usage ? Value(r.in_tok) : Value(), usage ? Value(r.out_tok) : Value(),
+               usage ? Value(r.total_tok) : Value(), r.Has(BlockRow::kCached) ? Value(r.cached_tok) : Value(),
+               text(r.Has(BlockRow::kUsageDetails), r.usage_details), cost ? Value(r.in_cost) : Value(),
+               cost ? Value(r.out_cost) : Value(), cost ? Value(r.cost) : Value(), dim(r.user), dim(r.team),
+               dim(r.key), dim(r.backend), r.status});
+    if (o.Step() != SQLITE_DONE) return false;
+  }
+  data[flags_at] = static_cast<char>(r.flags | BlockRow::kDeleted);
+  auto u = c_.PrepareStatic("UPDATE request_blocks SET data=?, n=n-1 WHERE pk=?");
+  sqlite3_bind_blob(u.raw(), 1, data.data(), static_cast<int>(data.size()), SQLITE_STATIC);
+  sqlite3_bind_int64(u.raw(), 2, block);
+  return u.Step() == SQLITE_DONE;
 }
 
 }  // namespace ap::telemetry::internal

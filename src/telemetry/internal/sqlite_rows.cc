@@ -128,6 +128,56 @@ UPDATE scores SET observation_id=ap_id(observation_id)
   WHERE typeof(observation_id)='text' AND length(observation_id)=36;
 UPDATE events SET id=ap_id(id) WHERE typeof(id)='text' AND length(id)=36;
 )sql",
+      // 8: gateway requests in blocks (internal/request_blocks.h): a commit's compact requests of
+      // one project and minute as one row, read through the virtual table block_requests, which
+      // the views union with the tables. Per request the writer adds its bytes (and an entry in
+      // the narrow id index only for an id that does not say its time) instead of a 31-column
+      // row and three index entries. Rows already in `requests` stay there. The block arm comes
+      // first in each view: as a later arm of the merge SQLite (3.40) does not offer the virtual
+      // table a two-term ORDER BY (ts DESC, pk DESC), and every newest-first page would sort
+      // every block's rows instead of merging the newest blocks.
+      R"sql(
+CREATE TABLE request_blocks(
+  pk INTEGER PRIMARY KEY, project INT NOT NULL, ts_min INT NOT NULL, ts_max INT NOT NULL, n INT NOT NULL,
+  data BLOB NOT NULL);
+CREATE INDEX request_blocks_time ON request_blocks(ts_max, ts_min);
+CREATE INDEX request_blocks_project ON request_blocks(project, ts_max);
+CREATE TABLE request_block_ids(k INT NOT NULL, block INT NOT NULL, PRIMARY KEY(k, block)) WITHOUT ROWID;
+CREATE TABLE request_block_sessions(session INT NOT NULL, block INT NOT NULL, PRIMARY KEY(session, block))
+  WITHOUT ROWID;
+DROP VIEW trace_rows;
+DROP VIEW observation_rows;
+CREATE VIEW trace_rows AS
+  SELECT pk, id, project, ts, name, user, session, CAST(NULL AS INT) AS release, CAST(NULL AS INT) AS version,
+         env, tags, CAST(NULL AS TEXT) AS input, CAST(NULL AS TEXT) AS output, CAST(NULL AS TEXT) AS metadata,
+         CAST(NULL AS INT) AS public, model, coalesce(level,0)=3 OR coalesce(status,0)>=400 AS error
+  FROM block_requests
+  UNION ALL
+  SELECT pk, id, project, ts, name, user, session, release, version, env, tags, input, output, metadata,
+         public, CAST(NULL AS INT), 0 FROM traces
+  UNION ALL
+  SELECT pk, id, project, ts, name, user, session, CAST(NULL AS INT), CAST(NULL AS INT), env, tags,
+         CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS INT), model,
+         coalesce(level,0)=3 OR coalesce(status,0)>=400 FROM requests;
+CREATE VIEW observation_rows AS
+  SELECT pk, span AS id, project, pk AS trace, parent, CAST(1 AS INT) AS type, name, ts AS start, dur, ttft,
+         model, level, status_message, CAST(NULL AS INT) AS version, env, CAST(NULL AS TEXT) AS model_params,
+         input, output, metadata, in_tok, out_tok, total_tok, cached_tok, usage_details,
+         CAST(NULL AS TEXT) AS cost_details, in_cost, out_cost, cost, user, team, key, backend, status,
+         id AS trace_id, project AS trace_project, session AS trace_session
+  FROM block_requests
+  UNION ALL
+  SELECT o.pk, o.id, o.project, o.trace, o.parent, o.type, o.name, o.start, o.dur, o.ttft, o.model, o.level,
+         o.status_message, o.version, o.env, o.model_params, o.input, o.output, o.metadata, o.in_tok,
+         o.out_tok, o.total_tok, o.cached_tok, o.usage_details, o.cost_details, o.in_cost, o.out_cost,
+         o.cost, o.user, o.team, o.key, o.backend, o.status, t.id, t.project, t.session
+  FROM observations o JOIN traces t ON t.pk=o.trace
+  UNION ALL
+  SELECT pk, span, project, pk, parent, CAST(1 AS INT), name, ts, dur, ttft, model, level, status_message,
+         CAST(NULL AS INT), env, CAST(NULL AS TEXT), input, output, metadata, in_tok, out_tok, total_tok,
+         cached_tok, usage_details, CAST(NULL AS TEXT), in_cost, out_cost, cost, user, team, key, backend,
+         status, id, project, session FROM requests;
+)sql",
   };
   return kMigrations;
 }
