@@ -128,4 +128,19 @@ TEST_P(StoreConformanceTest, ReSentCreateIsIgnoredAfterAStatusWasMergedIn) {
   EXPECT_EQ(Total(*store_).generations, 1);
 }
 
+// An update (no start time: an SDK's end()) that arrives before its create makes the row, once.
+TEST_P(StoreConformanceTest, AnUpdateBeforeItsCreateMakesTheRowOnce) {
+  const int64_t now = NowMicros();
+  Observation end = GenUpdate("g1", "t1");
+  end.end_us = now + 1000;
+  end.output_tokens = 7;
+  MustWrite(*store_, {It(end, "e1")});
+  MustWrite(*store_, {It(end, "e1"), It(MakeGen("g1", "t1", now, "m", 10, 5, 1.0), "e2"), It(end, "e1")});
+  EXPECT_EQ(Observations(*store_), 1);
+  UsageRow total = Total(*store_);
+  EXPECT_EQ(total.generations, 1);
+  EXPECT_EQ(total.input_tokens, 10);
+  EXPECT_EQ(total.output_tokens, 5);  // the create came last and set it
+}
+
 }  // namespace ap::telemetry

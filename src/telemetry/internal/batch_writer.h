@@ -207,7 +207,7 @@ class BatchWriter {
   bool WriteObservation(const Observation& n, bool fresh, const std::string* event);
   RowWrite WriteObservationRow(int64_t project, int64_t trace_pk, const std::optional<std::string>& trace_user,
                                const Observation& n, Observation* merged_in, int64_t pk, bool new_only,
-                               const Value& event = {});
+                               const Value& event = {}, bool same_keys = false);
   bool WriteScore(const Score& sc);
 
   // Values of optional fields: interned, or borrowed (the items outlive the statements that

@@ -308,12 +308,13 @@ struct BatchWriter::StoredObservation {
   bool same_event = false, has_event = false;
 };
 
-// The stored observation `id` (not a write-once one); nullopt when there is none.
+// The stored observation `id` (not a write-once one); nullopt when there is none. Its trace is
+// known by pk only (a merge writes the pk the item names): `o.trace_id` stays empty.
 std::optional<BatchWriter::StoredObservation> BatchWriter::FindObservation(int64_t project, const std::string& id,
                                                                            const Value& event) {
   static const std::string kSql = std::string("SELECT ") + kObservationColumns +
-                                  ",t.id,o.trace,o.event IS ?3,o.event IS NOT NULL FROM observations o "
-                                  "JOIN traces t ON t.pk=o.trace WHERE o.project=?1 AND o.id=?2 AND o.status IS NULL";
+                                  ",NULL,o.trace,o.event IS ?3,o.event IS NOT NULL FROM observations o "
+                                  "WHERE o.project=?1 AND o.id=?2 AND o.status IS NULL";
   auto s = c_.PrepareStatic(kSql.c_str());
   s.Bind(1, project);
   s.Bind(2, IdValue(id));
@@ -329,9 +330,11 @@ std::optional<BatchWriter::StoredObservation> BatchWriter::FindObservation(int64
 
 // An upsert (not fresh) is first tried as a new row: most are (an SDK's creates), and the
 // INSERT's own uniqueness check on (project, id) finds a stored row as cheaply as a read would.
-// Only when one is there is it read, merged and updated. Observations carrying an HTTP status
-// stay out of the unique index (migration 3), so they are always read first. `event`: the
-// item's event id (not yet recorded; only on the insert-first path), kept in a new row.
+// Only when one is there is it read, merged and updated. An item without a start time is an
+// update (an SDK's create always has one; its end() sends the end time alone), so it is read
+// first instead: the INSERT would almost always meet the row. Observations carrying an HTTP
+// status stay out of the unique index (migration 3), so they are always read first. `event`:
+// the item's event id (not yet recorded; only on the insert-first path), kept in a new row.
 bool BatchWriter::WriteObservation(const Observation& n, bool fresh, const std::string* event) {
   int64_t project = c_.Intern(n.project);
   const CachedTrace* trace = TraceFor(project, n.trace_id, n.start_us);
@@ -353,13 +356,22 @@ bool BatchWriter::WriteObservation(const Observation& n, bool fresh, const std::
     if (!insert_first) stored = FindObservation(project, n.id, event_key);
   }
   if (insert_first) {
-    switch (WriteObservationRow(project, trace_pk, *trace_user, n, nullptr, 0, /*new_only=*/true, event_key)) {
-      case RowWrite::kFailed: return false;
-      case RowWrite::kDone: return true;
-      case RowWrite::kExists: break;
+    if (n.start_us) {
+      switch (WriteObservationRow(project, trace_pk, *trace_user, n, nullptr, 0, /*new_only=*/true, event_key)) {
+        case RowWrite::kFailed: return false;
+        case RowWrite::kDone: return true;
+        case RowWrite::kExists: break;
+      }
     }
     stored = FindObservation(project, n.id, event_key);
-    if (!stored) return false;
+    if (!stored) {
+      if (n.start_us) return false;  // the INSERT met a row this cannot find
+      switch (WriteObservationRow(project, trace_pk, *trace_user, n, nullptr, 0, /*new_only=*/true, event_key)) {
+        case RowWrite::kFailed:
+        case RowWrite::kExists: return false;
+        case RowWrite::kDone: return true;
+      }
+    }
     if (event) {
       if (stored->same_event) return true;  // this event created the row: a re-send
       switch (RecordEvent(*event)) {
@@ -376,16 +388,19 @@ bool BatchWriter::WriteObservation(const Observation& n, bool fresh, const std::
     return false;
   AddRollup(project, stored->o, -1);
   MergeObservation(stored->o, n);
-  return WriteObservationRow(project, trace_pk, *trace_user, n, &stored->o, stored->pk, false) == RowWrite::kDone;
+  return WriteObservationRow(project, trace_pk, *trace_user, n, &stored->o, stored->pk, false, {},
+                             stored->trace_pk == trace_pk && !n.status_code) == RowWrite::kDone;
 }
 
 // Writes observation `n` (or `merged`, its merge with the stored row `pk`, which keeps its event
 // id) with its defaults filled in, priced, and counted in the rollups. `new_only`: only if no
 // stored row has its id (kExists otherwise, nothing changed); the new row keeps `event`.
+// `same_keys`: the stored row keeps its trace and (no) status, so the UPDATE leaves the columns
+// the indexes are on alone and SQLite rewrites no index entry.
 BatchWriter::RowWrite BatchWriter::WriteObservationRow(int64_t project, int64_t trace_pk,
                                                       const std::optional<std::string>& trace_user,
                                                       const Observation& n, Observation* merged_in, int64_t pk,
-                                                      bool new_only, const Value& event) {
+                                                      bool new_only, const Value& event, bool same_keys) {
   const bool fresh_insert = !merged_in && !pk && !new_only;
   // Written as it came unless it merges with a stored row or needs a default filled in: a
   // gateway generation (fresh, complete) is never copied.
@@ -420,6 +435,19 @@ BatchWriter::RowWrite BatchWriter::WriteObservationRow(int64_t project, int64_t 
   if (fresh_insert && !merged) {
     AddRollup(project, o, +1, dims);
     return new_observations_.Add(c_, v) ? RowWrite::kDone : RowWrite::kFailed;
+  }
+  if (pk && same_keys) {
+    // v[3…30]: parent … backend (AP_OBSERVATION_COLUMNS without id, project, trace, status).
+    auto s = c_.PrepareStatic(
+        "UPDATE observations SET (parent,type,name,start,dur,ttft,model,level,status_message,version,env,"
+        "model_params,input,output,metadata,in_tok,out_tok,total_tok,cached_tok,usage_details,cost_details,"
+        "in_cost,out_cost,cost,user,team,key,backend)=(?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,"
+        "?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29) WHERE pk=?1");
+    s.Bind(1, pk);
+    s.BindAll(std::span(v).subspan(3, 28), 2, true);
+    if (s.Step() != SQLITE_DONE) return RowWrite::kFailed;
+    AddRollup(project, o, +1, dims);
+    return RowWrite::kDone;
   }
   auto s = pk ? c_.PrepareStatic("UPDATE observations SET (" AP_OBSERVATION_COLUMNS
                                  ")=(?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,"
