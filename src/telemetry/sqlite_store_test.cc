@@ -58,7 +58,9 @@ void MustExec(const std::string& path, const std::string& sql) {
 
 // Undoes migration 8 (event ids in rows), as part of turning a store back into what an older
 // binary left.
-#define AP_BEFORE_MIGRATION_8 "ALTER TABLE traces DROP COLUMN event; ALTER TABLE observations DROP COLUMN event; "
+#define AP_BEFORE_MIGRATION_8                                                                  \
+  "ALTER TABLE traces DROP COLUMN event; ALTER TABLE observations DROP COLUMN event; "          \
+  "ALTER TABLE observations DROP COLUMN events; "
 
 TEST(SqliteStore, UsesWalAndRecordsTheSchemaVersion) {
   std::string path = TempDb("wal");
@@ -295,13 +297,19 @@ TEST(SqliteStore, CreatesKeepTheirEventIdInTheirRow) {
   EXPECT_EQ(Scalar(path, "SELECT count(*) FROM events"), "0");
   EXPECT_EQ(Scalar(path, "SELECT event FROM traces"), "p/3ea1a0bf-6e5d-4f40-8b12-3456789abcde");
   EXPECT_EQ(Scalar(path, "SELECT event FROM observations"), "p/4fb2b1c0-7f6e-4051-9c23-456789abcdef");
-  o.name = "renamed";  // an update: its id goes to `events`
-  Trace old = t;  // a create dated before today: `events` too
+  o.name = "renamed";  // an update: the row keeps the first few updates' ids too
+  Trace old = t;  // a create dated before today: `events`
   old.id = "old";
   old.timestamp_us = now - 2 * 86'400'000'000;
   ASSERT_TRUE((*s)->Write(std::vector<Item>{Item{"p/u1", false, o}, Item{"p/c-old", false, old}}));
-  EXPECT_EQ(Scalar(path, "SELECT group_concat(id) FROM (SELECT id FROM events ORDER BY id)"), "p/c-old,p/u1");
+  EXPECT_EQ(Scalar(path, "SELECT group_concat(id) FROM (SELECT id FROM events ORDER BY id)"), "p/c-old");
+  EXPECT_EQ(Scalar(path, "SELECT length(events) FROM observations"), "5");  // one byte of length, "p/u1"
   EXPECT_EQ(Scalar(path, "SELECT count(*) FROM traces WHERE event IS NULL"), "1");
+  // Past four, an update's id goes to `events`.
+  ASSERT_TRUE((*s)->Write(std::vector<Item>{Item{"p/u2", false, o}, Item{"p/u3", false, o}, Item{"p/u4", false, o},
+                                            Item{"p/u5", false, o}, Item{"p/u4", false, o}}));
+  EXPECT_EQ(Scalar(path, "SELECT group_concat(id) FROM (SELECT id FROM events ORDER BY id)"), "p/c-old,p/u5");
+  EXPECT_EQ(Scalar(path, "SELECT length(events) FROM observations"), "20");
 }
 
 // A store written before migration 8 has every event id in `events`; after the upgrade its

@@ -80,9 +80,11 @@ TEST_P(StoreConformanceTest, ReSentCreatesDoNotUndoLaterUpdates) {
   EXPECT_EQ(total.input_tokens, 10);
   EXPECT_EQ(total.output_tokens, 50);
   EXPECT_DOUBLE_EQ(total.cost, 2.0);
-  // A new event still applies.
+  // A new event still applies, and an older update re-sent after it does not undo it.
   more.output_tokens = 60;
   MustWrite(*store_, {It(more, "e5")});
+  EXPECT_EQ(Total(*store_).output_tokens, 60);
+  MustWrite(*store_, {updates[1]});
   EXPECT_EQ(Total(*store_).output_tokens, 60);
 }
 
@@ -94,6 +96,10 @@ TEST_P(StoreConformanceTest, ReSentEventsStayIgnoredAfterRetentionDeletedTheirOb
   const Item create_old = It(MakeTrace("old", now, "u"), "e1"), create_g = It(MakeGen("g1", "old", now, "m", 10, 5, 1.0), "e2"),
              create_moved = It(MakeGen("g2", "keep", now, "m", 1, 1, 0.25), "e3"), create_keep = It(MakeTrace("keep", now), "e4");
   MustWrite(*store_, {create_old, create_g, create_keep, create_moved});
+  Observation end = GenUpdate("g1", "old");
+  end.end_us = now + 5000;
+  const Item end_g = It(end, "e7");  // an update: its id kept in g1's row
+  MustWrite(*store_, {end_g});
   Trace earlier;
   earlier.id = "old";
   earlier.project = "p1";
@@ -106,7 +112,7 @@ TEST_P(StoreConformanceTest, ReSentEventsStayIgnoredAfterRetentionDeletedTheirOb
   ASSERT_FALSE(*store_->GetTrace("p1", "old"));
   EXPECT_EQ(Observations(*store_), 0);
   const UsageRow before = Total(*store_);  // the rollup keeps the generations' own (current) day
-  MustWrite(*store_, {create_old, create_g, create_moved, It(earlier, "e5"), It(move, "e6")});
+  MustWrite(*store_, {create_old, create_g, create_moved, It(earlier, "e5"), It(move, "e6"), end_g});
   EXPECT_FALSE(*store_->GetTrace("p1", "old"));
   EXPECT_EQ(Observations(*store_), 0);
   EXPECT_EQ(Total(*store_).generations, before.generations);

@@ -196,6 +196,7 @@ class BatchWriter {
   bool EventFitsRow(int64_t row_ts) const;
   bool KeepTraceEvents(int64_t trace_pk);
   bool KeepObservationEvent(int64_t pk);
+  bool KeepEvents(const char* sql, int64_t pk);
   std::optional<std::pair<int64_t, Trace>> FindTrace(int64_t project, const std::string& id);
   bool WriteTraceRow(int64_t pk, int64_t project, const Trace& t);
   bool QueueFreshTrace(const Trace& t, int64_t project);

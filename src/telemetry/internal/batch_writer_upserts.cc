@@ -60,6 +60,30 @@ void MergeObservation(Observation& o, const Observation& n) {
   MergeField(o.status_code, n.status_code);
 }
 
+// The ids of the updates an observation's row keeps (`events` column): each one byte of length
+// and its bytes. A few at most (kEventsInRow): a row updated more often sends the rest to
+// `events`, so rows do not grow without bound.
+constexpr size_t kEventsInRow = 4;
+
+template <typename F>
+void ForEachListed(std::string_view list, F f) {
+  for (size_t i = 0; i < list.size() && i + 1 + static_cast<unsigned char>(list[i]) <= list.size();
+       i += 1 + static_cast<unsigned char>(list[i]))
+    f(list.substr(i + 1, static_cast<unsigned char>(list[i])));
+}
+
+bool Listed(std::string_view list, std::string_view id) {
+  bool found = false;
+  ForEachListed(list, [&](std::string_view e) { found = found || e == id; });
+  return found;
+}
+
+size_t ListedCount(std::string_view list) {
+  size_t n = 0;
+  ForEachListed(list, [&](std::string_view) { ++n; });
+  return n;
+}
+
 }  // namespace
 
 // Records `event` in the `events` table: kSeen when it was there already (applied before).
@@ -82,33 +106,34 @@ bool BatchWriter::EventFitsRow(int64_t row_ts) const { return row_ts && DayOf(ro
 // earlier day, and retention would delete them with it.
 bool BatchWriter::KeepTraceEvents(int64_t trace_pk) {
   if (!FlushPending()) return false;
+  return KeepEvents(
+      "SELECT event, NULL FROM traces WHERE pk=?1 AND event IS NOT NULL UNION ALL "
+      "SELECT event, events FROM observations WHERE trace=?1 AND (event IS NOT NULL OR events IS NOT NULL)",
+      trace_pk);
+}
+
+// The same for one observation about to move to another trace or out of the unique id index.
+bool BatchWriter::KeepObservationEvent(int64_t pk) {
+  return KeepEvents("SELECT event, events FROM observations WHERE pk=?1", pk);
+}
+
+// Records in `events` the ids that `sql` (bound to `pk`) reads: a create's id and a list of
+// updates' ids per row.
+bool BatchWriter::KeepEvents(const char* sql, int64_t pk) {
   std::vector<std::string> ids;
   {
-    auto s = c_.PrepareStatic(
-        "SELECT event FROM traces WHERE pk=?1 AND event IS NOT NULL "
-        "UNION ALL SELECT event FROM observations WHERE trace=?1 AND event IS NOT NULL");
-    s.Bind(1, trace_pk);
+    auto s = c_.PrepareStatic(sql);
+    s.Bind(1, pk);
     int rc;
-    while ((rc = s.Step()) == SQLITE_ROW) ids.push_back(s.Id(0));
+    while ((rc = s.Step()) == SQLITE_ROW) {
+      if (!s.IsNull(0)) ids.push_back(s.Id(0));
+      ForEachListed(s.Text(1), [&](std::string_view id) { ids.emplace_back(id); });
+    }
     if (rc != SQLITE_DONE) return false;
   }
   for (const auto& id : ids)
     if (RecordEvent(id) == EventSeen::kFailed) return false;
   return true;
-}
-
-// The same for one observation about to move to another trace or out of the unique id index.
-bool BatchWriter::KeepObservationEvent(int64_t pk) {
-  std::string id;
-  {
-    auto s = c_.PrepareStatic("SELECT event FROM observations WHERE pk=? AND event IS NOT NULL");
-    s.Bind(1, pk);
-    const int rc = s.Step();
-    if (rc == SQLITE_DONE) return true;
-    if (rc != SQLITE_ROW) return false;
-    id = s.Id(0);
-  }
-  return RecordEvent(id) != EventSeen::kFailed;
 }
 
 bool BatchWriter::Apply(const Item& item) {
@@ -306,6 +331,7 @@ struct BatchWriter::StoredObservation {
   Observation o;
   int64_t pk = 0, trace_pk = 0;
   bool same_event = false, has_event = false;
+  std::string updates;  // the ids of updates its row keeps (ForEachListed)
 };
 
 // The stored observation `id` (not a write-once one); nullopt when there is none. Its trace is
@@ -313,7 +339,7 @@ struct BatchWriter::StoredObservation {
 std::optional<BatchWriter::StoredObservation> BatchWriter::FindObservation(int64_t project, const std::string& id,
                                                                            const Value& event) {
   static const std::string kSql = std::string("SELECT ") + kObservationColumns +
-                                  ",NULL,o.trace,o.event IS ?3,o.event IS NOT NULL FROM observations o "
+                                  ",NULL,o.trace,o.event IS ?3,o.event IS NOT NULL,o.events FROM observations o "
                                   "WHERE o.project=?1 AND o.id=?2 AND o.status IS NULL";
   auto s = c_.PrepareStatic(kSql.c_str());
   s.Bind(1, project);
@@ -325,6 +351,7 @@ std::optional<BatchWriter::StoredObservation> BatchWriter::FindObservation(int64
   found.trace_pk = s.Int(34);
   found.same_event = !std::holds_alternative<std::monostate>(event) && s.Int(35);
   found.has_event = s.Int(36) != 0;
+  found.updates = s.Text(37);
   return found;
 }
 
@@ -351,6 +378,7 @@ bool BatchWriter::WriteObservation(const Observation& n, bool fresh, const std::
   }
   const Value event_key = event ? IdValue(*event) : Value();
   std::optional<StoredObservation> stored;
+  bool keep_update = false;  // the row keeps the item's event id among its updates' (stored->updates)
   if (!fresh) {
     if (!FlushPending()) return false;
     if (!insert_first) stored = FindObservation(project, n.id, event_key);
@@ -373,22 +401,34 @@ bool BatchWriter::WriteObservation(const Observation& n, bool fresh, const std::
       }
     }
     if (event) {
-      if (stored->same_event) return true;  // this event created the row: a re-send
-      switch (RecordEvent(*event)) {
-        case EventSeen::kFailed: return false;
-        case EventSeen::kSeen: return true;
-        case EventSeen::kNew: break;
+      // Created or updated the row before: a re-send.
+      if (stored->same_event || Listed(stored->updates, *event)) return true;
+      // Kept in the row (which keeps its trace, so it lives as long as the create's id), else
+      // in `events`.
+      if (stored->trace_pk == trace_pk && !n.status_code && event->size() <= 255 &&
+          ListedCount(stored->updates) < kEventsInRow) {
+        stored->updates.push_back(static_cast<char>(event->size()));
+        stored->updates += *event;
+        keep_update = true;
+      } else {
+        switch (RecordEvent(*event)) {
+          case EventSeen::kFailed: return false;
+          case EventSeen::kSeen: return true;
+          case EventSeen::kNew: break;
+        }
       }
     }
   }
   if (!stored) return WriteObservationRow(project, trace_pk, *trace_user, n, nullptr, 0, false) == RowWrite::kDone;
   // Moving to another trace, the event id in its row would be deleted with that trace; with an
   // HTTP status, the row leaves the unique id index, so a re-sent create would not find it.
-  if (stored->has_event && (stored->trace_pk != trace_pk || n.status_code) && !KeepObservationEvent(stored->pk))
+  if ((stored->has_event || !stored->updates.empty()) && (stored->trace_pk != trace_pk || n.status_code) &&
+      !KeepObservationEvent(stored->pk))
     return false;
   AddRollup(project, stored->o, -1);
   MergeObservation(stored->o, n);
-  return WriteObservationRow(project, trace_pk, *trace_user, n, &stored->o, stored->pk, false, {},
+  const Value updates = keep_update ? Value(std::string_view(stored->updates)) : Value();
+  return WriteObservationRow(project, trace_pk, *trace_user, n, &stored->o, stored->pk, false, updates,
                              stored->trace_pk == trace_pk && !n.status_code) == RowWrite::kDone;
 }
 
@@ -396,7 +436,8 @@ bool BatchWriter::WriteObservation(const Observation& n, bool fresh, const std::
 // id) with its defaults filled in, priced, and counted in the rollups. `new_only`: only if no
 // stored row has its id (kExists otherwise, nothing changed); the new row keeps `event`.
 // `same_keys`: the stored row keeps its trace and (no) status, so the UPDATE leaves the columns
-// the indexes are on alone and SQLite rewrites no index entry.
+// the indexes are on alone and SQLite rewrites no index entry; then `event`, when set, is the
+// row's new list of updates' ids.
 BatchWriter::RowWrite BatchWriter::WriteObservationRow(int64_t project, int64_t trace_pk,
                                                       const std::optional<std::string>& trace_user,
                                                       const Observation& n, Observation* merged_in, int64_t pk,
@@ -442,9 +483,11 @@ BatchWriter::RowWrite BatchWriter::WriteObservationRow(int64_t project, int64_t 
         "UPDATE observations SET (parent,type,name,start,dur,ttft,model,level,status_message,version,env,"
         "model_params,input,output,metadata,in_tok,out_tok,total_tok,cached_tok,usage_details,cost_details,"
         "in_cost,out_cost,cost,user,team,key,backend)=(?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,"
-        "?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29) WHERE pk=?1");
+        "?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29), events=coalesce(CAST(?30 AS BLOB),events) WHERE pk=?1");
     s.Bind(1, pk);
     s.BindAll(std::span(v).subspan(3, 28), 2, true);
+    if (const auto* list = std::get_if<std::string_view>(&event))
+      sqlite3_bind_blob(s.raw(), 30, list->data(), static_cast<int>(list->size()), SQLITE_STATIC);
     if (s.Step() != SQLITE_DONE) return RowWrite::kFailed;
     AddRollup(project, o, +1, dims);
     return RowWrite::kDone;

@@ -128,11 +128,13 @@ UPDATE scores SET observation_id=ap_id(observation_id)
   WHERE typeof(observation_id)='text' AND length(observation_id)=36;
 UPDATE events SET id=ap_id(id) WHERE typeof(id)='text' AND length(id)=36;
 )sql",
-      // 8: the id of the event that created a trace or an observation is kept in its row, so an
-      // SDK's creates cost no `events` row (two B-tree inserts at a random key and at the end of
-      // `events_ts`); `events` keeps the other events' ids (batch_writer_upserts.cc). Stored rows
-      // have none: their events are in `events`, where a re-send still finds them.
-      "ALTER TABLE traces ADD COLUMN event; ALTER TABLE observations ADD COLUMN event;",
+      // 8: the id of the event that created a trace or an observation is kept in its row, and an
+      // observation's row keeps its first few updates' ids, so an SDK's creates and span ends
+      // cost no `events` row (two B-tree inserts at a random key and at the end of `events_ts`);
+      // `events` keeps the other events' ids (batch_writer_upserts.cc). Stored rows have none:
+      // their events are in `events`, where a re-send still finds them.
+      "ALTER TABLE traces ADD COLUMN event; ALTER TABLE observations ADD COLUMN event;"
+      "ALTER TABLE observations ADD COLUMN events;",
   };
   return kMigrations;
 }
