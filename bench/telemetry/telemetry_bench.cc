@@ -137,8 +137,9 @@ IngestResult IngestGateway(const std::string& path, uint64_t total, uint64_t fir
 }
 
 // Langfuse-shaped: each event pair is a trace-create and a generation-create with event ids,
-// written as batches of 1000 through the writer (idempotency table + upsert path).
-IngestResult IngestLangfuse(const std::string& path, uint64_t total) {
+// written as batches of 1000 through the writer (idempotency table + upsert path). `updates`:
+// each observation is also ended by an update event in the same batch (the SDK's span.end()).
+IngestResult IngestLangfuse(const std::string& path, uint64_t total, bool updates) {
   auto opened = SqliteStore::Open({path});
   std::shared_ptr<Store> store(std::move(*opened));
   auto writer = std::make_shared<Writer>(store, WriterOptions{});
@@ -175,7 +176,19 @@ IngestResult IngestLangfuse(const std::string& path, uint64_t total) {
         o.output_tokens = 20;
         o.total_cost = 0.0001;
       }
-      items.push_back({"e-o-" + std::to_string(i), false, std::move(o)});
+      if (updates) {
+        Observation end;
+        end.id = o.id;
+        end.trace_id = tid;
+        end.project = "p";
+        end.type = o.type;
+        end.end_us = o.end_us + 500;
+        if (o.type == ObservationType::kGeneration) end.output_tokens = 25;
+        items.push_back({"e-o-" + std::to_string(i), false, std::move(o)});
+        items.push_back({"e-u-" + std::to_string(i), false, std::move(end)});
+      } else {
+        items.push_back({"e-o-" + std::to_string(i), false, std::move(o)});
+      }
     }
     while (!writer->TryEnqueue(std::move(items), [&](bool) { ++done; })) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
@@ -186,6 +199,16 @@ IngestResult IngestLangfuse(const std::string& path, uint64_t total) {
   if (auto st = store->Stats()) std::fprintf(stderr, "langfuse phase: %lld observations stored\n", static_cast<long long>(st->observations));
   double cpu = static_cast<double>(writer->write_cpu_ns()) / 1e9;
   return {static_cast<double>(total) / s, static_cast<double>(total) / cpu, static_cast<int64_t>(total), s};
+}
+
+int64_t FileBytes(const std::string& path);
+
+// The same, and the file's size per observation afterwards.
+IngestResult IngestLangfuseAndSize(const std::string& path, uint64_t total, bool updates) {
+  IngestResult r = IngestLangfuse(path, total, updates);
+  std::printf("| disk per Langfuse observation%s (trace, events, indexes) | %.1f bytes | |\n",
+              updates ? " with its update" : "", static_cast<double>(FileBytes(path)) / static_cast<double>(total));
+  return r;
 }
 
 int64_t FileBytes(const std::string& path) {
@@ -307,6 +330,8 @@ int main(int argc, char** argv) {
   int fill_days = 1;
   app.add_option("--ingest", ingest, "gateway records for the ingestion phase");
   app.add_option("--langfuse", langfuse, "Langfuse-shaped observations");
+  bool langfuse_updates = false;
+  app.add_flag("--langfuse-updates", langfuse_updates, "each Langfuse observation also gets an update event (end)");
   app.add_option("--generations", generations, "rows in the aggregate database");
   app.add_option("--gateway-seconds", gateway_seconds, "seconds per gateway round");
   app.add_option("--rounds", rounds, "gateway rounds (on/off alternating)");
@@ -330,8 +355,10 @@ int main(int argc, char** argv) {
     auto r = IngestGateway((dir / "ingest.db").string(), ingest, 0, NowMicros(), 1);
     std::printf("| ingest, gateway records (trace + generation) | %.0f observations/s wall, %.0f per writer CPU-second (%lld in %.2f s) | >= 100,000/s |\n",
                 r.per_second, r.per_cpu_second, static_cast<long long>(r.observations), r.seconds);
-    auto l = IngestLangfuse((dir / "langfuse.db").string(), langfuse);
-    std::printf("| ingest, Langfuse events (random UUIDs, event ids, upserts) | %.0f observations/s wall, %.0f per writer CPU-second (%lld in %.2f s) | >= 100,000/s |\n",
+    auto l = IngestLangfuseAndSize((dir / "langfuse.db").string(), langfuse, langfuse_updates);
+    std::printf(langfuse_updates ? "| ingest, Langfuse events, creates + updates (random UUIDs, event ids, upserts) |"
+                                 : "| ingest, Langfuse events (random UUIDs, event ids, upserts) |");
+    std::printf(" %.0f observations/s wall, %.0f per writer CPU-second (%lld in %.2f s) | >= 100,000/s |\n",
                 l.per_second, l.per_cpu_second, static_cast<long long>(l.observations), l.seconds);
     std::fflush(stdout);
   }

@@ -442,14 +442,17 @@ TEST(RequestBlocks, MigrationFromSchema7KeepsRequestRows) {
     ASSERT_TRUE(store->Write(items));  // items: request rows
   }
   ASSERT_EQ(Scalar(path, "SELECT count(*) FROM requests"), "3");
-  // Back to schema 7: no block tables, migration 6's views.
+  // Back to schema 7: no event columns (9), no block tables (8), migration 6's views.
   std::string m6 = internal::Migrations()[5];
   std::string views = m6.substr(m6.find("CREATE VIEW trace_rows"));
   sqlite3* db = nullptr;
   sqlite3_open(path.c_str(), &db);
   ASSERT_EQ(
       sqlite3_exec(db,
-                   ("DROP VIEW trace_rows; DROP VIEW observation_rows; DROP TABLE request_blocks; "
+                   ("DROP VIEW trace_rows; DROP VIEW observation_rows; "  // they name the virtual table
+                    "ALTER TABLE traces DROP COLUMN event; ALTER TABLE observations DROP COLUMN event; "
+                    "ALTER TABLE observations DROP COLUMN events; "  // migration 9
+                    "DROP TABLE request_blocks; "
                     "DROP TABLE request_block_ids; DROP TABLE request_block_sessions;" +
                     views + "PRAGMA user_version=7;")
                        .c_str(),

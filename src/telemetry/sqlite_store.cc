@@ -12,6 +12,7 @@
 #include <filesystem>
 
 #include "telemetry/internal/batch_writer.h"
+#include "telemetry/internal/event_filter.h"
 #include "telemetry/internal/minute_rollup.h"
 #include "telemetry/internal/request_blocks.h"
 #include "telemetry/internal/request_rows.h"
@@ -25,7 +26,9 @@ using internal::Conn;
 int SqliteStore::LatestSchemaVersion() { return static_cast<int>(internal::Migrations().size()); }
 
 SqliteStore::SqliteStore(SqliteOptions options)
-    : options_(std::move(options)), trace_slots_(std::make_unique<TraceSlots>()) {}
+    : options_(std::move(options)),
+      trace_slots_(std::make_unique<TraceSlots>()),
+      event_filter_(std::make_unique<internal::EventFilter>()) {}
 SqliteStore::~SqliteStore() = default;
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptions& options) {
@@ -64,6 +67,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptions& opti
       return "migration " + std::to_string(i + 1) + ": " + error;
     }
   }
+  if (!store->event_filter_->Load(*conn)) return "read event ids: " + conn->LastError();
   store->writer_ = std::move(conn);
   return store;
 }
@@ -73,7 +77,7 @@ Result<void> SqliteStore::WriteBatch(ItemGroups groups, std::span<const GatewayR
   Conn& c = *writer_;
   std::string error;
   if (!c.Exec("BEGIN IMMEDIATE", &error)) return "begin: " + error;
-  internal::BatchWriter batch(c, pricer_, *trace_slots_);
+  internal::BatchWriter batch(c, pricer_, *trace_slots_, *event_filter_);
   bool ok = true;
   for (size_t i = 0; ok && i < requests.size(); ++i) ok = batch.ApplyGatewayRequest(requests[i]);
   for (auto group = groups.begin(); ok && group != groups.end(); ++group)

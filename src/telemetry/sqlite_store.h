@@ -21,6 +21,7 @@ namespace ap::telemetry {
 
 namespace internal {
 class Conn;
+class EventFilter;
 }
 
 struct SqliteOptions {
@@ -68,6 +69,7 @@ class SqliteStore : public Store {
   std::mutex write_mu_;
   std::unique_ptr<internal::Conn> writer_;
   std::unique_ptr<TraceSlots> trace_slots_;
+  std::unique_ptr<internal::EventFilter> event_filter_;  // the ids in `events` (event_filter.h)
   std::mutex read_mu_;
   std::vector<std::unique_ptr<internal::Conn>> readers_;
 };

@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include "telemetry/internal/sqlite_rows.h"
 #include "telemetry/store_conformance.h"
 
 namespace ap::telemetry {
@@ -27,13 +28,40 @@ INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformanceTest,
                          ::testing::Values(StoreFactory{"sqlite", OpenSqlite}),
                          [](const auto& info) { return info.param.name; });
 
-constexpr const char* kDropBlocks =
-    "DROP TABLE request_blocks; DROP TABLE request_block_ids; DROP TABLE request_block_sessions;";
-
 using testing::Scalar;
 using testing::TempDb;
 
 std::string Pragma(const std::string& path, const std::string& pragma) { return Scalar(path, "PRAGMA " + pragma); }
+
+// Runs `sql` on the database at `path` outside the store (to make it look as an older binary
+// left it).
+void MustExec(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  sqlite3_close(db);
+}
+
+// The views a migration created (its text from "CREATE VIEW trace_rows" on).
+std::string ViewsOf(size_t migration) {
+  const std::string m = internal::Migrations()[migration - 1];
+  return m.substr(m.find("CREATE VIEW trace_rows"));
+}
+
+// Undo migrations 9 (event ids in rows) and 8 (request blocks), as part of turning a store back
+// into what an older binary left (before 8: both, 9 first). Outside the store the views cannot
+// be read (they name the store's virtual table), and SQLite reads them on ALTER TABLE: they are
+// dropped first and the older ones put back.
+std::string Before9() {
+  return "DROP VIEW trace_rows; DROP VIEW observation_rows; ALTER TABLE traces DROP COLUMN event; "
+         "ALTER TABLE observations DROP COLUMN event; ALTER TABLE observations DROP COLUMN events; " +
+         ViewsOf(8);
+}
+std::string Before8() {
+  return "DROP VIEW trace_rows; DROP VIEW observation_rows; DROP TABLE request_blocks; "
+         "DROP TABLE request_block_ids; DROP TABLE request_block_sessions; " +
+         ViewsOf(6);
+}
 
 TEST(SqliteStore, UsesWalAndRecordsTheSchemaVersion) {
   std::string path = TempDb("wal");
@@ -58,10 +86,14 @@ TEST(SqliteStore, MigratesAnOlderSchema) {
   // Pretend the database predates migration 2.
   sqlite3* db = nullptr;
   sqlite3_open(path.c_str(), &db);
-  sqlite3_exec(db, "DROP TABLE request_blocks; DROP TABLE request_block_ids; DROP TABLE request_block_sessions;"
-               "DROP INDEX events_ts; DROP TABLE usage_minute; DROP TABLE latency_minute; DROP INDEX traces_time; "
-               "DROP VIEW trace_rows; DROP VIEW observation_rows; DROP TABLE requests; PRAGMA user_version=1;",
-               nullptr, nullptr, nullptr);
+  ASSERT_EQ(sqlite3_exec(db,
+                         (Before9() + Before8() +
+                          "DROP INDEX events_ts; DROP TABLE usage_minute; DROP TABLE latency_minute; DROP INDEX traces_time; "
+                          "DROP VIEW trace_rows; DROP VIEW observation_rows; DROP TABLE requests; PRAGMA user_version=1;")
+                             .c_str(),
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(db);
   sqlite3_close(db);
   auto s = SqliteStore::Open({path});
   ASSERT_TRUE(s) << s.error();
@@ -94,11 +126,14 @@ TEST(SqliteStore, MinuteRollupMigrationFillsFromStoredGenerations) {
   // The database as a binary before migration 4 left it.
   sqlite3* db = nullptr;
   sqlite3_open(path.c_str(), &db);
-  sqlite3_exec(db,
-               "DROP TABLE request_blocks; DROP TABLE request_block_ids; DROP TABLE request_block_sessions;"
-               "DROP TABLE usage_minute; DROP TABLE latency_minute; DROP INDEX traces_time; DROP VIEW trace_rows; "
-               "DROP VIEW observation_rows; DROP TABLE requests; PRAGMA user_version=3;",
-               nullptr, nullptr, nullptr);
+  ASSERT_EQ(sqlite3_exec(db,
+                         (Before9() + Before8() +
+                          "DROP TABLE usage_minute; DROP TABLE latency_minute; DROP INDEX traces_time; DROP VIEW trace_rows; "
+                          "DROP VIEW observation_rows; DROP TABLE requests; PRAGMA user_version=3;")
+                             .c_str(),
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(db);
   sqlite3_close(db);
   auto s = SqliteStore::Open({path});
   ASSERT_TRUE(s) << s.error();
@@ -146,18 +181,11 @@ TEST(SqliteStore, RequestRowMigrationKeepsOlderRowsReadable) {
     ASSERT_TRUE((*s)->Write(pair(old_id, kT0)));
   }
   // Move the request into the tables a binary before migration 6 wrote it to, then downgrade.
-  sqlite3* db = nullptr;
-  sqlite3_open(path.c_str(), &db);
-  ASSERT_EQ(sqlite3_exec(db,
-                         "INSERT INTO traces(id,project,ts,user) SELECT id,project,ts,user FROM requests;"
-                         "INSERT INTO observations(id,project,trace,type,start,dur,model,cost,user,status) "
-                         "SELECT span,project,(SELECT max(pk) FROM traces),1,ts,dur,model,cost,user,status FROM requests;"
-                         "DROP VIEW trace_rows; DROP VIEW observation_rows; DROP TABLE requests; PRAGMA user_version=5;"
-                         "DROP TABLE request_blocks; DROP TABLE request_block_ids; DROP TABLE request_block_sessions;",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK)
-      << sqlite3_errmsg(db);
-  sqlite3_close(db);
+  MustExec(path, Before9() + Before8() +
+           "INSERT INTO traces(id,project,ts,user) SELECT id,project,ts,user FROM requests;"
+           "INSERT INTO observations(id,project,trace,type,start,dur,model,cost,user,status) "
+           "SELECT span,project,(SELECT max(pk) FROM traces),1,ts,dur,model,cost,user,status FROM requests;"
+           "DROP VIEW trace_rows; DROP VIEW observation_rows; DROP TABLE requests; PRAGMA user_version=5;");
   auto s = SqliteStore::Open({path});
   ASSERT_TRUE(s) << s.error();
   ASSERT_TRUE((*s)->Write(pair(new_id, kT0 + 1)));
@@ -227,7 +255,7 @@ TEST(SqliteStore, UuidMigrationConvertsStoredIds) {
   }
   sqlite3* db = nullptr;
   sqlite3_open(path.c_str(), &db);
-  ASSERT_EQ(sqlite3_exec(db, (sql + kDropBlocks + "PRAGMA user_version=6;").c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
+  ASSERT_EQ(sqlite3_exec(db, (sql + Before9() + Before8() + "PRAGMA user_version=6;").c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
       << sqlite3_errmsg(db);
   sqlite3_close(db);
   EXPECT_EQ(Scalar(path, "SELECT id FROM traces"), trace);
@@ -255,6 +283,123 @@ TEST(SqliteStore, UuidMigrationConvertsStoredIds) {
   EXPECT_EQ((*s)->Stats()->traces, 1);
   EXPECT_EQ((*s)->Stats()->observations, 2);
   EXPECT_EQ((*s)->QueryScores(sq)->total, 1);
+}
+
+// Migration 9: an event that creates its row keeps its id there; the `events` table holds the
+// others (updates, creates on an earlier day than they arrived).
+TEST(SqliteStore, CreatesKeepTheirEventIdInTheirRow) {
+  std::string path = TempDb("event_rows");
+  const int64_t now = NowMicros();
+  auto s = SqliteStore::Open({path});
+  ASSERT_TRUE(s) << s.error();
+  Trace t;
+  t.id = "0b7e8d8c-3b2a-4c1d-9e8f-0123456789ab";
+  t.project = "p";
+  t.timestamp_us = now;
+  Observation o;
+  o.id = "1c8f9e9d-4c3b-4d2e-8f90-123456789abc";
+  o.trace_id = t.id;
+  o.project = "p";
+  o.start_us = now;
+  ASSERT_TRUE((*s)->Write(std::vector<Item>{Item{"p/3ea1a0bf-6e5d-4f40-8b12-3456789abcde", false, t},
+                                            Item{"p/4fb2b1c0-7f6e-4051-9c23-456789abcdef", false, o}}));
+  EXPECT_EQ(Scalar(path, "SELECT count(*) FROM events"), "0");
+  EXPECT_EQ(Scalar(path, "SELECT event FROM traces"), "p/3ea1a0bf-6e5d-4f40-8b12-3456789abcde");
+  EXPECT_EQ(Scalar(path, "SELECT event FROM observations"), "p/4fb2b1c0-7f6e-4051-9c23-456789abcdef");
+  o.name = "renamed";  // an update: the row keeps the first few updates' ids too
+  Trace old = t;  // a create dated before today: `events`
+  old.id = "old";
+  old.timestamp_us = now - 2 * 86'400'000'000;
+  ASSERT_TRUE((*s)->Write(std::vector<Item>{Item{"p/u1", false, o}, Item{"p/c-old", false, old}}));
+  EXPECT_EQ(Scalar(path, "SELECT group_concat(id) FROM (SELECT id FROM events ORDER BY id)"), "p/c-old");
+  EXPECT_EQ(Scalar(path, "SELECT length(events) FROM observations"), "5");  // one byte of length, "p/u1"
+  EXPECT_EQ(Scalar(path, "SELECT count(*) FROM traces WHERE event IS NULL"), "1");
+  // Past four, an update's id goes to `events`.
+  ASSERT_TRUE((*s)->Write(std::vector<Item>{Item{"p/u2", false, o}, Item{"p/u3", false, o}, Item{"p/u4", false, o},
+                                            Item{"p/u5", false, o}, Item{"p/u4", false, o}}));
+  EXPECT_EQ(Scalar(path, "SELECT group_concat(id) FROM (SELECT id FROM events ORDER BY id)"), "p/c-old,p/u5");
+  EXPECT_EQ(Scalar(path, "SELECT length(events) FROM observations"), "20");
+}
+
+// A store written before migration 9 has every event id in `events`; after the upgrade its
+// re-sent events are still ignored and new creates keep their ids in their rows.
+TEST(SqliteStore, EventIdMigrationKeepsStoredIdsWorking) {
+  std::string path = TempDb("event_migration");
+  const int64_t now = NowMicros();
+  auto batch = [&](const std::string& n) {
+    Trace t;
+    t.id = "t" + n;
+    t.project = "p";
+    t.timestamp_us = now;
+    Observation g;
+    g.id = "g" + n;
+    g.trace_id = t.id;
+    g.project = "p";
+    g.type = ObservationType::kGeneration;
+    g.start_us = now;
+    g.model = "m";
+    g.input_tokens = 10;
+    return std::vector<Item>{Item{"e-t" + n, false, t}, Item{"e-g" + n, false, g}};
+  };
+  {
+    auto s = SqliteStore::Open({path});
+    ASSERT_TRUE(s);
+    ASSERT_TRUE((*s)->Write(batch("1")));
+  }
+  // As a binary before migration 9 would have stored it.
+  MustExec(path,
+           "INSERT INTO events SELECT event, ts FROM traces WHERE event IS NOT NULL "
+           "UNION ALL SELECT event, start FROM observations WHERE event IS NOT NULL;" +
+               Before9() + "PRAGMA user_version=8;");
+  auto s = SqliteStore::Open({path});
+  ASSERT_TRUE(s) << s.error();
+  EXPECT_EQ(Pragma(path, "user_version"), std::to_string(SqliteStore::LatestSchemaVersion()));
+  auto b1 = batch("1");
+  std::get<Observation>(b1[1].body).input_tokens = 999;
+  ASSERT_TRUE((*s)->Write(b1));  // re-sent, different content: ignored
+  ASSERT_TRUE((*s)->Write(batch("2")));
+  ASSERT_TRUE((*s)->Write(batch("2")));
+  auto usage = (*s)->AggregateUsage({});
+  ASSERT_TRUE(usage && usage->size() == 1u);
+  EXPECT_EQ((*usage)[0].generations, 2);
+  EXPECT_EQ((*usage)[0].input_tokens, 20);
+  EXPECT_EQ(Scalar(path, "SELECT count(*) FROM events"), "2");
+  EXPECT_EQ(Scalar(path, "SELECT count(*) FROM observations WHERE event IS NOT NULL"), "1");
+}
+
+// The writer's filter over `events` (internal/event_filter.h) is rebuilt from the table when it
+// fills; ids it held before must survive that, or a re-sent event whose object retention deleted
+// would be applied again.
+TEST(SqliteStore, EventFilterKeepsItsIdsWhenItGrows) {
+  std::string path = TempDb("event_filter");
+  const int64_t now = NowMicros();
+  auto s = SqliteStore::Open({path});
+  ASSERT_TRUE(s);
+  Trace t;
+  t.id = "t";
+  t.project = "p";
+  t.timestamp_us = now;
+  const Item create{"e-create", false, t};
+  ASSERT_TRUE((*s)->Write(std::vector<Item>{create}));
+  Trace earlier = t;
+  earlier.timestamp_us = now - 3 * 86'400'000'000;
+  ASSERT_TRUE((*s)->Write(std::vector<Item>{Item{"e-move", false, earlier}}));
+  // More ids than the smallest filter holds (2^20 bits at 10 bits each), each an `events` row.
+  std::vector<Item> scores;
+  for (int i = 0; i < 110'000; ++i) {
+    Score sc;
+    sc.id = "s" + std::to_string(i % 10);
+    sc.project = "p";
+    sc.trace_id = "t";
+    sc.name = "q";
+    sc.value = i;
+    scores.push_back(Item{"e-score-" + std::to_string(i), false, sc});
+  }
+  ASSERT_TRUE((*s)->Write(scores));
+  auto deleted = (*s)->DeleteOlderThan(now - 86'400'000'000);
+  ASSERT_TRUE(deleted) << deleted.error();
+  ASSERT_TRUE((*s)->Write(std::vector<Item>{create}));
+  EXPECT_FALSE(*(*s)->GetTrace("p", "t"));
 }
 
 TEST(SqliteStore, RefusesASchemaNewerThanItself) {

@@ -3,7 +3,9 @@
 //
 // Contract: Write() applies a batch atomically (one transaction): when it returns success every
 // item is durable, and when it fails none is. Items merge into existing rows (set fields win),
-// items with an already-committed event id are skipped. Observations with a status_code (gateway
+// items with an already-committed event id are skipped (a re-sent event carries the object it
+// named the first time: the SQLite store keeps a create's id in the row it created, so an id
+// reused for another object is not recognised there). Observations with a status_code (gateway
 // generations) are write-once: a store need not find them by id for merging. Reads may run concurrently with Write()
 // from other threads. A store never runs on an event-loop thread: the writer thread and the
 // query pool call it.

@@ -5,8 +5,9 @@
 // seen so far (TraceSlots), the rows queued for multi-row INSERTs and the rollup deltas. Its
 // member functions are defined by what they write, one file each:
 //   batch_writer.cc          — flushing the queued rows and the daily and per-minute rollups;
-//   batch_writer_upserts.cc  — Langfuse items: event ids, traces and observations merged field
-//                              by field into stored rows, scores;
+//   batch_writer_upserts.cc  — Langfuse items: event ids (in the row an event created, else the
+//                              `events` table), traces and observations merged field by field
+//                              into stored rows, scores;
 //   batch_writer_requests.cc — gateway requests: compact records as request blocks
 //                              (request_blocks.h), items as `requests` rows (request_rows.h),
 //                              and moving either into traces and observations when an item
@@ -25,6 +26,7 @@
 #include <vector>
 
 #include "telemetry/gateway_request.h"
+#include "telemetry/internal/event_filter.h"
 #include "telemetry/internal/minute_rollup.h"
 #include "telemetry/internal/request_blocks.h"
 #include "telemetry/internal/request_rows.h"
@@ -41,10 +43,12 @@ namespace ap::telemetry {
 
 namespace internal {
 
-// A trace the batch has seen: its row and its user (generations inherit it).
+// A trace the batch has seen: its row, its user (generations inherit it) and its time (retention
+// deletes a trace and its observations by it; 0: unknown).
 struct CachedTrace {
   int64_t project = 0, pk = 0;
   std::optional<std::string> user_id;
+  int64_t ts = 0;
 };
 
 }  // namespace internal
@@ -133,8 +137,8 @@ inline constexpr char kNewRequests[] = "requests(" AP_REQUEST_COLUMNS ")";
 
 class BatchWriter {
  public:
-  BatchWriter(Conn& c, const Store::Pricer& pricer, SqliteStore::TraceSlots& traces)
-      : c_(c), pricer_(pricer), traces_(traces) {
+  BatchWriter(Conn& c, const Store::Pricer& pricer, SqliteStore::TraceSlots& traces, EventFilter& events)
+      : c_(c), pricer_(pricer), traces_(traces), events_(events) {
     ++traces_.batch;
   }
 
@@ -171,6 +175,7 @@ class BatchWriter {
     double cost = 0;
   };
   enum class RowWrite { kDone, kExists, kFailed };
+  enum class EventSeen { kNew, kSeen, kFailed };
 
   // batch_writer.cc: queued rows and rollups.
   bool FlushPending();
@@ -191,17 +196,24 @@ class BatchWriter {
   bool ExpandRequest(int64_t project, const std::string& id);
   bool ExpandBlockRequest(int64_t project, const Blob& id);
 
-  // batch_writer_upserts.cc: traces, observations, scores.
+  // batch_writer_upserts.cc: event ids, traces, observations, scores.
+  EventSeen RecordEvent(const std::string& event);
+  bool EventFitsRow(int64_t row_ts) const;
+  bool KeepTraceEvents(int64_t trace_pk);
+  bool KeepObservationEvent(int64_t pk);
+  bool KeepEvents(const char* sql, int64_t pk);
   std::optional<std::pair<int64_t, Trace>> FindTrace(int64_t project, const std::string& id);
   bool WriteTraceRow(int64_t pk, int64_t project, const Trace& t);
   bool QueueFreshTrace(const Trace& t, int64_t project);
-  bool WriteTrace(const Trace& t, bool fresh);
+  bool WriteTrace(const Trace& t, bool fresh, const std::string* event);
   bool InheritUser(int64_t trace_pk, int64_t project, int64_t user);
   const CachedTrace* TraceFor(int64_t project, const std::string& id, int64_t ts);
-  std::optional<Observation> FindObservation(int64_t project, const std::string& id, int64_t* pk);
-  bool WriteObservation(const Observation& n, bool fresh);
+  struct StoredObservation;
+  std::optional<StoredObservation> FindObservation(int64_t project, const std::string& id, const Value& event);
+  bool WriteObservation(const Observation& n, bool fresh, const std::string* event);
   RowWrite WriteObservationRow(int64_t project, int64_t trace_pk, const std::optional<std::string>& trace_user,
-                               const Observation& n, Observation* merged_in, int64_t pk, bool new_only);
+                               const Observation& n, Observation* merged_in, int64_t pk, bool new_only,
+                               const Value& event = {}, bool same_keys = false);
   bool WriteScore(const Score& sc);
 
   // Values of optional fields: interned, or borrowed (the items outlive the statements that
@@ -222,6 +234,7 @@ class BatchWriter {
   std::pair<const RollupKey, RollupDelta>* last_rollup_ = nullptr;
   MinuteRollup minute_;
   SqliteStore::TraceSlots& traces_;
+  EventFilter& events_;
   // Fresh traces and generations waiting for a multi-row INSERT (FlushPending), and the pk the
   // next fresh trace gets (0: read max(pk) first).
   PendingRows<kNewTraces, 15> new_traces_;

@@ -1,9 +1,22 @@
 // telemetry/internal/batch_writer_upserts.cc — the batch writer's path for Langfuse items (see
 // batch_writer.h): event ids make an item apply once; items that are not `fresh` merge field by
 // field into a stored row (Langfuse upsert semantics): traces in SQL, observations by a read, a
-// merge and a REPLACE once an INSERT found the id taken; the rollups receive the difference
+// merge and an UPDATE once an INSERT found the id taken; the rollups receive the difference
 // between a generation's old and new contribution. Fresh (gateway-minted) traces and write-once
 // generations join multi-row INSERTs instead. Scores are upserted by id.
+//
+// Event ids (migration 9): an event that creates its trace or observation is recorded in the
+// row it created (`event` column), so the common case — an SDK's creates — costs no B-tree of
+// its own; any other event goes to the `events` table. Exact, by two invariants:
+//  - an id in a row lives at least as long as an `events` row would: it is only written there
+//    when retention cannot delete the row first (its trace's UTC day is not before the day the
+//    event arrived), and copied into `events` before anything could change that (the trace's
+//    time moving to an earlier day, the observation moving to another trace or leaving the
+//    unique id index);
+//  - the EventFilter holds every id in `events`.
+// So an event the filter does not hold was either never applied, or created the object it
+// names, which still exists and carries its id: the INSERT that tries it as a new row finds
+// the row and the id in it. One the filter may hold takes the old path: `events` first.
 #include "telemetry/internal/batch_writer.h"
 #include "telemetry/internal/sqlite_rows.h"
 
@@ -47,18 +60,98 @@ void MergeObservation(Observation& o, const Observation& n) {
   MergeField(o.status_code, n.status_code);
 }
 
+// The ids of the updates an observation's row keeps (`events` column): each one byte of length
+// and its bytes. A few at most (kEventsInRow): a row updated more often sends the rest to
+// `events`, so rows do not grow without bound.
+constexpr size_t kEventsInRow = 4;
+
+template <typename F>
+void ForEachListed(std::string_view list, F f) {
+  for (size_t i = 0; i < list.size() && i + 1 + static_cast<unsigned char>(list[i]) <= list.size();
+       i += 1 + static_cast<unsigned char>(list[i]))
+    f(list.substr(i + 1, static_cast<unsigned char>(list[i])));
+}
+
+bool Listed(std::string_view list, std::string_view id) {
+  bool found = false;
+  ForEachListed(list, [&](std::string_view e) { found = found || e == id; });
+  return found;
+}
+
+size_t ListedCount(std::string_view list) {
+  size_t n = 0;
+  ForEachListed(list, [&](std::string_view) { ++n; });
+  return n;
+}
+
 }  // namespace
 
-bool BatchWriter::Apply(const Item& item) {
-  if (!item.event_id.empty()) {
-    auto s = c_.PrepareStatic("INSERT OR IGNORE INTO events(id, ts) VALUES(?, ?)");
-    s.Bind(1, IdValue(item.event_id));
-    s.Bind(2, now_);
-    if (s.Step() != SQLITE_DONE) return false;
-    if (sqlite3_changes(c_.db()) == 0) return true;  // already applied
+// Records `event` in the `events` table: kSeen when it was there already (applied before).
+BatchWriter::EventSeen BatchWriter::RecordEvent(const std::string& event) {
+  auto s = c_.PrepareStatic("INSERT OR IGNORE INTO events(id, ts) VALUES(?, ?)");
+  s.Bind(1, IdValue(event));
+  s.Bind(2, now_);
+  if (s.Step() != SQLITE_DONE) return EventSeen::kFailed;
+  if (sqlite3_changes(c_.db()) == 0) return EventSeen::kSeen;
+  return events_.Add(c_, event) ? EventSeen::kNew : EventSeen::kFailed;
+}
+
+// Whether an event id kept in a row deleted with a trace of time `row_ts` lives at least as long
+// as its `events` row would: retention deletes both by whole UTC days, events by the day they
+// arrived.
+bool BatchWriter::EventFitsRow(int64_t row_ts) const { return row_ts && DayOf(row_ts) >= DayOf(now_); }
+
+// The event ids kept in trace `trace_pk`'s row and its observations' rows, copied into `events`
+// (as arriving now, which is no earlier than they did): the trace is about to move to an
+// earlier day, and retention would delete them with it.
+bool BatchWriter::KeepTraceEvents(int64_t trace_pk) {
+  if (!FlushPending()) return false;
+  return KeepEvents(
+      "SELECT event, NULL FROM traces WHERE pk=?1 AND event IS NOT NULL UNION ALL "
+      "SELECT event, events FROM observations WHERE trace=?1 AND (event IS NOT NULL OR events IS NOT NULL)",
+      trace_pk);
+}
+
+// The same for one observation about to move to another trace or out of the unique id index.
+bool BatchWriter::KeepObservationEvent(int64_t pk) {
+  return KeepEvents("SELECT event, events FROM observations WHERE pk=?1", pk);
+}
+
+// Records in `events` the ids that `sql` (bound to `pk`) reads: a create's id and a list of
+// updates' ids per row.
+bool BatchWriter::KeepEvents(const char* sql, int64_t pk) {
+  std::vector<std::string> ids;
+  {
+    auto s = c_.PrepareStatic(sql);
+    s.Bind(1, pk);
+    int rc;
+    while ((rc = s.Step()) == SQLITE_ROW) {
+      if (!s.IsNull(0)) ids.push_back(s.Id(0));
+      ForEachListed(s.Text(1), [&](std::string_view id) { ids.emplace_back(id); });
+    }
+    if (rc != SQLITE_DONE) return false;
   }
-  if (auto* t = std::get_if<Trace>(&item.body)) return WriteTrace(*t, item.fresh);
-  if (auto* o = std::get_if<Observation>(&item.body)) return WriteObservation(*o, item.fresh);
+  for (const auto& id : ids)
+    if (RecordEvent(id) == EventSeen::kFailed) return false;
+  return true;
+}
+
+bool BatchWriter::Apply(const Item& item) {
+  if (!item.event_id.empty() && !item.fresh && !events_.MayContain(item.event_id)) {
+    // Traces and observations keep the id of the event that created them in their row.
+    if (auto* t = std::get_if<Trace>(&item.body)) return WriteTrace(*t, false, &item.event_id);
+    if (auto* o = std::get_if<Observation>(&item.body); o && !o->status_code)
+      return WriteObservation(*o, false, &item.event_id);
+  }
+  if (!item.event_id.empty()) {
+    switch (RecordEvent(item.event_id)) {
+      case EventSeen::kFailed: return false;
+      case EventSeen::kSeen: return true;  // already applied
+      case EventSeen::kNew: break;
+    }
+  }
+  if (auto* t = std::get_if<Trace>(&item.body)) return WriteTrace(*t, item.fresh, nullptr);
+  if (auto* o = std::get_if<Observation>(&item.body)) return WriteObservation(*o, item.fresh, nullptr);
   return WriteScore(std::get<Score>(item.body));
 }
 
@@ -88,7 +181,7 @@ bool BatchWriter::WriteTraceRow(int64_t pk, int64_t project, const Trace& t) {
   if (pk) s.Bind(15, pk);
   if (s.Step() != SQLITE_DONE) return false;
   int64_t row = pk ? pk : sqlite3_last_insert_rowid(c_.db());
-  traces_.Put(t.id, {project, row, t.user_id});
+  traces_.Put(t.id, {project, row, t.user_id, t.timestamp_us});
   return true;
 }
 
@@ -102,8 +195,9 @@ bool BatchWriter::QueueFreshTrace(const Trace& t, int64_t project) {
     next_trace_pk_ = s.Int(0);
   }
   const int64_t pk = next_trace_pk_++;
-  traces_.Put(t.id, {project, pk, t.user_id});
-  return new_traces_.Add(c_, {pk, IdValue(t.id), project, t.timestamp_us ? t.timestamp_us : now_, Dim(t.name),
+  const int64_t ts = t.timestamp_us ? t.timestamp_us : now_;
+  traces_.Put(t.id, {project, pk, t.user_id, ts});
+  return new_traces_.Add(c_, {pk, IdValue(t.id), project, ts, Dim(t.name),
                               Dim(t.user_id), Dim(t.session_id), Dim(t.release), Dim(t.version),
                               Dim(t.environment), t.tags ? Value(TagsToJson(*t.tags)) : Value(),
                               Text(t.input), Text(t.output), Text(t.metadata),
@@ -111,46 +205,68 @@ bool BatchWriter::QueueFreshTrace(const Trace& t, int64_t project) {
 }
 
 // New traces (the common case: one per gateway request) cost one insert; an existing one is
-// merged in SQL (set fields win, as MergeTrace does) without reading the row into C++.
-bool BatchWriter::WriteTrace(const Trace& t, bool fresh) {
+// merged in SQL (set fields win, as MergeTrace does) without reading the row into C++. `event`:
+// the item's event id (not yet recorded), kept in the row when this inserts it.
+bool BatchWriter::WriteTrace(const Trace& t, bool fresh, const std::string* event) {
   int64_t project = c_.Intern(t.project);
   if (fresh) return QueueFreshTrace(t, project);
+  const int64_t ts = t.timestamp_us ? t.timestamp_us : now_;
+  if (event && !EventFitsRow(ts)) {
+    switch (RecordEvent(*event)) {
+      case EventSeen::kFailed: return false;
+      case EventSeen::kSeen: return true;
+      case EventSeen::kNew: event = nullptr;
+    }
+  }
   if (!FlushPending() || !ExpandRequest(project, t.id)) return false;
   // ?1…?14 are the row; ?15 says whether the item set the timestamp (the update keeps the
-  // stored one otherwise).
-  const std::array<Value, 15> v = {
-      IdValue(t.id), project, t.timestamp_us ? t.timestamp_us : now_, Dim(t.name), Dim(t.user_id),
+  // stored one otherwise); ?16 is the event id kept in a new row.
+  const std::array<Value, 16> v = {
+      IdValue(t.id), project, ts, Dim(t.name), Dim(t.user_id),
       Dim(t.session_id), Dim(t.release), Dim(t.version), Dim(t.environment),
       t.tags ? Value(TagsToJson(*t.tags)) : Value(), Text(t.input), Text(t.output), Text(t.metadata),
-      t.is_public ? Value(int64_t{*t.is_public}) : Value(), int64_t{t.timestamp_us != 0}};
+      t.is_public ? Value(int64_t{*t.is_public}) : Value(), int64_t{t.timestamp_us != 0},
+      event ? IdValue(*event) : Value()};
   {
     auto ins = c_.PrepareStatic(
-        "INSERT INTO traces(" AP_TRACE_COLUMNS ") "
-        "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14) ON CONFLICT(project,id) DO NOTHING");
+        "INSERT INTO traces(" AP_TRACE_COLUMNS ",event) "
+        "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?16) ON CONFLICT(project,id) DO NOTHING");
     ins.BindAll(std::span(v).first(14));
+    ins.Bind(16, v[15]);
     if (ins.Step() != SQLITE_DONE) return false;
     if (sqlite3_changes(c_.db()) == 1) {
-      traces_.Put(t.id, {project, sqlite3_last_insert_rowid(c_.db()), t.user_id});
+      traces_.Put(t.id, {project, sqlite3_last_insert_rowid(c_.db()), t.user_id, ts});
       return true;
     }
   }
-  // The stored row's pk and user, before the update: a user set now for the first time is
+  // The stored row's pk, user and time, before the update: a user set now for the first time is
   // inherited by the generations written before it (OTLP exports children before their root).
-  int64_t pk = 0, old_user = 0;
+  int64_t pk = 0, old_user = 0, old_ts = 0;
   {
-    auto sel = c_.PrepareStatic("SELECT pk, user FROM traces WHERE project=? AND id=?");
+    auto sel = c_.PrepareStatic("SELECT pk, user, ts, event IS ?3 FROM traces WHERE project=?1 AND id=?2");
     sel.Bind(1, project);
-    sel.Bind(2, IdValue(t.id));
+    sel.Bind(2, v[0]);
+    sel.Bind(3, v[15]);
     if (sel.Step() != SQLITE_ROW) return false;
     pk = sel.Int(0);
     old_user = sel.IsNull(1) ? 0 : sel.Int(1);
+    old_ts = sel.Int(2);
+    if (event && sel.Int(3)) return true;  // this event created the row: a re-send
   }
+  if (event) {
+    switch (RecordEvent(*event)) {
+      case EventSeen::kFailed: return false;
+      case EventSeen::kSeen: return true;
+      case EventSeen::kNew: break;
+    }
+  }
+  if (t.timestamp_us && DayOf(ts) < DayOf(old_ts) && !KeepTraceEvents(pk)) return false;
   auto upd = c_.PrepareStatic(
       "UPDATE traces SET ts=CASE WHEN ?15 THEN ?3 ELSE ts END, name=coalesce(?4,name), user=coalesce(?5,user), "
       "session=coalesce(?6,session), release=coalesce(?7,release), version=coalesce(?8,version), "
       "env=coalesce(?9,env), tags=coalesce(?10,tags), input=coalesce(?11,input), output=coalesce(?12,output), "
       "metadata=coalesce(?13,metadata), public=coalesce(?14,public) WHERE project=?2 AND id=?1");
-  upd.BindAll(v);
+  upd.BindAll(std::span(v).first(15));
   if (upd.Step() != SQLITE_DONE) return false;
   std::optional<std::string> user;
   if (old_user) {
@@ -159,7 +275,7 @@ bool BatchWriter::WriteTrace(const Trace& t, bool fresh) {
     user = t.user_id;
     if (!InheritUser(pk, project, std::get<int64_t>(v[4]))) return false;
   }
-  traces_.Put(t.id, {project, pk, std::move(user)});
+  traces_.Put(t.id, {project, pk, std::move(user), t.timestamp_us ? ts : old_ts});
   return true;
 }
 
@@ -198,10 +314,10 @@ const CachedTrace* BatchWriter::TraceFor(int64_t project, const std::string& id,
   if (const CachedTrace* cached = traces_.Find(project, id)) return cached;
   if (!FlushPending()) return nullptr;
   if (auto found = FindTrace(project, id))
-    return traces_.Put(id, {project, found->first, std::move(found->second.user_id)});
+    return traces_.Put(id, {project, found->first, std::move(found->second.user_id), found->second.timestamp_us});
   if (!ExpandRequest(project, id)) return nullptr;
   if (auto found = FindTrace(project, id))
-    return traces_.Put(id, {project, found->first, std::move(found->second.user_id)});
+    return traces_.Put(id, {project, found->first, std::move(found->second.user_id), found->second.timestamp_us});
   Trace t;
   t.id = id;
   t.timestamp_us = ts ? ts : now_;
@@ -209,65 +325,123 @@ const CachedTrace* BatchWriter::TraceFor(int64_t project, const std::string& id,
   return traces_.Find(project, id);
 }
 
-// The stored observation `id` (not a write-once one), its pk in *pk; nullopt when there is none.
-std::optional<Observation> BatchWriter::FindObservation(int64_t project, const std::string& id,
-                                                        int64_t* pk) {
+// A stored observation as an upsert reads it: the row, its trace's pk, and whether its row keeps
+// an event id (`same_event`: the one asked about).
+struct BatchWriter::StoredObservation {
+  Observation o;
+  int64_t pk = 0, trace_pk = 0;
+  bool same_event = false, has_event = false;
+  std::string updates;  // the ids of updates its row keeps (ForEachListed)
+};
+
+// The stored observation `id` (not a write-once one); nullopt when there is none. Its trace is
+// known by pk only (a merge writes the pk the item names): `o.trace_id` stays empty.
+std::optional<BatchWriter::StoredObservation> BatchWriter::FindObservation(int64_t project, const std::string& id,
+                                                                           const Value& event) {
   static const std::string kSql = std::string("SELECT ") + kObservationColumns +
-                                  ",t.id FROM observations o JOIN traces t ON t.pk=o.trace "
-                                  "WHERE o.project=? AND o.id=? AND o.status IS NULL";
+                                  ",NULL,o.trace,o.event IS ?3,o.event IS NOT NULL,o.events FROM observations o "
+                                  "WHERE o.project=?1 AND o.id=?2 AND o.status IS NULL";
   auto s = c_.PrepareStatic(kSql.c_str());
   s.Bind(1, project);
   s.Bind(2, IdValue(id));
+  s.Bind(3, event);
   if (s.Step() != SQLITE_ROW) return std::nullopt;
-  return ReadObservation(s, c_, pk);
+  StoredObservation found;
+  found.o = ReadObservation(s, c_, &found.pk);
+  found.trace_pk = s.Int(34);
+  found.same_event = !std::holds_alternative<std::monostate>(event) && s.Int(35);
+  found.has_event = s.Int(36) != 0;
+  found.updates = s.Text(37);
+  return found;
 }
 
 // An upsert (not fresh) is first tried as a new row: most are (an SDK's creates), and the
 // INSERT's own uniqueness check on (project, id) finds a stored row as cheaply as a read would.
-// Only when one is there is it read, merged and replaced. Observations carrying an HTTP status
-// stay out of the unique index (migration 3), so they are always read first.
-bool BatchWriter::WriteObservation(const Observation& n, bool fresh) {
+// Only when one is there is it read, merged and updated. An item without a start time is an
+// update (an SDK's create always has one; its end() sends the end time alone), so it is read
+// first instead: the INSERT would almost always meet the row. Observations carrying an HTTP
+// status stay out of the unique index (migration 3), so they are always read first. `event`:
+// the item's event id (not yet recorded; only on the insert-first path), kept in a new row.
+bool BatchWriter::WriteObservation(const Observation& n, bool fresh, const std::string* event) {
   int64_t project = c_.Intern(n.project);
   const CachedTrace* trace = TraceFor(project, n.trace_id, n.start_us);
   if (!trace) return false;
   const int64_t trace_pk = trace->pk;
   const std::optional<std::string>* trace_user = &trace->user_id;
-  int64_t pk = 0;
-  std::optional<Observation> merged;
   const bool insert_first = !fresh && !n.status_code;
+  if (event && !(insert_first && EventFitsRow(trace->ts))) {
+    switch (RecordEvent(*event)) {
+      case EventSeen::kFailed: return false;
+      case EventSeen::kSeen: return true;
+      case EventSeen::kNew: event = nullptr;
+    }
+  }
+  const Value event_key = event ? IdValue(*event) : Value();
+  std::optional<StoredObservation> stored;
+  bool keep_update = false;  // the row keeps the item's event id among its updates' (stored->updates)
   if (!fresh) {
     if (!FlushPending()) return false;
-    if (!insert_first) {
-      if (auto stored = FindObservation(project, n.id, &pk)) {
-        merged = std::move(stored);
-        AddRollup(project, *merged, -1);
-        MergeObservation(*merged, n);
+    if (!insert_first) stored = FindObservation(project, n.id, event_key);
+  }
+  if (insert_first) {
+    if (n.start_us) {
+      switch (WriteObservationRow(project, trace_pk, *trace_user, n, nullptr, 0, /*new_only=*/true, event_key)) {
+        case RowWrite::kFailed: return false;
+        case RowWrite::kDone: return true;
+        case RowWrite::kExists: break;
+      }
+    }
+    stored = FindObservation(project, n.id, event_key);
+    if (!stored) {
+      if (n.start_us) return false;  // the INSERT met a row this cannot find
+      switch (WriteObservationRow(project, trace_pk, *trace_user, n, nullptr, 0, /*new_only=*/true, event_key)) {
+        case RowWrite::kFailed:
+        case RowWrite::kExists: return false;
+        case RowWrite::kDone: return true;
+      }
+    }
+    if (event) {
+      // Created or updated the row before: a re-send.
+      if (stored->same_event || Listed(stored->updates, *event)) return true;
+      // Kept in the row (which keeps its trace, so it lives as long as the create's id), else
+      // in `events`.
+      if (stored->trace_pk == trace_pk && !n.status_code && event->size() <= 255 &&
+          ListedCount(stored->updates) < kEventsInRow) {
+        stored->updates.push_back(static_cast<char>(event->size()));
+        stored->updates += *event;
+        keep_update = true;
+      } else {
+        switch (RecordEvent(*event)) {
+          case EventSeen::kFailed: return false;
+          case EventSeen::kSeen: return true;
+          case EventSeen::kNew: break;
+        }
       }
     }
   }
-  if (insert_first) {
-    switch (WriteObservationRow(project, trace_pk, *trace_user, n, nullptr, 0, /*new_only=*/true)) {
-      case RowWrite::kFailed: return false;
-      case RowWrite::kDone: return true;
-      case RowWrite::kExists: break;
-    }
-    auto stored = FindObservation(project, n.id, &pk);
-    if (!stored) return false;
-    merged = std::move(stored);
-    AddRollup(project, *merged, -1);
-    MergeObservation(*merged, n);
-  }
-  return WriteObservationRow(project, trace_pk, *trace_user, n, merged ? &*merged : nullptr, pk, false) ==
-         RowWrite::kDone;
+  if (!stored) return WriteObservationRow(project, trace_pk, *trace_user, n, nullptr, 0, false) == RowWrite::kDone;
+  // Moving to another trace, the event id in its row would be deleted with that trace; with an
+  // HTTP status, the row leaves the unique id index, so a re-sent create would not find it.
+  if ((stored->has_event || !stored->updates.empty()) && (stored->trace_pk != trace_pk || n.status_code) &&
+      !KeepObservationEvent(stored->pk))
+    return false;
+  AddRollup(project, stored->o, -1);
+  MergeObservation(stored->o, n);
+  const Value updates = keep_update ? Value(std::string_view(stored->updates)) : Value();
+  return WriteObservationRow(project, trace_pk, *trace_user, n, &stored->o, stored->pk, false, updates,
+                             stored->trace_pk == trace_pk && !n.status_code) == RowWrite::kDone;
 }
 
-// Writes observation `n` (or `merged`, its merge with the stored row `pk`) with its defaults
-// filled in, priced, and counted in the rollups. `new_only`: only if no stored row has its id
-// (kExists otherwise, nothing changed).
+// Writes observation `n` (or `merged`, its merge with the stored row `pk`, which keeps its event
+// id) with its defaults filled in, priced, and counted in the rollups. `new_only`: only if no
+// stored row has its id (kExists otherwise, nothing changed); the new row keeps `event`.
+// `same_keys`: the stored row keeps its trace and (no) status, so the UPDATE leaves the columns
+// the indexes are on alone and SQLite rewrites no index entry; then `event`, when set, is the
+// row's new list of updates' ids.
 BatchWriter::RowWrite BatchWriter::WriteObservationRow(int64_t project, int64_t trace_pk,
                                                       const std::optional<std::string>& trace_user,
                                                       const Observation& n, Observation* merged_in, int64_t pk,
-                                                      bool new_only) {
+                                                      bool new_only, const Value& event, bool same_keys) {
   const bool fresh_insert = !merged_in && !pk && !new_only;
   // Written as it came unless it merges with a stored row or needs a default filled in: a
   // gateway generation (fresh, complete) is never copied.
@@ -303,10 +477,26 @@ BatchWriter::RowWrite BatchWriter::WriteObservationRow(int64_t project, int64_t 
     AddRollup(project, o, +1, dims);
     return new_observations_.Add(c_, v) ? RowWrite::kDone : RowWrite::kFailed;
   }
-  auto s = pk ? c_.PrepareStatic("REPLACE INTO observations(pk," AP_OBSERVATION_COLUMNS
-                                 ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+  if (pk && same_keys) {
+    // v[3…30]: parent … backend (AP_OBSERVATION_COLUMNS without id, project, trace, status).
+    auto s = c_.PrepareStatic(
+        "UPDATE observations SET (parent,type,name,start,dur,ttft,model,level,status_message,version,env,"
+        "model_params,input,output,metadata,in_tok,out_tok,total_tok,cached_tok,usage_details,cost_details,"
+        "in_cost,out_cost,cost,user,team,key,backend)=(?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,"
+        "?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29), events=coalesce(CAST(?30 AS BLOB),events) WHERE pk=?1");
+    s.Bind(1, pk);
+    s.BindAll(std::span(v).subspan(3, 28), 2, true);
+    if (const auto* list = std::get_if<std::string_view>(&event))
+      sqlite3_bind_blob(s.raw(), 30, list->data(), static_cast<int>(list->size()), SQLITE_STATIC);
+    if (s.Step() != SQLITE_DONE) return RowWrite::kFailed;
+    AddRollup(project, o, +1, dims);
+    return RowWrite::kDone;
+  }
+  auto s = pk ? c_.PrepareStatic("UPDATE observations SET (" AP_OBSERVATION_COLUMNS
+                                 ")=(?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,"
+                                 "?24,?25,?26,?27,?28,?29,?30,?31,?32,?33) WHERE pk=?1")
       : new_only ? c_.PrepareStatic("INSERT INTO observations(" AP_OBSERVATION_COLUMNS
-                                    ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                                    ",event) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
                                     " ON CONFLICT DO NOTHING")
                  : c_.PrepareStatic("INSERT INTO observations(" AP_OBSERVATION_COLUMNS
                                     ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
@@ -316,6 +506,7 @@ BatchWriter::RowWrite BatchWriter::WriteObservationRow(int64_t project, int64_t 
     s.BindAll(v, 2, true);
   } else {
     s.BindAll(v, 1, true);
+    if (new_only) s.Bind(33, event, true);
   }
   if (s.Step() != SQLITE_DONE) return RowWrite::kFailed;
   if (new_only && sqlite3_changes(c_.db()) == 0) return RowWrite::kExists;

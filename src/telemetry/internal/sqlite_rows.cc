@@ -178,6 +178,13 @@ CREATE VIEW observation_rows AS
          cached_tok, usage_details, CAST(NULL AS TEXT), in_cost, out_cost, cost, user, team, key, backend,
          status, id, project, session FROM requests;
 )sql",
+      // 9: the id of the event that created a trace or an observation is kept in its row, and an
+      // observation's row keeps its first few updates' ids, so an SDK's creates and span ends
+      // cost no `events` row (two B-tree inserts at a random key and at the end of `events_ts`);
+      // `events` keeps the other events' ids (batch_writer_upserts.cc). Stored rows have none:
+      // their events are in `events`, where a re-send still finds them.
+      "ALTER TABLE traces ADD COLUMN event; ALTER TABLE observations ADD COLUMN event;"
+      "ALTER TABLE observations ADD COLUMN events;",
   };
   return kMigrations;
 }
