@@ -1,6 +1,9 @@
 // base/strings.cc
 #include "base/strings.h"
 
+#include <charconv>
+#include <cmath>
+
 #include <cctype>
 #include <charconv>
 #include <cstdint>
@@ -107,6 +110,29 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b) {
   for (; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i]) ^ static_cast<unsigned char>(b[i]);
   volatile uint64_t result = diff;  // keeps the compiler from turning the loop into an early exit
   return result == 0;
+}
+
+char* AppendDecimal12(char* out, char* end, double value) {
+  if (!(value >= 0 && value < 1e6)) {  // NaN included
+    if (std::fabs(value) < 1e15) return std::to_chars(out, end, value, std::chars_format::fixed).ptr;
+    return std::to_chars(out, end, value).ptr;
+  }
+  constexpr uint64_t kScale = 1'000'000'000'000;
+  const auto scaled = static_cast<uint64_t>(std::llround(value * static_cast<double>(kScale)));
+  out = std::to_chars(out, end, scaled / kScale).ptr;
+  uint64_t frac = scaled % kScale;
+  if (frac == 0) return out;
+  int digits = 12;
+  while (frac % 10 == 0) {
+    frac /= 10;
+    --digits;
+  }
+  *out++ = '.';
+  for (int i = digits - 1; i >= 0; --i) {
+    out[i] = static_cast<char>('0' + frac % 10);
+    frac /= 10;
+  }
+  return out + digits;
 }
 
 }  // namespace ap

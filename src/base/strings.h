@@ -21,6 +21,12 @@ std::optional<std::chrono::milliseconds> ParseDuration(std::string_view s);
 std::optional<uint64_t> ParseUint(std::string_view s);
 // Parses "32MiB", "64KiB", "1GiB", "100KB" or bytes.
 std::optional<uint64_t> ParseByteSize(std::string_view s);
+// Writes `value` in plain decimal with at most 12 digits after the point, trailing zeros dropped
+// ("0.00000585", "12.5", "0"), into [out, end) (32 bytes are always enough); returns the end of
+// what it wrote. Exact to 1e-12 below 1e6; larger or negative values fall back to
+// std::to_chars' shortest fixed form (its shortest form from 1e15). Much cheaper than to_chars with a precision (money in headers).
+char* AppendDecimal12(char* out, char* end, double value);
+
 // Compares secrets without an early exit on the first differing byte (length still leaks).
 bool ConstantTimeEquals(std::string_view a, std::string_view b);
 

@@ -71,3 +71,27 @@ TEST(Log, Iso8601) {
   EXPECT_EQ(log::Iso8601(t, 6), "2015-10-21T07:28:00.123456Z");
 }
 }  // namespace ap
+
+namespace ap {
+namespace {
+std::string Decimal(double v) {
+  char buf[32];
+  return std::string(buf, AppendDecimal12(buf, buf + sizeof buf, v));
+}
+}  // namespace
+
+TEST(Strings, Decimal12IsPlainAndExactTo12Places) {
+  EXPECT_EQ(Decimal(0), "0");
+  EXPECT_EQ(Decimal(12.5), "12.5");
+  EXPECT_EQ(Decimal(11 * 0.15e-6 + 7 * 0.60e-6), "0.00000585");
+  EXPECT_EQ(Decimal(1e-12), "0.000000000001");
+  EXPECT_EQ(Decimal(4e-13), "0");  // below the 12th place
+  EXPECT_EQ(Decimal(999999.999999999999), "1000000");
+  EXPECT_EQ(Decimal(123.000000000001), "123.000000000001");
+  EXPECT_EQ(Decimal(2e6), "2000000");  // to_chars' shortest form above 1e6
+  EXPECT_EQ(Decimal(-0.5), "-0.5");
+  for (double v : {0.1, 0.25, 3.14159, 1e-7, 0.0000246, 42.0})
+    EXPECT_NEAR(std::stod(Decimal(v)), v, 1e-12) << v;
+}
+
+}  // namespace ap

@@ -12,6 +12,7 @@
 #include "api/token_estimate.h"
 #include "base/log.h"
 #include "base/random.h"
+#include "base/strings.h"
 #include "gateway/retry.h"
 #include "http/client.h"
 #include "http/sse.h"
@@ -140,7 +141,7 @@ std::string_view CostLine(double usd, std::array<char, 64>& buf) {
   char* p = std::copy(kCostHeader.begin(), kCostHeader.end(), buf.data());
   *p++ = ':';
   *p++ = ' ';
-  p = std::to_chars(p, buf.data() + buf.size() - 2, usd, std::chars_format::general, 10).ptr;
+  p = AppendDecimal12(p, buf.data() + buf.size() - 2, usd);
   *p++ = '\r';
   *p++ = '\n';
   return std::string_view(buf.data(), static_cast<size_t>(p - buf.data()));

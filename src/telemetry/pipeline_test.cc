@@ -111,6 +111,24 @@ TEST(Sink, RecordBecomesTraceAndGeneration) {
   EXPECT_FALSE(g.metadata);  // … and no metadata
 }
 
+TEST(Sink, ARecordIsPricedOnceForItsHeaderAndItsRowUntilPricesChange) {
+  auto prices = std::make_shared<PriceTable>(std::vector<ModelPrice>{}, std::vector<GpuPrice>{});
+  GatewaySink sink(nullptr, prices, nullptr, {});
+  auto r = Record();
+  auto told = sink.CostOf(r);  // the proxy, for x-agentplane-cost-usd
+  ASSERT_TRUE(told);
+  auto recorded = sink.CostOf(r);  // Record, for the row
+  ASSERT_TRUE(recorded);
+  EXPECT_EQ(recorded->total, told->total);
+  r.usage.completion_tokens += 1;  // other usage (or another request): priced anew
+  EXPECT_GT(sink.CostOf(r)->total, told->total);
+  ModelPrice p;
+  p.match = ".*";
+  p.input = p.output = 1.0;
+  prices->Replace({p}, {});  // a reload: the same record is priced with the new table
+  EXPECT_GT(sink.CostOf(r)->total, 1000.0);
+}
+
 TEST(Sink, FullCaptureRedactsAndCuts) {
   SinkOptions o;
   o.capture = CaptureMode::kFull;

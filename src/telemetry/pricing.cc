@@ -121,6 +121,7 @@ PriceTable::~PriceTable() = default;
 
 void PriceTable::Replace(std::vector<ModelPrice> overrides, std::vector<GpuPrice> gpu_prices) {
   tables_.store(Compile(std::move(overrides), std::move(gpu_prices)));
+  generation_.fetch_add(1, std::memory_order_acq_rel);
 }
 
 const ModelPrice* PriceTable::Tables::Best(const std::string& model, int64_t at_us) const {

@@ -85,6 +85,8 @@ class PriceTable {
   // Swaps in new config prices (config reload). Atomic: a request prices with either the old or
   // the new table, never a mix; measured throughput is kept.
   void Replace(std::vector<ModelPrice> overrides, std::vector<GpuPrice> gpu_prices);
+  // Counts Replace calls: a price remembered with an older generation is stale.
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
 
  private:
   struct Compiled {
@@ -110,6 +112,8 @@ class PriceTable {
   static std::shared_ptr<const Tables> Compile(std::vector<ModelPrice> overrides, std::vector<GpuPrice> gpu_prices);
 
   std::atomic<std::shared_ptr<const Tables>> tables_;
+
+  std::atomic<uint64_t> generation_{0};
   mutable ThroughputMeter meter_;
 };
 

@@ -81,9 +81,36 @@ std::optional<Cost> CostOfRecord(PriceTable& prices, const gateway::CompletionRe
   return std::nullopt;
 }
 
+namespace {
+// The record this thread priced last. The proxy prices a reply for its cost header and the
+// sink then records the same record: one price lookup serves both, and the stored cost is the
+// one the client was told (GPU-time prices move with each measured request). The key is the
+// record's address, start and usage, so a later request reusing the address never matches,
+// and the price table's generation, so a reload in between prices anew.
+struct LastPriced {
+  const GatewaySink* sink = nullptr;
+  const gateway::CompletionRecord* record = nullptr;
+  uint64_t generation = 0;
+  std::chrono::system_clock::time_point start;
+  int64_t prompt = 0, completion = 0, cached = 0;
+  std::optional<Cost> cost;
+
+  bool Matches(const GatewaySink* s, const gateway::CompletionRecord& r, uint64_t g) const {
+    return sink == s && record == &r && generation == g && start == r.start && prompt == r.usage.prompt_tokens &&
+           completion == r.usage.completion_tokens && cached == r.usage.cached_tokens;
+  }
+};
+thread_local LastPriced last_priced;
+}  // namespace
+
 std::optional<Cost> GatewaySink::CostOf(const gateway::CompletionRecord& r) const {
   if (!prices_) return std::nullopt;
-  return CostOfRecord(*prices_, r);
+  LastPriced& last = last_priced;
+  const uint64_t generation = prices_->generation();
+  if (last.Matches(this, r, generation)) return last.cost;
+  auto cost = CostOfRecord(*prices_, r);
+  last = {this, &r, generation, r.start, r.usage.prompt_tokens, r.usage.completion_tokens, r.usage.cached_tokens, cost};
+  return cost;
 }
 
 std::vector<Item> GatewaySink::ToItems(const gateway::CompletionRecord& r, const std::optional<Cost>& cost) const {
