@@ -2,8 +2,8 @@
 // semantic conventions recommend for each instrument.
 #include "telemetry/metrics.h"
 
+#include <atomic>
 #include <charconv>
-
 #include <cmath>
 #include <cstdio>
 
@@ -86,8 +86,43 @@ Metrics::Family& Metrics::Get(const std::string& name, const char* help, const c
   return f;
 }
 
+uint64_t Metrics::NextInstance() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
+namespace {
+// The label set this thread looked up last and its series: a gateway thread sees the same model,
+// backend, status and team request after request, and comparing them is cheaper than building
+// and hashing the key. Valid while the instance and its series generation match.
+struct LastSeries {
+  uint64_t instance = 0, generation = 0;
+  std::string model, backend, team;
+  int status = 0;
+  void* series = nullptr;
+};
+thread_local LastSeries last_series;
+}  // namespace
+
 Metrics::RequestSeries& Metrics::SeriesFor(const gateway::CompletionRecord& r, const std::string& team) {
   const std::string& model = r.model.empty() ? kUnknownModel : r.model;
+  LastSeries& last = last_series;
+  if (last.instance == instance_ && last.generation == series_generation_ && last.status == r.status &&
+      last.model == model && last.backend == r.backend && last.team == team)
+    return *static_cast<RequestSeries*>(last.series);
+  RequestSeries& found = FindSeries(r, model, team);
+  last.instance = instance_;
+  last.generation = series_generation_;
+  last.model = model;
+  last.backend = r.backend;
+  last.team = team;
+  last.status = r.status;
+  last.series = &found;  // unordered_map nodes stay put until series_ is cleared
+  return found;
+}
+
+Metrics::RequestSeries& Metrics::FindSeries(const gateway::CompletionRecord& r, const std::string& model,
+                                            const std::string& team) {
   std::string& key = series_key_;
   key.assign(model);
   key += '\0';
@@ -127,7 +162,10 @@ Metrics::RequestSeries& Metrics::SeriesFor(const gateway::CompletionRecord& r, c
   auto& tokens = Get("agentplane_gateway_tokens_total", "Tokens by public model and type.", "counter");
   s.total_in = &tokens.counters[{{"model", model}, {"type", "input"}}];
   s.total_out = &tokens.counters[{{"model", model}, {"type", "output"}}];
-  if (series_.size() > 100'000) series_.clear();  // bounded cache; the families keep the data
+  if (series_.size() > 100'000) {  // bounded cache; the families keep the data
+    series_.clear();
+    ++series_generation_;
+  }
   return series_.emplace(key, s).first->second;
 }
 

@@ -59,6 +59,7 @@ class Metrics {
     double *total_in = nullptr, *total_out = nullptr, *cost = nullptr;
   };
   RequestSeries& SeriesFor(const gateway::CompletionRecord& record, const std::string& team);
+  RequestSeries& FindSeries(const gateway::CompletionRecord& record, const std::string& model, const std::string& team);
   Family& Get(const std::string& name, const char* help, const char* type);
   static void RenderFamily(const Family& f, std::string* out);
 
@@ -66,6 +67,11 @@ class Metrics {
   std::map<std::string, Family> families_;
   std::unordered_map<std::string, RequestSeries> series_;
   std::string series_key_;  // SeriesFor's lookup key, reused: no allocation per request
+  // Which cache of series a thread's last lookup refers to (this object, and how often series_
+  // was cleared): SeriesFor's per-thread shortcut for a repeat of the last label set.
+  const uint64_t instance_ = NextInstance();
+  uint64_t series_generation_ = 0;
+  static uint64_t NextInstance();
   std::vector<Collector> collectors_;
   const Writer* writer_ = nullptr;
 };

@@ -257,6 +257,28 @@ TEST(Writer, DropsAndCountsWhenFullWithoutBlocking) {
   EXPECT_FALSE(w.TryEnqueue(sink.ToItems(Record(), std::nullopt)));
 }
 
+TEST(Metrics, RepeatedAndAlternatingLabelSetsCountInTheirOwnSeries) {
+  auto m = std::make_unique<Metrics>();
+  auto r = Record();
+  for (int i = 0; i < 3; ++i) m->ObserveRequest(r, "red", 0.5);  // repeats: the thread's shortcut
+  auto other = r;
+  other.model = "gpt-4o";
+  m->ObserveRequest(other, "red", 0.5);
+  m->ObserveRequest(r, "blue", 0.5);  // same model, backend and status, another team
+  m->ObserveRequest(r, "red", 0.5);
+  std::string text = m->Render();
+  EXPECT_NE(text.find("agentplane_gateway_requests_total{model=\"gpt-4o-mini\",backend=\"openai\",status=\"200\"} 5\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("agentplane_gateway_requests_total{model=\"gpt-4o\",backend=\"openai\",status=\"200\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("agentplane_cost_usd_total{team=\"red\",model=\"gpt-4o-mini\"} 2\n"), std::string::npos);
+  EXPECT_NE(text.find("agentplane_cost_usd_total{team=\"blue\",model=\"gpt-4o-mini\"} 0.5\n"), std::string::npos);
+  // A new Metrics (at whatever address) never reuses the previous one's series.
+  m = std::make_unique<Metrics>();
+  m->ObserveRequest(r, "red", 0.5);
+  EXPECT_NE(m->Render().find("agentplane_cost_usd_total{team=\"red\",model=\"gpt-4o-mini\"} 0.5\n"), std::string::npos);
+}
+
 TEST(Metrics, RendersPrometheusText) {
   Metrics m;
   auto r = Record();
