@@ -46,6 +46,9 @@ SCENARIOS=(
   "stream-c8 8 req-sse.json /stream/v1"
 )
 
+# shellcheck source=mock_upstream.sh
+. "$HERE/mock_upstream.sh"
+
 log() { echo "[bench] $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
@@ -83,13 +86,6 @@ trap 'log "interrupted"; exit 130' INT TERM
 (sleep "$HARD_LIMIT_S" >/dev/null 2>&1 && echo "[bench] hard limit of ${HARD_LIMIT_S}s reached, stopping" >&2 && kill -TERM $$) &
 WATCHDOG=$!
 
-# Asks the kernel for N free ports on 127.0.0.1 (bound together, so they are distinct).
-free_ports() {
-  node -e '
-    const net = require("net"); const n = +process.argv[1]; const s = []; let k = 0;
-    for (let i = 0; i < n; i++) { const v = net.createServer(); s.push(v);
-      v.listen(0, "127.0.0.1", () => { if (++k === n) { console.log(s.map(x => x.address().port).join(" ")); s.forEach(x => x.close()); } }); }' "$1"
-}
 
 # wait_http URL SECONDS: polls until URL answers 200.
 wait_http() {
@@ -218,26 +214,7 @@ node "$HERE/fixtures.js" "$TMP"
 read -r UPSTREAM_PORT NGINX_JSON_PORT NGINX_SSE_PORT PORTKEY_PORT AP_JSON_PORT AP_SSE_PORT <<<"$(free_ports 6)"
 mkdir -p "$TMP/upstream" "$TMP/nginx"
 
-cat >"$TMP/upstream/nginx.conf" <<EOF
-# mock OpenAI upstream: fixed bodies from $TMP/www; POST is answered like GET (error_page 405).
-worker_processes 1;
-pid $TMP/upstream/nginx.pid;
-error_log $TMP/upstream/error.log warn;
-events { worker_connections 8192; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  keepalive_timeout 300s;
-  etag off;
-  server {
-    listen 127.0.0.1:$UPSTREAM_PORT backlog=4096;
-    root $TMP/www;
-    types {}
-    location /v1/ { default_type application/json; error_page 405 =200 \$uri; }
-    location /stream/v1/ { default_type text/event-stream; error_page 405 =200 \$uri; }
-  }
-}
-EOF
+mock_upstream_conf "$TMP" "$UPSTREAM_PORT" >"$TMP/upstream/nginx.conf"
 UPSTREAM_CMD=("$NGINX")
 [ -n "$UPSTREAM_CPU" ] && UPSTREAM_CMD=(taskset -c "$UPSTREAM_CPU" "$NGINX")
 start upstream "${UPSTREAM_CMD[@]}" -p "$TMP/upstream" -c "$TMP/upstream/nginx.conf" -g 'daemon off;'

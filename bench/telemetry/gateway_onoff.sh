@@ -31,23 +31,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-read -r UP OFF ON <<<"$(node -e '
-  const net = require("net"); const s = []; let k = 0;
-  for (let i = 0; i < 3; i++) { const v = net.createServer(); s.push(v);
-    v.listen(0, "127.0.0.1", () => { if (++k === 3) { console.log(s.map(x => x.address().port).join(" ")); s.forEach(x => x.close()); } }); }')"
+# shellcheck source=../gateway/mock_upstream.sh
+. "$ROOT/bench/gateway/mock_upstream.sh"
+read -r UP OFF ON <<<"$(free_ports 3)"
 node "$ROOT/bench/gateway/fixtures.js" "$TMP"
 mkdir -p "$TMP/upstream" "$TMP/data"
-cat >"$TMP/upstream/nginx.conf" <<EOF
-worker_processes 1;
-pid $TMP/upstream/nginx.pid;
-error_log $TMP/upstream/error.log warn;
-events { worker_connections 8192; }
-http {
-  access_log off; keepalive_requests 1000000; keepalive_timeout 300s; etag off;
-  server { listen 127.0.0.1:$UP backlog=4096; root $TMP/www; types {}
-    location /v1/ { default_type application/json; error_page 405 =200 \$uri; } }
-}
-EOF
+mock_upstream_conf "$TMP" "$UP" >"$TMP/upstream/nginx.conf"
 taskset -c 0 "$NGINX" -p "$TMP/upstream" -c "$TMP/upstream/nginx.conf" -g 'daemon off;' >"$TMP/upstream.log" 2>&1 &
 PIDS+=($!)
 
