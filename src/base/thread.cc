@@ -2,14 +2,48 @@
 #include "base/thread.h"
 
 #include <pthread.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <string>
+#include <thread>
 
 namespace ap::base {
 
 void NameThisThread(std::string_view name) {
   std::string n(name.substr(0, 15));
   pthread_setname_np(pthread_self(), n.c_str());
+}
+
+int ThisThreadId() { return static_cast<int>(syscall(SYS_gettid)); }
+
+bool SetThreadPriority(int thread_id, ThreadPriority priority) {
+  int policy = SCHED_OTHER;
+  if (priority == ThreadPriority::kBatch) policy = SCHED_BATCH;
+  if (priority == ThreadPriority::kIdle) policy = SCHED_IDLE;
+  sched_param param{};
+  return sched_setscheduler(thread_id, policy, &param) == 0;
+}
+
+ThreadPriority ThreadPriorityOf(int thread_id) {
+  switch (sched_getscheduler(thread_id)) {
+    case SCHED_BATCH: return ThreadPriority::kBatch;
+    case SCHED_IDLE: return ThreadPriority::kIdle;
+    default: return ThreadPriority::kNormal;
+  }
+}
+
+bool CanLeaveIdlePriority() {
+  static const bool can = [] {
+    bool ok = false;
+    std::thread probe([&] {
+      ok = SetThreadPriority(0, ThreadPriority::kIdle) && SetThreadPriority(0, ThreadPriority::kNormal);
+    });
+    probe.join();
+    return ok;
+  }();
+  return can;
 }
 
 }  // namespace ap::base

@@ -1,4 +1,5 @@
-// base/thread.h — naming the calling thread (for top -H, ps -L, perf and gdb).
+// base/thread.h — naming threads (for top -H, ps -L, perf and gdb) and setting their CPU
+// scheduling class.
 #pragma once
 
 #include <string_view>
@@ -7,5 +8,26 @@ namespace ap::base {
 
 // Names the calling thread as `top -H`, `ps -L` and perf show it (first 15 bytes).
 void NameThisThread(std::string_view name);
+
+// The kernel's id of the calling thread (what /proc/self/task/<id> and sched_setscheduler take).
+int ThisThreadId();
+
+// How the kernel schedules a thread (Linux policies, nice unchanged):
+//   kNormal — SCHED_OTHER: the default; a waking thread may preempt the one running.
+//   kBatch  — SCHED_BATCH: a fair share of CPU, but its wake-ups never preempt a running thread.
+//   kIdle   — SCHED_IDLE: runs only on CPU time no other thread wants; a waking normal thread
+//             preempts it at once.
+enum class ThreadPriority { kNormal, kBatch, kIdle };
+
+// Sets thread `thread_id` (0: the calling thread) of this process to `priority`. False when the
+// kernel refused: leaving kIdle needs CAP_SYS_NICE or an RLIMIT_NICE of at least 20, which
+// containers often lack.
+bool SetThreadPriority(int thread_id, ThreadPriority priority);
+// kNormal also for a policy this enum does not name (a real-time one).
+ThreadPriority ThreadPriorityOf(int thread_id);
+
+// Whether a thread of this process that went to kIdle may be returned to kNormal. Probed once on a
+// short-lived thread (so no real thread is left stuck idle), then remembered.
+bool CanLeaveIdlePriority();
 
 }  // namespace ap::base

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <pthread.h>
 
+#include <atomic>
 #include <thread>
 
 namespace ap::base {
@@ -18,6 +19,39 @@ TEST(NameThisThread, NamesTheCallingThreadCutTo15Bytes) {
   });
   t.join();
   EXPECT_EQ(seen, "ap-a-rather-lon");
+}
+
+TEST(ThreadPriority, AThreadSetsItsOwnPolicyAndReadsItBack) {
+  ThreadPriority batch = ThreadPriority::kNormal, idle = ThreadPriority::kNormal;
+  int id = 0;
+  std::thread t([&] {
+    id = ThisThreadId();
+    ASSERT_TRUE(SetThreadPriority(0, ThreadPriority::kBatch));  // always allowed: same nice
+    batch = ThreadPriorityOf(0);
+    ASSERT_TRUE(SetThreadPriority(0, ThreadPriority::kIdle));   // always allowed: lower
+    idle = ThreadPriorityOf(id);
+  });
+  t.join();
+  EXPECT_GT(id, 0);
+  EXPECT_EQ(batch, ThreadPriority::kBatch);
+  EXPECT_EQ(idle, ThreadPriority::kIdle);
+}
+
+TEST(ThreadPriority, AnotherThreadIsSetByItsIdAndLeavingIdleFollowsTheProbe) {
+  std::atomic<int> id{0};
+  std::atomic<bool> done{false};
+  std::thread t([&] {
+    SetThreadPriority(0, ThreadPriority::kIdle);
+    id = ThisThreadId();
+    while (!done) std::this_thread::yield();
+  });
+  while (id == 0) std::this_thread::yield();
+  EXPECT_EQ(ThreadPriorityOf(id), ThreadPriority::kIdle);
+  // Whatever this machine permits, the probe predicts it.
+  EXPECT_EQ(SetThreadPriority(id, ThreadPriority::kNormal), CanLeaveIdlePriority());
+  if (CanLeaveIdlePriority()) EXPECT_EQ(ThreadPriorityOf(id), ThreadPriority::kNormal);
+  done = true;
+  t.join();
 }
 
 }  // namespace

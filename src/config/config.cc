@@ -448,7 +448,7 @@ void ParseTelemetryExport(Reader& r, const YAML::Node& e, const std::string& p, 
 void ParseTelemetry(Reader& r, const YAML::Node& n, TelemetryConfig* t) {
   const std::string p = "telemetry";
   r.CheckKeys(n, p, {"enabled", "store", "data_dir", "project", "queue", "retention", "capture", "capture_limit",
-                     "redact", "synchronous", "prices", "gpu_prices", "projects", "export"});
+                     "redact", "synchronous", "writer_priority", "prices", "gpu_prices", "projects", "export"});
   if (r.failed()) return;
   t->configured = true;
   t->enabled = true;
@@ -476,6 +476,11 @@ void ParseTelemetry(Reader& r, const YAML::Node& n, TelemetryConfig* t) {
   if (auto v = r.OptString(n, "synchronous", p)) {
     if (*v != "normal" && *v != "full") r.Fail(n["synchronous"], p + ".synchronous", "must be normal or full");
     t->synchronous_full = *v == "full";
+  }
+  if (auto v = r.OptString(n, "writer_priority", p)) {
+    if (*v != "background" && *v != "normal")
+      r.Fail(n["writer_priority"], p + ".writer_priority", "must be background or normal");
+    t->writer_background = *v == "background";
   }
   auto list = [&](const char* key, auto each) {
     auto l = n[key];

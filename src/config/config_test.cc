@@ -280,6 +280,7 @@ telemetry:
   EXPECT_EQ(t.retention, std::chrono::hours(24 * 30));
   EXPECT_EQ(t.capture, "full");
   EXPECT_EQ(t.capture_limit, 4096u);
+  EXPECT_TRUE(t.writer_background);  // the default
   ASSERT_EQ(t.prices.size(), 1u);
   EXPECT_DOUBLE_EQ(t.prices[0].input_per_million, 1.5);
   ASSERT_EQ(t.gpu_prices.size(), 1u);
@@ -292,6 +293,12 @@ telemetry:
   auto typo = ParseConfig("telemetry: {queu: 5}", "t.yaml");
   ASSERT_FALSE(typo);
   EXPECT_EQ(typo.error().field, "telemetry.queu");
+  auto normal = ParseConfig("telemetry: {writer_priority: normal}", "t.yaml");
+  ASSERT_TRUE(normal) << normal.error().ToString();
+  EXPECT_FALSE(normal->telemetry.writer_background);
+  auto realtime = ParseConfig("telemetry: {writer_priority: realtime}", "t.yaml");
+  ASSERT_FALSE(realtime);
+  EXPECT_EQ(realtime.error().field, "telemetry.writer_priority");
 }
 
 TEST(Config, ParsesTelemetryExport) {

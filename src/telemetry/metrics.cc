@@ -253,6 +253,9 @@ std::string Metrics::Render() const {
           writer_->written());
     gauge("agentplane_telemetry_write_failed_items_total", "Items whose batch failed to commit.", "counter",
           writer_->failed());
+    gauge("agentplane_telemetry_writer_boosts_total",
+          "Times a backlog, a waiting reply or a flush returned the background writer to normal CPU priority.",
+          "counter", writer_->boosts());
   }
   for (const auto& c : collectors) c(&out);
   return out;

@@ -1,7 +1,9 @@
 // telemetry/pipeline_test.cc — the request-path half of telemetry: pricing, the gateway sink
 // (record → trace + generation, capture modes, redaction, estimates), the writer's bounded queue
 // and commit callbacks, and the Prometheus rendering.
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
 #include <thread>
 
 #include <unistd.h>
@@ -9,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "base/random.h"
+#include "base/thread.h"
 #include "telemetry/metrics.h"
 #include "telemetry/pricing.h"
 #include "telemetry/sink.h"
@@ -496,6 +499,101 @@ TEST(Writer, AStoreWithoutCompactRequestsGetsTheirItems) {
   EXPECT_EQ(obs->items[0].id, r.span_id);
   EXPECT_EQ(obs->items[0].total_cost, 0.3);
   EXPECT_EQ(obs->items[0].status_code, 200);
+}
+
+}  // namespace
+}  // namespace ap::telemetry
+
+namespace ap::telemetry {
+namespace {
+
+// A store whose writes wait at a gate the test opens and closes.
+class GatedStore : public ItemsOnlyStore {
+ public:
+  using ItemsOnlyStore::ItemsOnlyStore;
+  Result<void> WriteGroups(ItemGroups groups) override {
+    {
+      std::unique_lock lock(mu_);
+      changed_.wait(lock, [&] { return open_; });
+    }
+    return ItemsOnlyStore::WriteGroups(groups);
+  }
+  void SetOpen(bool open) {
+    {
+      std::lock_guard lock(mu_);
+      open_ = open;
+    }
+    changed_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable changed_;
+  bool open_ = true;
+};
+
+template <typename Predicate>
+bool Eventually(Predicate predicate) {
+  for (int i = 0; i < 400 && !predicate(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  return predicate();
+}
+
+TEST(Writer, RestsAtIdlePriorityAndIsBoostedWhileWorkMustNotWait) {
+  auto store = std::make_shared<GatedStore>(TempStore("background"));
+  WriterOptions o;
+  o.queue_capacity = 64;
+  o.boost_depth = 16;
+  o.linger = std::chrono::milliseconds(0);
+  Writer w(store, o);
+  ASSERT_TRUE(Eventually([&] { return w.thread_id() != 0; }));
+  const int id = w.thread_id();
+  GatewaySink sink(nullptr, nullptr, nullptr, {});
+  auto r = Record();
+  r.trace_minted = true;
+  GatewayRequest q;
+  ASSERT_TRUE(sink.ToRequest(r, std::nullopt, &q));
+  if (!base::CanLeaveIdlePriority()) {  // an unprivileged container: batch priority, never boosted
+    EXPECT_TRUE(Eventually([&] { return base::ThreadPriorityOf(id) == base::ThreadPriority::kBatch; }));
+    ASSERT_TRUE(w.TryEnqueue(q));
+    w.Flush();
+    EXPECT_EQ(w.boosts(), 0);
+    return;
+  }
+  ASSERT_TRUE(Eventually([&] { return base::ThreadPriorityOf(id) == base::ThreadPriority::kIdle; }));
+
+  // A backlog: the store holds the first request; seven more (16 items in all) are still idle
+  // work, the eighth reaches boost_depth.
+  store->SetOpen(false);
+  for (int i = 0; i < 7; ++i) ASSERT_TRUE(w.TryEnqueue(q));
+  EXPECT_EQ(base::ThreadPriorityOf(id), base::ThreadPriority::kIdle);
+  EXPECT_EQ(w.boosts(), 0);
+  ASSERT_TRUE(w.TryEnqueue(q));
+  EXPECT_EQ(base::ThreadPriorityOf(id), base::ThreadPriority::kNormal);
+  EXPECT_EQ(w.boosts(), 1);
+  store->SetOpen(true);
+  EXPECT_TRUE(Eventually([&] { return w.depth() == 0; }));
+  EXPECT_TRUE(Eventually([&] { return base::ThreadPriorityOf(id) == base::ThreadPriority::kIdle; }));
+
+  // An entry someone waits for (an ingestion reply) is urgent however short the queue.
+  store->SetOpen(false);
+  std::atomic<bool> committed{false};
+  ASSERT_TRUE(w.TryEnqueue(sink.ToItems(Record(), std::nullopt), [&](bool ok) { committed = ok; }));
+  EXPECT_EQ(base::ThreadPriorityOf(id), base::ThreadPriority::kNormal);
+  EXPECT_EQ(w.boosts(), 2);
+  store->SetOpen(true);
+  EXPECT_TRUE(Eventually([&] { return committed.load(); }));
+  EXPECT_TRUE(Eventually([&] { return base::ThreadPriorityOf(id) == base::ThreadPriority::kIdle; }));
+  EXPECT_EQ(w.written(), 18);
+  EXPECT_EQ(w.dropped(), 0);
+}
+
+TEST(Writer, InTheForegroundKeepsNormalPriority) {
+  WriterOptions o;
+  o.background = false;
+  Writer w(TempStore("foreground"), o);
+  ASSERT_TRUE(Eventually([&] { return w.thread_id() != 0; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(base::ThreadPriorityOf(w.thread_id()), base::ThreadPriority::kNormal);
 }
 
 }  // namespace

@@ -58,6 +58,7 @@ Result<std::unique_ptr<Telemetry>> Telemetry::Start(const config::TelemetryConfi
   t->store_ = shared;
   WriterOptions wo;
   wo.queue_capacity = config.queue;
+  wo.background = config.writer_background;
   wo.retention = std::chrono::duration_cast<std::chrono::seconds>(config.retention);
   t->writer_ = std::make_shared<Writer>(shared, wo);
   t->metrics_ = std::make_shared<Metrics>();

@@ -3,18 +3,37 @@
 
 #include <time.h>
 
+#include <algorithm>
+
 #include "base/log.h"
 #include "base/thread.h"
 
 namespace ap::telemetry {
 
 Writer::Writer(std::shared_ptr<Store> store, WriterOptions options)
-    : store_(std::move(store)), options_(options), thread_([this] { Run(); }) {}
+    : store_(std::move(store)),
+      options_(options),
+      boost_depth_(static_cast<int64_t>(options.boost_depth ? options.boost_depth
+                                                            : std::max<size_t>(1, options.queue_capacity / 8))),
+      thread_([this] { Run(); }) {}
 
 Writer::~Writer() { Stop(); }
 
+void Writer::BoostLocked() {
+  if (!rests_idle_ || boosted_) return;
+  boosted_ = true;  // also when refused: the probe said it is allowed, and one try per rest is enough
+  if (base::SetThreadPriority(thread_id_.load(std::memory_order_relaxed), base::ThreadPriority::kNormal))
+    boosts_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Writer::RestLocked() {
+  if (!boosted_ || pending_callbacks_ > 0 || flush_waiters_ > 0 || depth_.load(std::memory_order_relaxed) > boost_depth_ / 8) return;
+  boosted_ = false;
+  base::SetThreadPriority(0, base::ThreadPriority::kIdle);
+}
+
 template <typename Push>
-bool Writer::Enqueue(int64_t n, Push push) {
+bool Writer::Enqueue(int64_t n, bool urgent, Push push) {
   bool wake = false;
   {
     std::lock_guard lock(mu_);
@@ -27,20 +46,23 @@ bool Writer::Enqueue(int64_t n, Push push) {
     push();
     // Wake the writer only when there is news: the first entry, or a full batch while it lingers.
     wake = was_empty || depth >= static_cast<int64_t>(options_.max_batch);
+    if (urgent || depth >= boost_depth_) BoostLocked();
   }
   if (wake) wake_.notify_one();
   return true;
 }
 
 bool Writer::TryEnqueue(std::vector<Item>&& items, Done done) {
-  return Enqueue(static_cast<int64_t>(items.size()), [&] {
+  const bool waited_for = static_cast<bool>(done);
+  return Enqueue(static_cast<int64_t>(items.size()), waited_for, [&] {
+    pending_callbacks_ += waited_for;
     queue_.push_back(Entry{std::move(items), std::move(done)});
     ++enqueued_seq_;
   });
 }
 
 bool Writer::TryEnqueue(const GatewayRequest& request) {
-  return Enqueue(2, [&] {  // a trace and a generation
+  return Enqueue(2, false, [&] {  // a trace and a generation
     requests_.push_back(request);
     ++enqueued_requests_;
   });
@@ -48,8 +70,11 @@ bool Writer::TryEnqueue(const GatewayRequest& request) {
 
 void Writer::Flush() {
   std::unique_lock lock(mu_);
+  BoostLocked();  // someone waits
+  ++flush_waiters_;
   const uint64_t target = enqueued_seq_, requests = enqueued_requests_;
   flushed_.wait(lock, [&] { return finished_seq_ >= target && finished_requests_ >= requests; });
+  --flush_waiters_;
 }
 
 void Writer::Stop() {
@@ -57,6 +82,7 @@ void Writer::Stop() {
     std::lock_guard lock(mu_);
     if (stopping_ && !thread_.joinable()) return;
     stopping_ = true;
+    BoostLocked();  // drain at full speed
   }
   wake_.notify_one();
   if (thread_.joinable()) thread_.join();
@@ -64,6 +90,18 @@ void Writer::Stop() {
 
 void Writer::Run() {
   base::NameThisThread("ap-tel-writer");
+  {
+    std::lock_guard lock(mu_);
+    thread_id_.store(base::ThisThreadId(), std::memory_order_release);
+    if (options_.background) {
+      rests_idle_ = base::CanLeaveIdlePriority();
+      base::SetThreadPriority(0, rests_idle_ ? base::ThreadPriority::kIdle : base::ThreadPriority::kBatch);
+      // Work queued (or a flush asked for) before this thread started must not wait for idle time.
+      boosted_ = false;
+      if (stopping_ || pending_callbacks_ > 0 || flush_waiters_ > 0 || depth_.load(std::memory_order_relaxed) >= boost_depth_)
+        BoostLocked();
+    }
+  }
   auto next_retention = std::chrono::steady_clock::now();
   std::vector<Entry> batch;
   std::vector<std::span<const Item>> groups;
@@ -120,6 +158,8 @@ void Writer::Run() {
         std::lock_guard lock(mu_);
         finished_seq_ += batch.size();
         finished_requests_ += requests.size();
+        for (const auto& e : batch) pending_callbacks_ -= static_cast<bool>(e.done);
+        if (!stopping_) RestLocked();
       }
       flushed_.notify_all();
     }
