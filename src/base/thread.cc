@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <string>
 #include <thread>
 
@@ -32,6 +33,11 @@ ThreadPriority ThreadPriorityOf(int thread_id) {
     case SCHED_IDLE: return ThreadPriority::kIdle;
     default: return ThreadPriority::kNormal;
   }
+}
+
+uint64_t NextSerial() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
 }
 
 bool CanLeaveIdlePriority() {

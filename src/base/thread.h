@@ -2,6 +2,7 @@
 // scheduling class.
 #pragma once
 
+#include <cstdint>
 #include <string_view>
 
 namespace ap::base {
@@ -25,6 +26,10 @@ enum class ThreadPriority { kNormal, kBatch, kIdle };
 bool SetThreadPriority(int thread_id, ThreadPriority priority);
 // kNormal also for a policy this enum does not name (a real-time one).
 ThreadPriority ThreadPriorityOf(int thread_id);
+
+// A number no earlier call in this process returned (from 1): tells an object from one later
+// built at its address, for per-thread memos keyed by object.
+uint64_t NextSerial();
 
 // Whether a thread of this process that went to kIdle may be returned to kNormal. Probed once on a
 // short-lived thread (so no real thread is left stuck idle), then remembered.

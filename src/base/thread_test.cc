@@ -49,7 +49,9 @@ TEST(ThreadPriority, AnotherThreadIsSetByItsIdAndLeavingIdleFollowsTheProbe) {
   EXPECT_EQ(ThreadPriorityOf(id), ThreadPriority::kIdle);
   // Whatever this machine permits, the probe predicts it.
   EXPECT_EQ(SetThreadPriority(id, ThreadPriority::kNormal), CanLeaveIdlePriority());
-  if (CanLeaveIdlePriority()) EXPECT_EQ(ThreadPriorityOf(id), ThreadPriority::kNormal);
+  if (CanLeaveIdlePriority()) {
+    EXPECT_EQ(ThreadPriorityOf(id), ThreadPriority::kNormal);
+  }
   done = true;
   t.join();
 }

@@ -1,10 +1,12 @@
 // telemetry/metrics.cc — see metrics.h. Bucket boundaries are the ones the OpenTelemetry GenAI
 // semantic conventions recommend for each instrument.
+#include "base/thread.h"
 #include "telemetry/metrics.h"
 
 #include <atomic>
 #include <charconv>
 #include <cmath>
+#include <cassert>
 #include <cstdio>
 
 #include "telemetry/writer.h"
@@ -67,15 +69,6 @@ void LabelText(const std::vector<std::pair<std::string, std::string>>& labels, c
 
 }  // namespace
 
-void Metrics::Histogram::Observe(double v) {
-  if (counts.empty()) counts.assign(bounds->size() + 1, 0);
-  size_t i = 0;
-  while (i < bounds->size() && v > (*bounds)[i]) ++i;
-  ++counts[i];
-  sum += v;
-  ++count;
-}
-
 Metrics::Family& Metrics::Get(const std::string& name, const char* help, const char* type) {
   auto& f = families_[name];
   if (f.name.empty()) {
@@ -84,11 +77,6 @@ Metrics::Family& Metrics::Get(const std::string& name, const char* help, const c
     f.type = type;
   }
   return f;
-}
-
-uint64_t Metrics::NextInstance() {
-  static std::atomic<uint64_t> next{1};
-  return next.fetch_add(1, std::memory_order_relaxed);
 }
 
 namespace {
@@ -144,6 +132,7 @@ Metrics::RequestSeries& Metrics::FindSeries(const gateway::CompletionRecord& r, 
   Labels gen = {{"gen_ai_request_model", model}, {"gen_ai_system", "agentplane"}};
   if (r.status >= 400) gen.push_back({"error_type", status});
   auto hist = [&](const char* name, const char* help, const std::vector<double>& bounds, Labels labels) {
+    assert(bounds.size() <= kMaxBounds);
     auto* h = &Get(name, help, "histogram").histograms[std::move(labels)];
     h->bounds = &bounds;
     return h;

@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/thread.h"
 #include "gateway/completion.h"
 
 namespace ap::telemetry {
@@ -38,12 +39,21 @@ class Metrics {
   std::string Render() const;
 
  private:
+  static constexpr size_t kMaxBounds = 16;
   struct Histogram {
-    const std::vector<double>* bounds = nullptr;
-    std::vector<uint64_t> counts;  // per bucket (not cumulative); last: +Inf
+    const std::vector<double>* bounds = nullptr;  // at most kMaxBounds
+    std::array<uint64_t, kMaxBounds + 1> counts{};  // per bucket (not cumulative); [bounds->size()]: +Inf
     double sum = 0;
     uint64_t count = 0;
-    void Observe(double v);
+    void Observe(double v) {
+      const double* b = bounds->data();
+      const size_t n = bounds->size();
+      size_t i = 0;
+      while (i < n && v > b[i]) ++i;
+      ++counts[i];
+      sum += v;
+      ++count;
+    }
   };
   using Labels = std::vector<std::pair<std::string, std::string>>;
   struct Family {
@@ -69,9 +79,8 @@ class Metrics {
   std::string series_key_;  // SeriesFor's lookup key, reused: no allocation per request
   // Which cache of series a thread's last lookup refers to (this object, and how often series_
   // was cleared): SeriesFor's per-thread shortcut for a repeat of the last label set.
-  const uint64_t instance_ = NextInstance();
+  const uint64_t instance_ = base::NextSerial();
   uint64_t series_generation_ = 0;
-  static uint64_t NextInstance();
   std::vector<Collector> collectors_;
   const Writer* writer_ = nullptr;
 };

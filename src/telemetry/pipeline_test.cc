@@ -73,6 +73,30 @@ TEST(Pricing, ConfigOverridesWin) {
   EXPECT_NEAR(t.ForTokens("gpt-4o-mini", kNow, 10, 10, 0)->total, 30e-6, 1e-15);
 }
 
+TEST(Pricing, AThreadsMemoTellsTablesModelsDatesAndReplacementsApart) {
+  ModelPrice a{"model-a", 0, 1e-6, 1e-6};
+  ModelPrice b{"model-b", 0, 2e-6, 2e-6};
+  ModelPrice b_later{"model-b", kNow, 3e-6, 3e-6};
+  PriceTable first({a, b, b_later}, {});
+  EXPECT_NEAR(first.ForTokens("model-a", kNow, 1, 0, 0)->total, 1e-6, 1e-15);
+  EXPECT_NEAR(first.ForTokens("model-b", kNow - 1, 1, 0, 0)->total, 2e-6, 1e-15);
+  EXPECT_NEAR(first.ForTokens("model-b", kNow, 1, 0, 0)->total, 3e-6, 1e-15);  // same model, later date
+  EXPECT_STREQ(first.ForTokens("model-b", kNow, 1, 0, 0)->source, "price_table");
+  {
+    PriceTable other({ModelPrice{"model-b", 0, 5e-6, 5e-6}}, {});  // the same model in another table
+    EXPECT_NEAR(other.ForTokens("model-b", kNow, 1, 0, 0)->total, 5e-6, 1e-15);
+  }
+  EXPECT_NEAR(first.ForTokens("model-b", kNow, 1, 0, 0)->total, 3e-6, 1e-15);
+  first.Replace({ModelPrice{"model-b", 0, 7e-6, 7e-6}}, {});
+  EXPECT_NEAR(first.ForTokens("model-b", kNow, 1, 0, 0)->total, 7e-6, 1e-15);
+  EXPECT_FALSE(first.ForTokens("model-a", kNow, 1, 0, 0));
+  // Another thread sees the replacement as well.
+  std::optional<Cost> there;
+  std::thread([&] { there = first.ForTokens("model-b", kNow, 1, 0, 0); }).join();
+  ASSERT_TRUE(there);
+  EXPECT_NEAR(there->total, 7e-6, 1e-15);
+}
+
 TEST(Pricing, GpuTimeUsesMeasuredThroughput) {
   PriceTable t({}, {{"vllm-.*", 36.0, 1000}});  // $36/h = $0.01/s
   EXPECT_FALSE(t.ForGpuTime("openai", kNow, 1, 1));
@@ -82,7 +106,7 @@ TEST(Pricing, GpuTimeUsesMeasuredThroughput) {
   for (int s = 0; s < 10; ++s) t.MeasureServed("vllm-0", 5000, kNow + s * 1'000'000);
   auto c = t.ForGpuTime("vllm-0", kNow + 9'000'000, 500, 500);
   ASSERT_TRUE(c);
-  EXPECT_EQ(c->source, "gpu_time");
+  EXPECT_STREQ(c->source, "gpu_time");
   EXPECT_NEAR(c->total, 1000 * 2e-6, 1e-9);
 }
 

@@ -2,6 +2,7 @@
 //
 // Built-in prices are list prices in USD per million tokens as published by each provider; the
 // table is data, kept short and easy to override with `telemetry.prices` in config.
+#include "base/thread.h"
 #include "telemetry/pricing.h"
 
 #include <re2/re2.h>
@@ -115,7 +116,7 @@ std::shared_ptr<const PriceTable::Tables> PriceTable::Compile(std::vector<ModelP
 }
 
 PriceTable::PriceTable(std::vector<ModelPrice> overrides, std::vector<GpuPrice> gpu_prices)
-    : tables_(Compile(std::move(overrides), std::move(gpu_prices))) {}
+    : tables_(Compile(std::move(overrides), std::move(gpu_prices))), serial_(base::NextSerial()) {}
 
 PriceTable::~PriceTable() = default;
 
@@ -124,9 +125,7 @@ void PriceTable::Replace(std::vector<ModelPrice> overrides, std::vector<GpuPrice
   generation_.fetch_add(1, std::memory_order_acq_rel);
 }
 
-const ModelPrice* PriceTable::Tables::Best(const std::string& model, int64_t at_us) const {
-  // The candidates (entries whose pattern matches) are found once per model name; the start
-  // dates are compared on every call, under the lock, without copying the list out.
+std::vector<size_t> PriceTable::Tables::Candidates(const std::string& model) const {
   std::lock_guard lock(cache_mu);
   auto it = candidates.find(model);
   if (it == candidates.end()) {
@@ -143,9 +142,42 @@ const ModelPrice* PriceTable::Tables::Best(const std::string& model, int64_t at_
     }
     it = candidates.emplace(model, std::move(out)).first;
   }
+  return it->second;
+}
+
+namespace {
+// The tables and candidates of the model this thread priced last: a gateway thread prices the
+// same model request after request, and comparing one name is cheaper than the shared memo's
+// lock and hash. It holds the tables it points into, so a Replace on another thread never frees
+// them under it; a new generation (or another PriceTable) refreshes it.
+struct ThreadMemo {
+  uint64_t serial = 0, generation = 0;
+  std::shared_ptr<const void> tables;
+  bool has_model = false;
+  std::string model;
+  std::vector<size_t> candidates;
+};
+thread_local ThreadMemo thread_memo;
+}  // namespace
+
+const ModelPrice* PriceTable::Best(const std::string& model, int64_t at_us) const {
+  ThreadMemo& memo = thread_memo;
+  const uint64_t generation = generation_.load(std::memory_order_acquire);
+  if (memo.serial != serial_ || memo.generation != generation || !memo.tables) {
+    memo.tables = tables_.load();
+    memo.serial = serial_;
+    memo.generation = generation;
+    memo.has_model = false;
+  }
+  const auto* tables = static_cast<const Tables*>(memo.tables.get());
+  if (!memo.has_model || memo.model != model) {
+    memo.candidates = tables->Candidates(model);
+    memo.model = model;
+    memo.has_model = true;
+  }
   const ModelPrice* best = nullptr;
-  for (size_t i : it->second) {
-    const auto& p = prices[i].price;
+  for (size_t i : memo.candidates) {
+    const auto& p = tables->prices[i].price;
     if (p.start_us <= at_us && (!best || p.start_us >= best->start_us)) best = &p;
   }
   return best;
@@ -153,8 +185,7 @@ const ModelPrice* PriceTable::Tables::Best(const std::string& model, int64_t at_
 
 std::optional<Cost> PriceTable::ForTokens(const std::string& model, int64_t at_us, int64_t input_tokens,
                                           int64_t output_tokens, int64_t cached_tokens) const {
-  auto tables = tables_.load();
-  const ModelPrice* best = tables->Best(model, at_us);
+  const ModelPrice* best = Best(model, at_us);
   if (!best) return std::nullopt;
   int64_t cached = std::clamp<int64_t>(cached_tokens, 0, std::max<int64_t>(input_tokens, 0));
   double cached_rate = best->cached_input < 0 ? best->input : best->cached_input;

@@ -42,7 +42,7 @@ struct GpuPrice {
 
 struct Cost {
   double input = 0, output = 0, total = 0;
-  std::string source;  // "price_table" or "gpu_time"
+  const char* source = "";  // "price_table" or "gpu_time" (static text: a Cost copies as four words)
 };
 
 // Measured tokens/s per key (backend) over a sliding window of one-second buckets.
@@ -105,15 +105,19 @@ class PriceTable {
     // request path runs the regexes once per distinct model instead of once per request.
     mutable std::mutex cache_mu;
     mutable std::unordered_map<std::string, std::vector<size_t>> candidates;
-    // The price in force for `model` at `at_us` (null: none); it lives as long as these tables.
-    const ModelPrice* Best(const std::string& model, int64_t at_us) const;
+    // Indexes into `prices` of the entries that may price `model` (memoised per name).
+    std::vector<size_t> Candidates(const std::string& model) const;
     const CompiledGpu* FindGpu(const std::string& backend) const;
   };
   static std::shared_ptr<const Tables> Compile(std::vector<ModelPrice> overrides, std::vector<GpuPrice> gpu_prices);
+  // The price in force for `model` at `at_us` (null: none), through the calling thread's memo of
+  // its last model (below); the pointer is valid until that thread's next call.
+  const ModelPrice* Best(const std::string& model, int64_t at_us) const;
 
   std::atomic<std::shared_ptr<const Tables>> tables_;
 
   std::atomic<uint64_t> generation_{0};
+  const uint64_t serial_;  // tells this table from one later built at its address
   mutable ThroughputMeter meter_;
 };
 

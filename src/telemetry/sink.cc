@@ -4,6 +4,8 @@
 #include <re2/re2.h>
 
 #include <boost/json.hpp>
+#include <array>
+#include <charconv>
 
 #include "telemetry/exporter.h"
 #include "telemetry/metrics.h"
@@ -40,6 +42,7 @@ GatewaySink::GatewaySink(std::shared_ptr<Writer> writer, std::shared_ptr<PriceTa
       if (RE2(p, RE2::Quiet).ok()) valid.push_back(p);
     capture = Compile(options_.capture, options_.capture_limit, valid, &error);
   }
+  capture_off_.store(capture->mode == CaptureMode::kOff, std::memory_order_release);
   capture_.store(std::move(capture));
 }
 
@@ -66,6 +69,7 @@ std::string GatewaySink::Reload(CaptureMode capture, uint64_t capture_limit, con
   std::string error;
   auto next = Compile(capture, capture_limit, redact, &error);
   if (!next) return error;
+  capture_off_.store(next->mode == CaptureMode::kOff, std::memory_order_release);
   capture_.store(std::move(next));
   return {};
 }
@@ -193,29 +197,72 @@ std::vector<Item> GatewaySink::ToItems(const gateway::CompletionRecord& r, const
   return items;
 }
 
-bool GatewaySink::ToRequest(const gateway::CompletionRecord& r, const std::optional<Cost>& cost,
-                            GatewayRequest* out) const {
-  auto hex32 = [](const std::string& id) {
-    if (id.size() != 32) return false;
-    for (char ch : id)
-      if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f'))) return false;
-    return true;
-  };
-  if (!r.trace_minted || !hex32(r.trace_id) || r.span_id.empty() || r.path.empty()) return false;
-  if (capture_.load()->mode != CaptureMode::kOff) return false;
+namespace {
+// 32 lowercase hex digits (a minted trace id), checked without a branch per character.
+bool IsLowerHex32(const std::string& id) {
+  static constexpr auto kNotHex = [] {
+    std::array<uint8_t, 256> t{};
+    t.fill(1);
+    for (int c = '0'; c <= '9'; ++c) t[c] = 0;
+    for (int c = 'a'; c <= 'f'; ++c) t[c] = 0;
+    return t;
+  }();
+  if (id.size() != 32) return false;
+  uint8_t bad = 0;
+  for (char c : id) bad |= kNotHex[static_cast<uint8_t>(c)];
+  return bad == 0;
+}
+
+// The status message of a failed request (ToItems says the same).
+std::string_view StatusMessage(const gateway::CompletionRecord& r, std::array<char, 16>& buf) {
+  if (!r.error.empty()) return r.error;
+  char* p = std::copy_n("HTTP ", 5, buf.data());
+  return {buf.data(), static_cast<size_t>(std::to_chars(p, buf.data() + buf.size(), r.status).ptr - buf.data())};
+}
+
+constexpr std::string_view kEstimatedUsage = R"({"estimated":true})";
+}  // namespace
+
+bool GatewaySink::Compacts(const gateway::CompletionRecord& r) const {
+  if (!r.trace_minted || !IsLowerHex32(r.trace_id) || r.span_id.empty() || r.path.empty()) return false;
+  if (!capture_off_.load(std::memory_order_acquire)) return false;
+  const std::string& project = r.project.empty() ? options_.project : r.project;
+  if (project.empty()) return false;  // ToItems would keep an empty project; the record cannot say so
+  size_t text = r.trace_id.size() + r.span_id.size() + r.parent_span_id.size() + project.size() + r.path.size() +
+                r.user.size() + r.session_id.size() + options_.environment.size() + r.model.size() +
+                r.backend.size() + r.team.size() + r.key_id.size();
+  for (const auto& t : r.tags) {
+    if (t.find('\0') != std::string::npos) return false;
+    text += t.size() + 1;
+  }
+  if (r.status >= 400) {
+    std::array<char, 16> buf;
+    text += StatusMessage(r, buf).size();
+  }
+  if (r.usage.known && r.usage.estimated) text += kEstimatedUsage.size();
+  return text <= GatewayRequest::kTextCapacity;
+}
+
+void GatewaySink::FillRequest(const gateway::CompletionRecord& r, const std::optional<Cost>& cost,
+                              GatewayRequest& q) const {
   using F = GatewayRequest;
-  GatewayRequest& q = *out;
   q.used = 0;
   q.size.fill(0);
   const std::string& project = r.project.empty() ? options_.project : r.project;
-  if (project.empty()) return false;  // ToItems would keep an empty project; the record cannot say so
-  bool fits = q.Set(F::kTraceId, r.trace_id) && q.Set(F::kSpanId, r.span_id) &&
-              q.Set(F::kParentId, r.parent_span_id) && q.Set(F::kProject, project) && q.Set(F::kName, r.path) &&
-              q.Set(F::kUser, r.user) && q.Set(F::kSession, r.session_id) &&
-              q.Set(F::kEnvironment, options_.environment) && q.Set(F::kModel, r.model) &&
-              q.Set(F::kBackend, r.backend) && q.Set(F::kTeam, r.team) && q.Set(F::kKey, r.key_id) &&
-              q.SetTags(r.tags);
-  if (!fits) return false;
+  // Compacts checked that everything fits.
+  q.Set(F::kTraceId, r.trace_id);
+  q.Set(F::kSpanId, r.span_id);
+  q.Set(F::kParentId, r.parent_span_id);
+  q.Set(F::kProject, project);
+  q.Set(F::kName, r.path);
+  q.Set(F::kUser, r.user);
+  q.Set(F::kSession, r.session_id);
+  q.Set(F::kEnvironment, options_.environment);
+  q.Set(F::kModel, r.model);
+  q.Set(F::kBackend, r.backend);
+  q.Set(F::kTeam, r.team);
+  q.Set(F::kKey, r.key_id);
+  if (!r.tags.empty()) q.SetTags(r.tags);
   const int64_t start = Micros(r.start);
   q.start_us = start;
   q.end_us = start + std::max<int64_t>(1, r.duration.count());
@@ -223,11 +270,8 @@ bool GatewaySink::ToRequest(const gateway::CompletionRecord& r, const std::optio
   q.status = r.status;
   q.error = r.status >= 400;
   if (q.error) {
-    if (!r.error.empty()) {
-      if (!q.Set(F::kStatusMessage, r.error)) return false;
-    } else if (!q.Set(F::kStatusMessage, "HTTP " + std::to_string(r.status))) {
-      return false;
-    }
+    std::array<char, 16> buf;
+    q.Set(F::kStatusMessage, StatusMessage(r, buf));
   }
   q.has_usage = r.usage.known;
   if (r.usage.known) {
@@ -235,14 +279,20 @@ bool GatewaySink::ToRequest(const gateway::CompletionRecord& r, const std::optio
     q.output_tokens = r.usage.completion_tokens;
     q.total_tokens = r.usage.total_tokens ? r.usage.total_tokens : r.usage.prompt_tokens + r.usage.completion_tokens;
     q.cached_tokens = r.usage.cached_tokens;
-    if (r.usage.estimated && !q.Set(F::kUsageDetails, R"({"estimated":true})")) return false;
+    if (r.usage.estimated) q.Set(F::kUsageDetails, kEstimatedUsage);
+  } else {
+    q.input_tokens = q.output_tokens = q.total_tokens = q.cached_tokens = 0;
   }
   q.has_cost = cost.has_value();
-  if (cost) {
-    q.input_cost = cost->input;
-    q.output_cost = cost->output;
-    q.total_cost = cost->total;
-  }
+  q.input_cost = cost ? cost->input : 0;
+  q.output_cost = cost ? cost->output : 0;
+  q.total_cost = cost ? cost->total : 0;
+}
+
+bool GatewaySink::ToRequest(const gateway::CompletionRecord& r, const std::optional<Cost>& cost,
+                            GatewayRequest* out) const {
+  if (!Compacts(r)) return false;
+  FillRequest(r, cost, *out);
   return true;
 }
 
@@ -253,8 +303,7 @@ void GatewaySink::Record(const gateway::CompletionRecord& r) {
   auto cost = CostOf(r);
   if (metrics_) metrics_->ObserveRequest(r, r.team, cost ? cost->total : -1);
   if (writer_) {
-    GatewayRequest request;
-    if (ToRequest(r, cost, &request)) writer_->TryEnqueue(request);
+    if (Compacts(r)) writer_->TryEnqueueRequest([&](GatewayRequest& q) { FillRequest(r, cost, q); });
     else writer_->TryEnqueue(ToItems(r, cost));
   }
   if (exporter_) exporter_->Enqueue(SpanOf(r, cost));

@@ -80,6 +80,10 @@ class GatewaySink : public gateway::CompletionSink {
     uint64_t limit = 0;
     std::vector<std::unique_ptr<re2::RE2>> redact;
   };
+  // ToRequest in two halves: whether the record has a compact form (cheap; no copying), and
+  // writing it (only after Compacts said yes), which Record does straight into the writer's queue.
+  bool Compacts(const gateway::CompletionRecord& record) const;
+  void FillRequest(const gateway::CompletionRecord& record, const std::optional<Cost>& cost, GatewayRequest& q) const;
   // nullptr and `error` set when a pattern does not compile.
   static std::shared_ptr<const Capture> Compile(CaptureMode mode, uint64_t limit,
                                                 const std::vector<std::string>& patterns, std::string* error);
@@ -89,6 +93,9 @@ class GatewaySink : public gateway::CompletionSink {
   std::shared_ptr<Metrics> metrics_;
   SinkOptions options_;  // as started; capture/capture_limit/redact live in capture_
   std::atomic<std::shared_ptr<const Capture>> capture_;
+  // capture_->mode == kOff, readable without the shared pointer's lock (Compacts, per request).
+  // A Reload racing a request may let that one request pick its form by the other mode.
+  std::atomic<bool> capture_off_{true};
   std::shared_ptr<OtlpExporter> exporter_;
 };
 

@@ -32,26 +32,6 @@ void Writer::RestLocked() {
   base::SetThreadPriority(0, base::ThreadPriority::kIdle);
 }
 
-template <typename Push>
-bool Writer::Enqueue(int64_t n, bool urgent, Push push) {
-  bool wake = false;
-  {
-    std::lock_guard lock(mu_);
-    if (stopping_ || depth_.load(std::memory_order_relaxed) + n > static_cast<int64_t>(options_.queue_capacity)) {
-      dropped_.fetch_add(n, std::memory_order_relaxed);
-      return false;
-    }
-    const bool was_empty = queue_.empty() && requests_.empty();
-    const int64_t depth = depth_.fetch_add(n, std::memory_order_relaxed) + n;
-    push();
-    // Wake the writer only when there is news: the first entry, or a full batch while it lingers.
-    wake = was_empty || depth >= static_cast<int64_t>(options_.max_batch);
-    if (urgent || depth >= boost_depth_) BoostLocked();
-  }
-  if (wake) wake_.notify_one();
-  return true;
-}
-
 bool Writer::TryEnqueue(std::vector<Item>&& items, Done done) {
   const bool waited_for = static_cast<bool>(done);
   return Enqueue(static_cast<int64_t>(items.size()), waited_for, [&] {
@@ -62,10 +42,7 @@ bool Writer::TryEnqueue(std::vector<Item>&& items, Done done) {
 }
 
 bool Writer::TryEnqueue(const GatewayRequest& request) {
-  return Enqueue(2, false, [&] {  // a trace and a generation
-    requests_.push_back(request);
-    ++enqueued_requests_;
-  });
+  return TryEnqueueRequest([&](GatewayRequest& q) { q = request; });
 }
 
 void Writer::Flush() {

@@ -61,6 +61,15 @@ class Writer {
   // capacity and in every counter. Committed before the item groups of the same batch. False
   // when the queue has no room.
   bool TryEnqueue(const GatewayRequest& request);
+  // The same, written in place: `fill(GatewayRequest&)` runs under the queue's lock on a record
+  // in the queue itself (not run when the queue has no room).
+  template <typename Fill>
+  bool TryEnqueueRequest(Fill&& fill) {
+    return Enqueue(2, false, [&] {  // a trace and a generation
+      fill(requests_.emplace_back());
+      ++enqueued_requests_;
+    });
+  }
   // Blocks until everything enqueued before the call is committed or failed (tests, shutdown).
   void Flush();
   // Commits what is queued and stops the thread; later TryEnqueue calls fail.
@@ -86,7 +95,6 @@ class Writer {
     Done done;
   };
   void Run();
-  // Admits `n` items under the lock (push() queues them) or counts them dropped.
   template <typename Push>
   bool Enqueue(int64_t n, bool urgent, Push push);
   // Under mu_: returns a writer resting at idle priority to normal (Boost) and back (Rest).
@@ -117,5 +125,27 @@ class Writer {
   std::atomic<int64_t> depth_{0}, dropped_{0}, written_{0}, failed_{0}, batches_{0}, cpu_ns_{0};
   std::thread thread_;
 };
+
+// Admits `n` items under the lock and queues them with push(), or counts them dropped.
+template <typename Push>
+inline bool Writer::Enqueue(int64_t n, bool urgent, Push push) {
+  bool wake = false;
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ || depth_.load(std::memory_order_relaxed) + n > static_cast<int64_t>(options_.queue_capacity)) {
+      dropped_.fetch_add(n, std::memory_order_relaxed);
+      return false;
+    }
+    const bool was_empty = queue_.empty() && requests_.empty();
+    const int64_t depth = depth_.fetch_add(n, std::memory_order_relaxed) + n;
+    push();
+    // Wake the writer only when there is news: the first entry, or a full batch while it lingers.
+    wake = was_empty || depth >= static_cast<int64_t>(options_.max_batch);
+    if (urgent || depth >= boost_depth_) BoostLocked();
+  }
+  if (wake) wake_.notify_one();
+  return true;
+}
+
 
 }  // namespace ap::telemetry
