@@ -28,7 +28,8 @@ int SqliteStore::LatestSchemaVersion() { return static_cast<int>(internal::Migra
 SqliteStore::SqliteStore(SqliteOptions options)
     : options_(std::move(options)),
       trace_slots_(std::make_unique<TraceSlots>()),
-      event_filter_(std::make_unique<internal::EventFilter>()) {}
+      event_filter_(std::make_unique<internal::EventFilter>()),
+      block_scratch_(std::make_unique<internal::BlockScratch>()) {}
 SqliteStore::~SqliteStore() = default;
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptions& options) {
@@ -77,7 +78,7 @@ Result<void> SqliteStore::WriteBatch(ItemGroups groups, std::span<const GatewayR
   Conn& c = *writer_;
   std::string error;
   if (!c.Exec("BEGIN IMMEDIATE", &error)) return "begin: " + error;
-  internal::BatchWriter batch(c, pricer_, *trace_slots_, *event_filter_);
+  internal::BatchWriter batch(c, pricer_, *trace_slots_, *event_filter_, *block_scratch_);
   bool ok = true;
   for (size_t i = 0; ok && i < requests.size(); ++i) ok = batch.ApplyGatewayRequest(requests[i]);
   for (auto group = groups.begin(); ok && group != groups.end(); ++group)

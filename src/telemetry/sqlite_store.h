@@ -22,6 +22,7 @@ namespace ap::telemetry {
 namespace internal {
 class Conn;
 class EventFilter;
+struct BlockScratch;
 }
 
 struct SqliteOptions {
@@ -70,6 +71,7 @@ class SqliteStore : public Store {
   std::unique_ptr<internal::Conn> writer_;
   std::unique_ptr<TraceSlots> trace_slots_;
   std::unique_ptr<internal::EventFilter> event_filter_;  // the ids in `events` (event_filter.h)
+  std::unique_ptr<internal::BlockScratch> block_scratch_;  // the writer's block buffers (batch_writer.h)
   std::mutex read_mu_;
   std::vector<std::unique_ptr<internal::Conn>> readers_;
 };

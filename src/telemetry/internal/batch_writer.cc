@@ -6,6 +6,13 @@
 
 namespace ap::telemetry::internal {
 
+BatchWriter::BatchWriter(Conn& c, const Store::Pricer& pricer, SqliteStore::TraceSlots& traces, EventFilter& events,
+                         BlockScratch& scratch)
+    : c_(c), pricer_(pricer), traces_(traces), events_(events), scratch_(scratch) {
+  ++traces_.batch;
+  scratch_.request_rows.clear();  // a failed batch may have left rows naming its records
+}
+
 std::string InsertSql(const char* table_columns, size_t columns, size_t rows) {
   std::string sql = std::string("INSERT OR FAIL INTO ") + table_columns + " VALUES";
   for (size_t r = 0; r < rows; ++r) {

@@ -135,12 +135,12 @@ inline constexpr char kNewTraces[] = "traces(pk," AP_TRACE_COLUMNS ")";
 inline constexpr char kNewObservations[] = "observations(" AP_OBSERVATION_COLUMNS ")";
 inline constexpr char kNewRequests[] = "requests(" AP_REQUEST_COLUMNS ")";
 
+struct BlockScratch;
+
 class BatchWriter {
  public:
-  BatchWriter(Conn& c, const Store::Pricer& pricer, SqliteStore::TraceSlots& traces, EventFilter& events)
-      : c_(c), pricer_(pricer), traces_(traces), events_(events) {
-    ++traces_.batch;
-  }
+  BatchWriter(Conn& c, const Store::Pricer& pricer, SqliteStore::TraceSlots& traces, EventFilter& events,
+              BlockScratch& scratch);
 
   // An item, unless its event id was applied before (batch_writer_upserts.cc).
   bool Apply(const Item& item);
@@ -241,14 +241,21 @@ class BatchWriter {
   PendingRows<kNewObservations, 32> new_observations_;
   PendingRows<kNewRequests, kRequestColumnCount> new_requests_;
   // Compact requests waiting to be written as request blocks (request_blocks.h), and the
-  // buffers reused for encoding them.
-  std::vector<RequestRow> request_rows_;
-  std::vector<const RequestRow*> block_order_;
-  std::vector<BlockRow> block_rows_;
-  std::string block_bytes_;
-  std::vector<std::pair<int64_t, int64_t>> block_pairs_;
+  // buffers for encoding them: the store's, kept from batch to batch (BlockScratch).
+  BlockScratch& scratch_;
   int64_t next_trace_pk_ = 0;
   int64_t next_request_pk_ = 0;  // 0: read max(pk) first
+};
+
+// The buffers a BatchWriter encodes request blocks in. The store keeps one from batch to batch, so
+// a batch of thousands of requests grows no vector (made per batch, growing them and faulting in
+// their fresh pages cost the writer about a tenth of its time at 60K requests/s).
+struct BlockScratch {
+  std::vector<BatchWriter::RequestRow> request_rows;  // compact requests waiting for FlushRequestRows
+  std::vector<const BatchWriter::RequestRow*> block_order;
+  std::vector<BlockRow> block_rows;
+  std::string block_bytes;
+  std::vector<std::pair<int64_t, int64_t>> block_pairs;
 };
 
 }  // namespace internal

@@ -1,6 +1,6 @@
 // telemetry/internal/batch_writer_requests.cc — the batch writer's gateway-request path (see
 // batch_writer.h). A compact record the sink queued (ApplyGatewayRequest) with binary ids and no
-// tags waits in request_rows_ and is written with the batch's others as request blocks
+// tags waits in scratch_.request_rows and is written with the batch's others as request blocks
 // (request_blocks.h: encoded bytes, one id-index entry each, one session-index entry per block and
 // session). A request that comes as items (ApplyRequest), or a compact one with tags or text ids,
 // becomes one `requests` row (request_rows.h) in a 16-row INSERT. ExpandRequest moves a request
@@ -143,8 +143,8 @@ bool BatchWriter::ApplyGatewayRequest(const GatewayRequest& q) {
   if (!q.Has(F::kTags) && AsBlob(IdValue(q.Get(F::kTraceId)), &row.trace) && row.trace.size == 16 &&
       AsBlob(IdValue(q.Get(F::kSpanId)), &row.span) &&
       (!q.Has(F::kParentId) || AsBlob(IdValue(q.Get(F::kParentId)), &row.parent))) {
-    request_rows_.push_back(row);
-    return request_rows_.size() < kPendingBlockRows || FlushRequestRows();
+    scratch_.request_rows.push_back(row);
+    return scratch_.request_rows.size() < kPendingBlockRows || FlushRequestRows();
   }
   // Text ids or tags: the general row of Values.
   auto id = [](int64_t v) { return v ? Value(v) : Value(); };
@@ -169,55 +169,55 @@ bool BatchWriter::ApplyGatewayRequest(const GatewayRequest& q) {
 // cut where the project or the UTC day changes, the block's time span would pass
 // kMaxBlockSpanUs or it holds kMaxBlockRows rows.
 bool BatchWriter::FlushRequestRows() {
-  if (request_rows_.empty()) return true;
-  block_order_.clear();
-  for (const RequestRow& r : request_rows_) block_order_.push_back(&r);
+  if (scratch_.request_rows.empty()) return true;
+  scratch_.block_order.clear();
+  for (const RequestRow& r : scratch_.request_rows) scratch_.block_order.push_back(&r);
   auto key = [](const RequestRow* r) { return std::tuple(r->project, DayOf(r->q->start_us), r->q->start_us); };
-  if (!std::is_sorted(block_order_.begin(), block_order_.end(),
+  if (!std::is_sorted(scratch_.block_order.begin(), scratch_.block_order.end(),
                       [&](const RequestRow* a, const RequestRow* b) { return key(a) < key(b); }))
-    std::stable_sort(block_order_.begin(), block_order_.end(),
+    std::stable_sort(scratch_.block_order.begin(), scratch_.block_order.end(),
                      [&](const RequestRow* a, const RequestRow* b) { return key(a) < key(b); });
   size_t first = 0;
-  for (size_t i = 1; i <= block_order_.size(); ++i) {
-    if (i < block_order_.size()) {
-      const RequestRow* a = block_order_[first];
-      const RequestRow* b = block_order_[i];
+  for (size_t i = 1; i <= scratch_.block_order.size(); ++i) {
+    if (i < scratch_.block_order.size()) {
+      const RequestRow* a = scratch_.block_order[first];
+      const RequestRow* b = scratch_.block_order[i];
       if (b->project == a->project && DayOf(b->q->start_us) == DayOf(a->q->start_us) &&
           b->q->start_us - a->q->start_us <= kMaxBlockSpanUs && i - first < static_cast<size_t>(kMaxBlockRows))
         continue;
     }
-    if (!WriteBlock(block_order_.data() + first, i - first)) return false;
+    if (!WriteBlock(scratch_.block_order.data() + first, i - first)) return false;
     first = i;
   }
-  request_rows_.clear();
+  scratch_.request_rows.clear();
   return true;
 }
 
 // One block: its row, then its entries in the id and session indexes.
 bool BatchWriter::WriteBlock(const RequestRow* const* rows, size_t n) {
-  block_rows_.resize(n);
-  for (size_t i = 0; i < n; ++i) ToBlockRow(*rows[i], &block_rows_[i]);
-  block_bytes_.clear();
-  EncodeBlock(block_rows_.data(), n, &block_bytes_);
+  scratch_.block_rows.resize(n);
+  for (size_t i = 0; i < n; ++i) ToBlockRow(*rows[i], &scratch_.block_rows[i]);
+  scratch_.block_bytes.clear();
+  EncodeBlock(scratch_.block_rows.data(), n, &scratch_.block_bytes);
   {
     auto s = c_.PrepareStatic("INSERT INTO request_blocks(project,ts_min,ts_max,n,data) VALUES(?,?,?,?,?)");
     sqlite3_bind_int64(s.raw(), 1, rows[0]->project);
     sqlite3_bind_int64(s.raw(), 2, rows[0]->q->start_us);  // rows are in time order
     sqlite3_bind_int64(s.raw(), 3, rows[n - 1]->q->start_us);
     sqlite3_bind_int64(s.raw(), 4, static_cast<int64_t>(n));
-    sqlite3_bind_blob(s.raw(), 5, block_bytes_.data(), static_cast<int>(block_bytes_.size()), SQLITE_STATIC);
+    sqlite3_bind_blob(s.raw(), 5, scratch_.block_bytes.data(), static_cast<int>(scratch_.block_bytes.size()), SQLITE_STATIC);
     if (s.Step() != SQLITE_DONE) return false;
   }
   const int64_t block = sqlite3_last_insert_rowid(c_.db());
-  block_pairs_.clear();
+  scratch_.block_pairs.clear();
   for (size_t i = 0; i < n; ++i)  // rows whose id says their time are found by time
-    if (!IdSaysTime(block_rows_[i].TraceId(), block_rows_[i].ts))
-      block_pairs_.emplace_back(BlockIdKey(block_rows_[i].TraceId()), block);
-  if (!InsertPairs(true, block_pairs_)) return false;
-  block_pairs_.clear();
+    if (!IdSaysTime(scratch_.block_rows[i].TraceId(), scratch_.block_rows[i].ts))
+      scratch_.block_pairs.emplace_back(BlockIdKey(scratch_.block_rows[i].TraceId()), block);
+  if (!InsertPairs(true, scratch_.block_pairs)) return false;
+  scratch_.block_pairs.clear();
   for (size_t i = 0; i < n; ++i)
-    if (block_rows_[i].session) block_pairs_.emplace_back(block_rows_[i].session, block);
-  return InsertPairs(false, block_pairs_);
+    if (scratch_.block_rows[i].session) scratch_.block_pairs.emplace_back(scratch_.block_rows[i].session, block);
+  return InsertPairs(false, scratch_.block_pairs);
 }
 
 // Inserts (key, block) pairs into request_block_ids (`ids`) or request_block_sessions, 32 per
