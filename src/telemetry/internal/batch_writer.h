@@ -161,6 +161,7 @@ class BatchWriter {
   // copy of ~150 bytes instead of building 31 Values.
   struct RequestRow {
     const GatewayRequest* q;
+    int64_t day;  // DayOf(q->start_us): blocks are cut by project and day
     int64_t pk, project, name, user, session, env, model, backend, team, key;
     double in_cost, out_cost, cost;
     bool has_cost;
@@ -191,6 +192,10 @@ class BatchWriter {
 
   // batch_writer_requests.cc: request rows and request blocks.
   bool FlushRequestRows();
+  // The interned id of a compact request's text field (0: failed). Consecutive requests mostly
+  // repeat each field (project, path, model, backend …), so the last value per field is compared
+  // before the dictionary's hash; it views the batch's records, which outlive the batch.
+  int64_t InternField(const GatewayRequest& q, GatewayRequest::Field f);
   bool WriteBlock(const RequestRow* const* rows, size_t n);
   bool InsertPairs(bool ids, std::vector<std::pair<int64_t, int64_t>>& pairs);
   bool ExpandRequest(int64_t project, const std::string& id);
@@ -243,6 +248,11 @@ class BatchWriter {
   // Compact requests waiting to be written as request blocks (request_blocks.h), and the
   // buffers for encoding them: the store's, kept from batch to batch (BlockScratch).
   BlockScratch& scratch_;
+  struct LastField {
+    std::string_view value;
+    int64_t id = 0;
+  };
+  std::array<LastField, GatewayRequest::kFieldCount> last_fields_{};
   int64_t next_trace_pk_ = 0;
   int64_t next_request_pk_ = 0;  // 0: read max(pk) first
 };

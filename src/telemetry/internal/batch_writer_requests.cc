@@ -19,12 +19,6 @@ namespace {
 // before anything reads or updates traces).
 constexpr size_t kPendingBlockRows = 4096;
 
-bool AsBlob(const Value& v, Blob* out) {
-  const auto* b = std::get_if<Blob>(&v);
-  if (b) *out = *b;
-  return b != nullptr;
-}
-
 // The block form of a compact request's row.
 void ToBlockRow(const BatchWriter::RequestRow& r, BlockRow* b) {
   using F = GatewayRequest;
@@ -97,9 +91,18 @@ bool BatchWriter::ApplyRequest(const Trace& t, const Observation& g) {
            Text(g.input), Text(g.output)});
 }
 
+int64_t BatchWriter::InternField(const GatewayRequest& q, GatewayRequest::Field f) {
+  const std::string_view value = q.Get(f);
+  LastField& last = last_fields_[f];
+  if (last.id && last.value == value) return last.id;
+  const int64_t id = c_.Intern(value);
+  last = {value, id};
+  return id;
+}
+
 bool BatchWriter::ApplyGatewayRequest(const GatewayRequest& q) {
   using F = GatewayRequest;
-  const int64_t project = c_.Intern(q.Get(F::kProject));
+  const int64_t project = InternField(q, F::kProject);
   if (!next_request_pk_) {
     auto s = c_.PrepareStatic("SELECT max(pk) FROM requests");
     if (s.Step() != SQLITE_ROW) return false;
@@ -125,7 +128,7 @@ bool BatchWriter::ApplyGatewayRequest(const GatewayRequest& q) {
       cost = *g.total_cost;
     }
   }
-  auto dim = [&](F::Field f) { return q.Has(f) ? c_.Intern(q.Get(f)) : int64_t{0}; };
+  auto dim = [&](F::Field f) { return q.Has(f) ? InternField(q, f) : int64_t{0}; };
   const int64_t model = dim(F::kModel), user = dim(F::kUser), team = dim(F::kTeam), key = dim(F::kKey);
   const int64_t in = q.has_usage ? q.input_tokens : 0, out = q.has_usage ? q.output_tokens : 0;
   {
@@ -138,11 +141,10 @@ bool BatchWriter::ApplyGatewayRequest(const GatewayRequest& q) {
   }
   minute_.AddGeneration(project, model, q.start_us, q.end_us, q.completion_start_us, q.error || q.status >= 400,
                         in, out, has_cost ? cost : 0, +1);
-  RequestRow row{&q, next_request_pk_++, project, dim(F::kName), user, dim(F::kSession), dim(F::kEnvironment),
+  RequestRow row{&q, DayOf(q.start_us), next_request_pk_++, project, dim(F::kName), user, dim(F::kSession), dim(F::kEnvironment),
                  model, dim(F::kBackend), team, key, in_cost, out_cost, cost, has_cost, {}, {}, {}};
-  if (!q.Has(F::kTags) && AsBlob(IdValue(q.Get(F::kTraceId)), &row.trace) && row.trace.size == 16 &&
-      AsBlob(IdValue(q.Get(F::kSpanId)), &row.span) &&
-      (!q.Has(F::kParentId) || AsBlob(IdValue(q.Get(F::kParentId)), &row.parent))) {
+  if (!q.Has(F::kTags) && IdBlob(q.Get(F::kTraceId), &row.trace) && row.trace.size == 16 &&
+      IdBlob(q.Get(F::kSpanId), &row.span) && (!q.Has(F::kParentId) || IdBlob(q.Get(F::kParentId), &row.parent))) {
     scratch_.request_rows.push_back(row);
     return scratch_.request_rows.size() < kPendingBlockRows || FlushRequestRows();
   }
@@ -172,7 +174,7 @@ bool BatchWriter::FlushRequestRows() {
   if (scratch_.request_rows.empty()) return true;
   scratch_.block_order.clear();
   for (const RequestRow& r : scratch_.request_rows) scratch_.block_order.push_back(&r);
-  auto key = [](const RequestRow* r) { return std::tuple(r->project, DayOf(r->q->start_us), r->q->start_us); };
+  auto key = [](const RequestRow* r) { return std::tuple(r->project, r->day, r->q->start_us); };
   if (!std::is_sorted(scratch_.block_order.begin(), scratch_.block_order.end(),
                       [&](const RequestRow* a, const RequestRow* b) { return key(a) < key(b); }))
     std::stable_sort(scratch_.block_order.begin(), scratch_.block_order.end(),
@@ -182,7 +184,7 @@ bool BatchWriter::FlushRequestRows() {
     if (i < scratch_.block_order.size()) {
       const RequestRow* a = scratch_.block_order[first];
       const RequestRow* b = scratch_.block_order[i];
-      if (b->project == a->project && DayOf(b->q->start_us) == DayOf(a->q->start_us) &&
+      if (b->project == a->project && b->day == a->day &&
           b->q->start_us - a->q->start_us <= kMaxBlockSpanUs && i - first < static_cast<size_t>(kMaxBlockRows))
         continue;
     }
@@ -197,15 +199,14 @@ bool BatchWriter::FlushRequestRows() {
 bool BatchWriter::WriteBlock(const RequestRow* const* rows, size_t n) {
   scratch_.block_rows.resize(n);
   for (size_t i = 0; i < n; ++i) ToBlockRow(*rows[i], &scratch_.block_rows[i]);
-  scratch_.block_bytes.clear();
-  EncodeBlock(scratch_.block_rows.data(), n, &scratch_.block_bytes);
+  const std::string_view bytes = EncodeBlock(scratch_.block_rows.data(), n, &scratch_.block_bytes);
   {
     auto s = c_.PrepareStatic("INSERT INTO request_blocks(project,ts_min,ts_max,n,data) VALUES(?,?,?,?,?)");
     sqlite3_bind_int64(s.raw(), 1, rows[0]->project);
     sqlite3_bind_int64(s.raw(), 2, rows[0]->q->start_us);  // rows are in time order
     sqlite3_bind_int64(s.raw(), 3, rows[n - 1]->q->start_us);
     sqlite3_bind_int64(s.raw(), 4, static_cast<int64_t>(n));
-    sqlite3_bind_blob(s.raw(), 5, scratch_.block_bytes.data(), static_cast<int>(scratch_.block_bytes.size()), SQLITE_STATIC);
+    sqlite3_bind_blob(s.raw(), 5, bytes.data(), static_cast<int>(bytes.size()), SQLITE_STATIC);
     if (s.Step() != SQLITE_DONE) return false;
   }
   const int64_t block = sqlite3_last_insert_rowid(c_.db());

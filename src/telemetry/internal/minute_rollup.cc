@@ -87,16 +87,28 @@ void MinuteRollup::Add(int64_t project, int64_t model, const Observation& o, int
 void MinuteRollup::AddGeneration(int64_t project, int64_t model, int64_t start_us, int64_t end_us,
                                  int64_t completion_start_us, bool error, int64_t in, int64_t out, double cost,
                                  int sign) {
-  int64_t minute = start_us / 60'000'000;
-  auto& t = totals_[{minute, project, model}];
+  const int64_t minute = start_us / 60'000'000;
+  const Key key{minute, project, model};
+  if (!has_last_ || key != last_key_) {
+    has_last_ = true;
+    last_key_ = key;
+    last_totals_ = &totals_[key];
+    last_hist_.fill(nullptr);
+  }
+  Totals& t = *last_totals_;
   t.n += sign;
   if (error) t.errors += sign;
   t.in += sign * in;
   t.out += sign * out;
   t.cost += sign * cost;
-  if (end_us > start_us) hist_[{minute, project, model, kKindLatency, LatencyBucket(end_us - start_us)}] += sign;
+  auto count = [&](int kind, int bucket) {
+    int64_t*& slot = last_hist_[static_cast<size_t>(kind * kLatencyBuckets + bucket)];
+    if (!slot) slot = &hist_[{minute, project, model, kind, bucket}];
+    *slot += sign;
+  };
+  if (end_us > start_us) count(kKindLatency, LatencyBucket(end_us - start_us));
   if (completion_start_us >= start_us && completion_start_us)
-    hist_[{minute, project, model, kKindTtft, LatencyBucket(completion_start_us - start_us)}] += sign;
+    count(kKindTtft, LatencyBucket(completion_start_us - start_us));
 }
 
 }  // namespace ap::telemetry::internal

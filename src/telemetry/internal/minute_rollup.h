@@ -11,6 +11,7 @@
 
 #include <sqlite3.h>
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <tuple>
@@ -60,6 +61,12 @@ class MinuteRollup {
  private:
   std::map<Key, Totals> totals_;
   std::map<HistKey, int64_t> hist_;
+  // The last (minute, project, model) and its entries: consecutive generations mostly share one,
+  // so they skip the map searches (std::map nodes stay put; nothing is erased during a batch).
+  bool has_last_ = false;
+  Key last_key_;
+  Totals* last_totals_ = nullptr;
+  std::array<int64_t*, 2 * kLatencyBuckets> last_hist_{};  // [kind * kLatencyBuckets + bucket]
 };
 
 }  // namespace ap::telemetry::internal

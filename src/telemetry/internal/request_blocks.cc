@@ -100,16 +100,15 @@ struct In {
 
 }  // namespace
 
-void EncodeBlock(const BlockRow* rows, size_t n, std::string* out) {
+std::string_view EncodeBlock(const BlockRow* rows, size_t n, std::string* buffer) {
   int64_t base = n ? rows[0].ts : 0;
   size_t worst = 3 * 10;
   for (size_t i = 0; i < n; ++i) {
     base = std::min(base, rows[i].ts);
     worst += kMaxRowBytes + rows[i].status_message.size() + rows[i].usage_details.size();
   }
-  const size_t start = out->size();
-  out->resize(start + worst);
-  Out o{out->data() + start};
+  if (buffer->size() < worst) buffer->resize(std::max(worst, 2 * buffer->size()));
+  Out o{buffer->data()};
   o.Varint(kFormat);
   o.Varint(n);
   o.Varint(Zig(base));
@@ -145,7 +144,7 @@ void EncodeBlock(const BlockRow* rows, size_t n, std::string* out) {
     if (r.Has(BlockRow::kStatusMessage)) o.Text(r.status_message);
     if (r.Has(BlockRow::kUsageDetails)) o.Text(r.usage_details);
   }
-  out->resize(static_cast<size_t>(o.p - out->data()));
+  return {buffer->data(), static_cast<size_t>(o.p - buffer->data())};
 }
 
 BlockReader::BlockReader(std::string_view block) : data_(block) {

@@ -71,8 +71,10 @@ struct BlockRow {
   std::string_view TraceId() const { return {reinterpret_cast<const char*>(trace), trace_size}; }
 };
 
-// Appends the encoding of `rows` (at most kMaxBlockRows, none deleted) to `out`.
-void EncodeBlock(const BlockRow* rows, size_t n, std::string* out);
+// Encodes `rows` (at most kMaxBlockRows, none deleted) into `buffer` and returns the encoding, a
+// view of its first bytes. The buffer is scratch: it only ever grows and is never cleared, so a
+// writer reusing one does not zero a worst-case row's bytes anew for every row of every block.
+std::string_view EncodeBlock(const BlockRow* rows, size_t n, std::string* buffer);
 
 // Reads an encoded block row by row. Views returned by Next point into the block's bytes.
 class BlockReader {

@@ -199,31 +199,40 @@ std::string Conn::Name(int64_t id) {
   return value;
 }
 
-Value IdValue(std::string_view id) {
+bool IdBlob(std::string_view id, Blob* out) {
+  Blob& b = *out;
+  b.size = 0;
   if (id.size() == 36) {
-    Blob b;
     for (size_t i = 0; i < id.size();) {
       if (i == 8 || i == 13 || i == 18 || i == 23) {
-        if (id[i++] != '-') return std::string(id);
+        if (id[i++] != '-') return false;
         continue;
       }
       int hi = HexDigit(id[i]), lo = HexDigit(id[i + 1]);
-      if (hi < 0 || lo < 0) return std::string(id);
+      if (hi < 0 || lo < 0) return false;
       b.bytes[b.size++] = static_cast<unsigned char>(hi << 4 | lo);
       i += 2;
     }
     b.bytes[b.size++] = kUuidMarker;
-    return b;
+    return true;
   }
-  if (id.size() != 16 && id.size() != 32) return std::string(id);
-  Blob b;
-  b.size = static_cast<uint8_t>(id.size() / 2);
+  if (id.size() != 16 && id.size() != 32) return false;
+  // Every pair decoded, one check at the end (a non-digit's table entry is negative).
+  int bad = 0;
   for (size_t i = 0; i < id.size(); i += 2) {
-    int hi = HexDigit(id[i]), lo = HexDigit(id[i + 1]);
-    if (hi < 0 || lo < 0) return std::string(id);
+    const int hi = HexDigit(id[i]), lo = HexDigit(id[i + 1]);
+    bad |= hi | lo;
     b.bytes[i / 2] = static_cast<unsigned char>(hi << 4 | lo);
   }
-  return b;
+  if (bad < 0) return false;
+  b.size = static_cast<uint8_t>(id.size() / 2);
+  return true;
+}
+
+Value IdValue(std::string_view id) {
+  Blob b;
+  if (IdBlob(id, &b)) return b;
+  return std::string(id);
 }
 
 bool RegisterIdFunction(sqlite3* db) {
