@@ -112,6 +112,34 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b) {
   return result == 0;
 }
 
+namespace {
+// The high bit of each byte of `x` (every byte < 0x80) set where that byte is >= `c`: adding
+// 0x80 - c carries into a byte's high bit exactly then, and never into the next byte.
+constexpr uint64_t AtLeast(uint64_t x, uint8_t c) {
+  return (x + 0x0101010101010101ull * static_cast<uint8_t>(0x80 - c)) & 0x8080808080808080ull;
+}
+
+bool IsLowerHexWord(uint64_t x) {
+  constexpr uint64_t kHigh = 0x8080808080808080ull;
+  if (x & kHigh) return false;
+  const uint64_t digit = AtLeast(x, '0') & ~AtLeast(x, '9' + 1);
+  const uint64_t letter = AtLeast(x, 'a') & ~AtLeast(x, 'f' + 1);
+  return (digit | letter) == kHigh;
+}
+}  // namespace
+
+bool IsLowerHex(std::string_view s) {
+  size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t word;
+    std::memcpy(&word, s.data() + i, 8);
+    if (!IsLowerHexWord(word)) return false;
+  }
+  for (; i < s.size(); ++i)
+    if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return false;
+  return true;
+}
+
 char* AppendDecimal12(char* out, char* end, double value) {
   if (!(value >= 0 && value < 1e6)) {  // NaN included
     if (std::fabs(value) < 1e15) return std::to_chars(out, end, value, std::chars_format::fixed).ptr;

@@ -80,6 +80,22 @@ std::string Decimal(double v) {
 }
 }  // namespace
 
+TEST(Strings, LowerHexAcceptsOnlyDigitsAndAToF) {
+  EXPECT_TRUE(IsLowerHex(""));
+  EXPECT_TRUE(IsLowerHex("0123456789abcdef"));
+  EXPECT_TRUE(IsLowerHex("0af7651916cd43dd8448eb211c80319c"));
+  EXPECT_TRUE(IsLowerHex("0af7651916cd43dd8448eb211c80319c7"));  // a tail past the last word
+  // Every byte value in every position of a word and of the tail: only 0-9 and a-f pass.
+  for (size_t at : {size_t{0}, size_t{5}, size_t{7}, size_t{8}, size_t{15}, size_t{18}}) {
+    for (int c = 0; c < 256; ++c) {
+      std::string s(19, 'a');
+      s[at] = static_cast<char>(c);
+      const bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+      EXPECT_EQ(IsLowerHex(s), hex) << at << " " << c;
+    }
+  }
+}
+
 TEST(Strings, Decimal12IsPlainAndExactTo12Places) {
   EXPECT_EQ(Decimal(0), "0");
   EXPECT_EQ(Decimal(12.5), "12.5");

@@ -46,13 +46,8 @@ http::Response JsonResponse(http::Status status, std::string body, const std::st
 bool ParseTraceparent(std::string_view v, std::string* trace_id, std::string* span_id) {
   v = Trim(v);
   if (v.size() < 55 || v[2] != '-' || v[35] != '-' || v[52] != '-') return false;
-  auto hex = [](std::string_view s) {
-    for (char c : s)
-      if (!std::isxdigit(static_cast<unsigned char>(c)) || std::isupper(static_cast<unsigned char>(c))) return false;
-    return true;
-  };
   std::string_view version = v.substr(0, 2), trace = v.substr(3, 32), span = v.substr(36, 16);
-  if (!hex(version) || version == "ff" || !hex(trace) || !hex(span)) return false;
+  if (!IsLowerHex(version) || version == "ff" || !IsLowerHex(trace) || !IsLowerHex(span)) return false;
   if (trace == std::string(32, '0') || span == std::string(16, '0')) return false;
   *trace_id = std::string(trace);
   *span_id = std::string(span);

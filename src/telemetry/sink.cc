@@ -7,6 +7,7 @@
 #include <array>
 #include <charconv>
 
+#include "base/strings.h"
 #include "telemetry/exporter.h"
 #include "telemetry/metrics.h"
 #include "telemetry/writer.h"
@@ -198,21 +199,6 @@ std::vector<Item> GatewaySink::ToItems(const gateway::CompletionRecord& r, const
 }
 
 namespace {
-// 32 lowercase hex digits (a minted trace id), checked without a branch per character.
-bool IsLowerHex32(const std::string& id) {
-  static constexpr auto kNotHex = [] {
-    std::array<uint8_t, 256> t{};
-    t.fill(1);
-    for (int c = '0'; c <= '9'; ++c) t[c] = 0;
-    for (int c = 'a'; c <= 'f'; ++c) t[c] = 0;
-    return t;
-  }();
-  if (id.size() != 32) return false;
-  uint8_t bad = 0;
-  for (char c : id) bad |= kNotHex[static_cast<uint8_t>(c)];
-  return bad == 0;
-}
-
 // The status message of a failed request (ToItems says the same).
 std::string_view StatusMessage(const gateway::CompletionRecord& r, std::array<char, 16>& buf) {
   if (!r.error.empty()) return r.error;
@@ -224,7 +210,7 @@ constexpr std::string_view kEstimatedUsage = R"({"estimated":true})";
 }  // namespace
 
 bool GatewaySink::Compacts(const gateway::CompletionRecord& r) const {
-  if (!r.trace_minted || !IsLowerHex32(r.trace_id) || r.span_id.empty() || r.path.empty()) return false;
+  if (!r.trace_minted || !(r.trace_id.size() == 32 && IsLowerHex(r.trace_id)) || r.span_id.empty() || r.path.empty()) return false;
   if (!capture_off_.load(std::memory_order_acquire)) return false;
   const std::string& project = r.project.empty() ? options_.project : r.project;
   if (project.empty()) return false;  // ToItems would keep an empty project; the record cannot say so

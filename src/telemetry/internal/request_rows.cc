@@ -1,15 +1,12 @@
 // telemetry/internal/request_rows.cc — see request_rows.h.
 #include "telemetry/internal/request_rows.h"
 
+#include "base/strings.h"
+
 namespace ap::telemetry::internal {
 namespace {
 
-bool IsHexId(const std::string& id) {
-  if (id.size() != 32) return false;
-  for (char ch : id)
-    if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f'))) return false;
-  return true;
-}
+bool IsHexId(const std::string& id) { return id.size() == 32 && IsLowerHex(id); }
 
 }  // namespace
 
