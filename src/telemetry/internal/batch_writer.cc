@@ -47,7 +47,8 @@ bool BatchWriter::FlushRollup() {
 
 // The per-minute rollup (the dashboard's time series), from the same deltas.
 bool BatchWriter::FlushMinuteRollup() {
-  for (const auto& [k, t] : minute_.totals()) {
+  for (const auto& [k, series] : minute_.totals()) {
+    const MinuteRollup::Totals& t = series.totals;
     if (t.n == 0 && t.errors == 0 && t.in == 0 && t.out == 0 && t.cost == 0) continue;
     auto s = c_.Prepare(
         "INSERT INTO usage_minute VALUES(?,?,?,?,?,?,?,?) ON CONFLICT DO UPDATE SET n=n+excluded.n, "

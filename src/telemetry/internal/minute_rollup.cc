@@ -92,17 +92,16 @@ void MinuteRollup::AddGeneration(int64_t project, int64_t model, int64_t start_u
   if (!has_last_ || key != last_key_) {
     has_last_ = true;
     last_key_ = key;
-    last_totals_ = &totals_[key];
-    last_hist_.fill(nullptr);
+    last_ = &series_[key];
   }
-  Totals& t = *last_totals_;
+  Totals& t = last_->totals;
   t.n += sign;
   if (error) t.errors += sign;
   t.in += sign * in;
   t.out += sign * out;
   t.cost += sign * cost;
   auto count = [&](int kind, int bucket) {
-    int64_t*& slot = last_hist_[static_cast<size_t>(kind * kLatencyBuckets + bucket)];
+    int64_t*& slot = last_->hist[static_cast<size_t>(kind * kLatencyBuckets + bucket)];
     if (!slot) slot = &hist_[{minute, project, model, kind, bucket}];
     *slot += sign;
   };

@@ -55,18 +55,22 @@ class MinuteRollup {
   };
   using Key = std::tuple<int64_t, int64_t, int64_t>;                // minute, project, model
   using HistKey = std::tuple<int64_t, int64_t, int64_t, int, int>;  // + kind, bucket
-  const std::map<Key, Totals>& totals() const { return totals_; }
+  // A series' totals and its entries in histogram(), each found once per batch (std::map nodes
+  // stay put; nothing is erased during a batch).
+  struct Series {
+    Totals totals;
+    std::array<int64_t*, 2 * kLatencyBuckets> hist{};  // [kind * kLatencyBuckets + bucket]
+  };
+  const std::map<Key, Series>& totals() const { return series_; }
   const std::map<HistKey, int64_t>& histogram() const { return hist_; }
 
  private:
-  std::map<Key, Totals> totals_;
+  std::map<Key, Series> series_;
   std::map<HistKey, int64_t> hist_;
-  // The last (minute, project, model) and its entries: consecutive generations mostly share one,
-  // so they skip the map searches (std::map nodes stay put; nothing is erased during a batch).
+  // The last series: consecutive generations mostly share one and skip the search.
   bool has_last_ = false;
   Key last_key_;
-  Totals* last_totals_ = nullptr;
-  std::array<int64_t*, 2 * kLatencyBuckets> last_hist_{};  // [kind * kLatencyBuckets + bucket]
+  Series* last_ = nullptr;
 };
 
 }  // namespace ap::telemetry::internal
