@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <string>
+#include <system_error>
 #include <thread>
 
 namespace ap::base {
@@ -43,10 +44,14 @@ uint64_t NextSerial() {
 bool CanLeaveIdlePriority() {
   static const bool can = [] {
     bool ok = false;
-    std::thread probe([&] {
-      ok = SetThreadPriority(0, ThreadPriority::kIdle) && SetThreadPriority(0, ThreadPriority::kNormal);
-    });
-    probe.join();
+    try {
+      std::thread probe([&] {
+        ok = SetThreadPriority(0, ThreadPriority::kIdle) && SetThreadPriority(0, ThreadPriority::kNormal);
+      });
+      probe.join();
+    } catch (const std::system_error&) {  // no thread to spare: do not go idle at all
+      ok = false;
+    }
     return ok;
   }();
   return can;

@@ -562,7 +562,7 @@ bool Eventually(Predicate predicate) {
   return predicate();
 }
 
-TEST(Writer, RestsAtIdlePriorityAndIsBoostedWhileWorkMustNotWait) {
+TEST(Writer, WritesAtIdlePriorityAndIsBoostedWhileWorkMustNotWait) {
   auto store = std::make_shared<GatedStore>(TempStore("background"));
   WriterOptions o;
   o.queue_capacity = 64;
@@ -576,38 +576,45 @@ TEST(Writer, RestsAtIdlePriorityAndIsBoostedWhileWorkMustNotWait) {
   r.trace_minted = true;
   GatewayRequest q;
   ASSERT_TRUE(sink.ToRequest(r, std::nullopt, &q));
+  auto priority = [&] { return base::ThreadPriorityOf(id); };
   if (!base::CanLeaveIdlePriority()) {  // an unprivileged container: batch priority, never boosted
-    EXPECT_TRUE(Eventually([&] { return base::ThreadPriorityOf(id) == base::ThreadPriority::kBatch; }));
+    EXPECT_TRUE(Eventually([&] { return priority() == base::ThreadPriority::kBatch; }));
     ASSERT_TRUE(w.TryEnqueue(q));
     w.Flush();
     EXPECT_EQ(w.boosts(), 0);
     return;
   }
-  ASSERT_TRUE(Eventually([&] { return base::ThreadPriorityOf(id) == base::ThreadPriority::kIdle; }));
+  // Waiting for work (holding or taking the queue's lock) it is at normal priority.
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(priority(), base::ThreadPriority::kNormal);
 
-  // A backlog: the store holds the first request; seven more (16 items in all) are still idle
-  // work, the eighth reaches boost_depth.
+  // A write with nothing waiting on it runs at idle priority: the store holds the first request.
   store->SetOpen(false);
-  for (int i = 0; i < 7; ++i) ASSERT_TRUE(w.TryEnqueue(q));
-  EXPECT_EQ(base::ThreadPriorityOf(id), base::ThreadPriority::kIdle);
+  ASSERT_TRUE(w.TryEnqueue(q));
+  ASSERT_TRUE(Eventually([&] { return priority() == base::ThreadPriority::kIdle; }));
+  // A backlog: six more (14 items in all) are still idle work; the next reaches boost_depth.
+  for (int i = 0; i < 6; ++i) ASSERT_TRUE(w.TryEnqueue(q));
+  EXPECT_EQ(priority(), base::ThreadPriority::kIdle);
   EXPECT_EQ(w.boosts(), 0);
   ASSERT_TRUE(w.TryEnqueue(q));
-  EXPECT_EQ(base::ThreadPriorityOf(id), base::ThreadPriority::kNormal);
+  EXPECT_EQ(priority(), base::ThreadPriority::kNormal);
   EXPECT_EQ(w.boosts(), 1);
   store->SetOpen(true);
   EXPECT_TRUE(Eventually([&] { return w.depth() == 0; }));
-  EXPECT_TRUE(Eventually([&] { return base::ThreadPriorityOf(id) == base::ThreadPriority::kIdle; }));
+  EXPECT_TRUE(Eventually([&] { return priority() == base::ThreadPriority::kNormal; }));  // back to waiting
 
   // An entry someone waits for (an ingestion reply) is urgent however short the queue.
   store->SetOpen(false);
+  ASSERT_TRUE(w.TryEnqueue(q));
+  ASSERT_TRUE(Eventually([&] { return priority() == base::ThreadPriority::kIdle; }));
   std::atomic<bool> committed{false};
   ASSERT_TRUE(w.TryEnqueue(sink.ToItems(Record(), std::nullopt), [&](bool ok) { committed = ok; }));
-  EXPECT_EQ(base::ThreadPriorityOf(id), base::ThreadPriority::kNormal);
+  EXPECT_EQ(priority(), base::ThreadPriority::kNormal);
   EXPECT_EQ(w.boosts(), 2);
   store->SetOpen(true);
   EXPECT_TRUE(Eventually([&] { return committed.load(); }));
-  EXPECT_TRUE(Eventually([&] { return base::ThreadPriorityOf(id) == base::ThreadPriority::kIdle; }));
-  EXPECT_EQ(w.written(), 18);
+  EXPECT_TRUE(Eventually([&] { return w.depth() == 0; }));
+  EXPECT_EQ(w.written(), 20);
   EXPECT_EQ(w.dropped(), 0);
 }
 

@@ -289,7 +289,7 @@ void GatewaySink::Record(const gateway::CompletionRecord& r) {
   auto cost = CostOf(r);
   if (metrics_) metrics_->ObserveRequest(r, r.team, cost ? cost->total : -1);
   if (writer_) {
-    if (Compacts(r)) writer_->TryEnqueueRequest([&](GatewayRequest& q) { FillRequest(r, cost, q); });
+    if (Compacts(r)) writer_->TryEnqueueRequest([&](GatewayRequest& q) noexcept { FillRequest(r, cost, q); });
     else writer_->TryEnqueue(ToItems(r, cost));
   }
   if (exporter_) exporter_->Enqueue(SpanOf(r, cost));

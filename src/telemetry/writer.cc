@@ -13,23 +13,52 @@ namespace ap::telemetry {
 Writer::Writer(std::shared_ptr<Store> store, WriterOptions options)
     : store_(std::move(store)),
       options_(options),
-      boost_depth_(static_cast<int64_t>(options.boost_depth ? options.boost_depth
-                                                            : std::max<size_t>(1, options.queue_capacity / 8))),
+      boost_depth_(static_cast<int64_t>(std::clamp<size_t>(
+          options.boost_depth ? options.boost_depth : options.queue_capacity / 8, 1,
+          std::max<size_t>(1, options.queue_capacity)))),
       thread_([this] { Run(); }) {}
 
 Writer::~Writer() { Stop(); }
 
 void Writer::BoostLocked() {
-  if (!rests_idle_ || boosted_) return;
-  boosted_ = true;  // also when refused: the probe said it is allowed, and one try per rest is enough
-  if (base::SetThreadPriority(thread_id_.load(std::memory_order_relaxed), base::ThreadPriority::kNormal))
+  if (!resting_) return;
+  resting_ = false;
+  boost_epoch_.fetch_add(1, std::memory_order_acq_rel);
+  if (base::SetThreadPriority(thread_id_.load(std::memory_order_relaxed), base::ThreadPriority::kNormal)) {
     boosts_.fetch_add(1, std::memory_order_relaxed);
+  } else if (!boost_refused_) {
+    boost_refused_ = true;  // the probe said it is allowed; say so once if the kernel disagrees
+    log::Error("telemetry", "the kernel refused to return the telemetry writer to normal priority", {});
+  }
 }
 
-void Writer::RestLocked() {
-  if (!boosted_ || pending_callbacks_ > 0 || flush_waiters_ > 0 || depth_.load(std::memory_order_relaxed) > boost_depth_ / 8) return;
-  boosted_ = false;
+bool Writer::WaitedOnLocked() const {
+  return stopping_ || pending_callbacks_ > 0 || flush_waiters_ > 0 ||
+         depth_.load(std::memory_order_relaxed) >= boost_depth_;
+}
+
+bool Writer::EnterBackground() {
+  uint64_t epoch = 0;
+  {
+    std::lock_guard lock(mu_);
+    if (!background_ || WaitedOnLocked()) return false;
+    resting_ = true;
+    epoch = boost_epoch_.load(std::memory_order_acquire);
+  }
+  // No lock is held from here until LeaveBackground: at idle priority the thread may wait long
+  // for a CPU, and nobody may wait on it meanwhile.
   base::SetThreadPriority(0, base::ThreadPriority::kIdle);
+  if (boost_epoch_.load(std::memory_order_acquire) != epoch) {  // boosted before the switch landed
+    base::SetThreadPriority(0, base::ThreadPriority::kNormal);
+    return false;
+  }
+  return true;
+}
+
+void Writer::LeaveBackground() {
+  base::SetThreadPriority(0, base::ThreadPriority::kNormal);  // before taking any lock
+  std::lock_guard lock(mu_);
+  resting_ = false;
 }
 
 bool Writer::TryEnqueue(std::vector<Item>&& items, Done done) {
@@ -42,7 +71,7 @@ bool Writer::TryEnqueue(std::vector<Item>&& items, Done done) {
 }
 
 bool Writer::TryEnqueue(const GatewayRequest& request) {
-  return TryEnqueueRequest([&](GatewayRequest& q) { q = request; });
+  return TryEnqueueRequest([&](GatewayRequest& q) noexcept { q = request; });
 }
 
 void Writer::Flush() {
@@ -67,17 +96,13 @@ void Writer::Stop() {
 
 void Writer::Run() {
   base::NameThisThread("ap-tel-writer");
+  // Decided before taking any lock: the probe runs a thread at idle priority.
+  const bool background = options_.background && base::CanLeaveIdlePriority();
+  if (options_.background && !background) base::SetThreadPriority(0, base::ThreadPriority::kBatch);
   {
     std::lock_guard lock(mu_);
     thread_id_.store(base::ThisThreadId(), std::memory_order_release);
-    if (options_.background) {
-      rests_idle_ = base::CanLeaveIdlePriority();
-      base::SetThreadPriority(0, rests_idle_ ? base::ThreadPriority::kIdle : base::ThreadPriority::kBatch);
-      // Work queued (or a flush asked for) before this thread started must not wait for idle time.
-      boosted_ = false;
-      if (stopping_ || pending_callbacks_ > 0 || flush_waiters_ > 0 || depth_.load(std::memory_order_relaxed) >= boost_depth_)
-        BoostLocked();
-    }
+    background_ = background;
   }
   auto next_retention = std::chrono::steady_clock::now();
   std::vector<Entry> batch;
@@ -117,7 +142,9 @@ void Writer::Run() {
       }
       timespec cpu0{}, cpu1{};
       clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu0);
+      const bool idle = EnterBackground();
       auto result = store_->WriteBatch(groups, requests);
+      if (idle) LeaveBackground();
       clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu1);
       cpu_ns_.fetch_add((cpu1.tv_sec - cpu0.tv_sec) * 1'000'000'000 + (cpu1.tv_nsec - cpu0.tv_nsec),
                         std::memory_order_relaxed);
@@ -136,7 +163,6 @@ void Writer::Run() {
         finished_seq_ += batch.size();
         finished_requests_ += requests.size();
         for (const auto& e : batch) pending_callbacks_ -= static_cast<bool>(e.done);
-        if (!stopping_) RestLocked();
       }
       flushed_.notify_all();
     }

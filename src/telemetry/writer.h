@@ -10,12 +10,15 @@
 // Background priority: on a busy machine the writer's commits (about a millisecond every linger
 // period) used to preempt a gateway thread on its core, and the load balancer then left a core
 // idle while the gateway caught up (on the 2-core bench machine: 1.8 µs of idle CPU per request).
-// So by default the writer runs at idle priority (base::ThreadPriority::kIdle) and uses only CPU
-// time the request path leaves. It returns to normal priority while work must not wait: a backlog
-// of boost_depth items, an entry whose `done` callback someone waits for (ingestion replies), a
-// Flush or Stop; it goes back to idle once the queue is under boost_depth / 8 and no callback is
-// pending. Where the kernel would not let it leave idle priority (no CAP_SYS_NICE or RLIMIT_NICE),
-// it runs at batch priority instead: a fair share, but its wake-ups never preempt.
+// So by default the writer runs its store writes at idle priority (base::ThreadPriority::kIdle):
+// they use only CPU time the request path leaves. Only the store write: the thread holds none of
+// the queue's locks then (at idle priority it may wait long for a CPU, and a producer must never
+// wait behind it), and it returns to normal priority before it takes one again. A write runs at
+// normal priority from the start, or is returned to it by a producer (sched_setscheduler on the
+// writer's thread id), while work must not wait: a backlog of boost_depth items, an entry whose
+// `done` callback someone waits for (ingestion replies), a Flush or Stop. Where the kernel would
+// not let it leave idle priority (no CAP_SYS_NICE or RLIMIT_NICE), the thread runs at batch
+// priority instead: a fair share, but its wake-ups never preempt.
 #pragma once
 
 #include <atomic>
@@ -26,6 +29,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "telemetry/gateway_request.h"
@@ -39,8 +43,8 @@ struct WriterOptions {
   std::chrono::milliseconds linger{20};  // wait this long for a batch to fill (0: never)
   std::chrono::seconds retention{0};  // 0: keep everything
   std::chrono::seconds retention_interval{3600};
-  bool background = true;  // idle priority with boosts (above); false: normal priority throughout
-  size_t boost_depth = 0;  // queued items that return a background writer to normal; 0: capacity / 8
+  bool background = true;  // store writes at idle priority (above); false: normal priority throughout
+  size_t boost_depth = 0;  // queued items that keep or return a write to normal; 0: capacity / 8 (≤ capacity)
 };
 
 class Writer {
@@ -62,9 +66,11 @@ class Writer {
   // when the queue has no room.
   bool TryEnqueue(const GatewayRequest& request);
   // The same, written in place: `fill(GatewayRequest&)` runs under the queue's lock on a record
-  // in the queue itself (not run when the queue has no room).
+  // in the queue itself (not run when the queue has no room). It must not throw: the record is
+  // counted before it is filled.
   template <typename Fill>
   bool TryEnqueueRequest(Fill&& fill) {
+    static_assert(std::is_nothrow_invocable_v<Fill&, GatewayRequest&>, "fill must be noexcept");
     return Enqueue(2, false, [&] {  // a trace and a generation
       fill(requests_.emplace_back());
       ++enqueued_requests_;
@@ -97,9 +103,14 @@ class Writer {
   void Run();
   template <typename Push>
   bool Enqueue(int64_t n, bool urgent, Push push);
-  // Under mu_: returns a writer resting at idle priority to normal (Boost) and back (Rest).
+  // Under mu_: returns a writer resting at idle priority to normal.
   void BoostLocked();
-  void RestLocked();
+  // Under mu_: whether work waits on the writer (a backlog, a callback, a flush, Stop).
+  bool WaitedOnLocked() const;
+  // The writer's idle-priority section around a store write: entered (true) only when nothing
+  // waits on it, with no lock held; left before any lock is taken again.
+  bool EnterBackground();
+  void LeaveBackground();
 
   std::shared_ptr<Store> store_;
   WriterOptions options_;
@@ -113,10 +124,13 @@ class Writer {
   uint64_t finished_seq_ = 0;   // entries committed or failed
   // The same for compact requests (each lane is first in, first out; the lanes are not).
   uint64_t enqueued_requests_ = 0, finished_requests_ = 0;
-  // Background priority (under mu_): whether the writer rests at idle priority, whether it is
-  // boosted now, and how many queued entries have a `done` callback.
-  bool rests_idle_ = false;
-  bool boosted_ = false;
+  // Background priority (under mu_): whether the writer writes at idle priority at all, whether
+  // it is in such a write now, whether a boost was ever refused, how many queued entries have a
+  // `done` callback; boost_epoch_ counts boosts (EnterBackground's race with a producer).
+  bool background_ = false;
+  bool resting_ = false;
+  bool boost_refused_ = false;
+  std::atomic<uint64_t> boost_epoch_{0};
   int64_t pending_callbacks_ = 0;
   int flush_waiters_ = 0;
   int64_t boost_depth_ = 0;
