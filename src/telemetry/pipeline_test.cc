@@ -584,9 +584,8 @@ TEST(Writer, WritesAtIdlePriorityAndIsBoostedWhileWorkMustNotWait) {
     EXPECT_EQ(w.boosts(), 0);
     return;
   }
-  // Waiting for work (holding or taking the queue's lock) it is at normal priority.
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  EXPECT_EQ(priority(), base::ThreadPriority::kNormal);
+  // Waiting for work (holding or taking the queue's lock) it is at batch priority.
+  EXPECT_TRUE(Eventually([&] { return priority() == base::ThreadPriority::kBatch; }));
 
   // A write with nothing waiting on it runs at idle priority: the store holds the first request.
   store->SetOpen(false);
@@ -597,11 +596,11 @@ TEST(Writer, WritesAtIdlePriorityAndIsBoostedWhileWorkMustNotWait) {
   EXPECT_EQ(priority(), base::ThreadPriority::kIdle);
   EXPECT_EQ(w.boosts(), 0);
   ASSERT_TRUE(w.TryEnqueue(q));
-  EXPECT_EQ(priority(), base::ThreadPriority::kNormal);
+  EXPECT_EQ(priority(), base::ThreadPriority::kBatch);
   EXPECT_EQ(w.boosts(), 1);
   store->SetOpen(true);
   EXPECT_TRUE(Eventually([&] { return w.depth() == 0; }));
-  EXPECT_TRUE(Eventually([&] { return priority() == base::ThreadPriority::kNormal; }));  // back to waiting
+  EXPECT_TRUE(Eventually([&] { return priority() == base::ThreadPriority::kBatch; }));  // back to waiting
 
   // An entry someone waits for (an ingestion reply) is urgent however short the queue.
   store->SetOpen(false);
@@ -609,7 +608,7 @@ TEST(Writer, WritesAtIdlePriorityAndIsBoostedWhileWorkMustNotWait) {
   ASSERT_TRUE(Eventually([&] { return priority() == base::ThreadPriority::kIdle; }));
   std::atomic<bool> committed{false};
   ASSERT_TRUE(w.TryEnqueue(sink.ToItems(Record(), std::nullopt), [&](bool ok) { committed = ok; }));
-  EXPECT_EQ(priority(), base::ThreadPriority::kNormal);
+  EXPECT_EQ(priority(), base::ThreadPriority::kBatch);
   EXPECT_EQ(w.boosts(), 2);
   store->SetOpen(true);
   EXPECT_TRUE(Eventually([&] { return committed.load(); }));

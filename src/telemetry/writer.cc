@@ -9,6 +9,11 @@
 #include "base/thread.h"
 
 namespace ap::telemetry {
+namespace {
+// A background writer's priority outside its idle writes: batch (a fair share, like normal, but
+// its wake-ups, the linger timer's above all, never preempt a gateway thread).
+constexpr base::ThreadPriority kAwake = base::ThreadPriority::kBatch;
+}  // namespace
 
 Writer::Writer(std::shared_ptr<Store> store, WriterOptions options)
     : store_(std::move(store)),
@@ -24,11 +29,11 @@ void Writer::BoostLocked() {
   if (!resting_) return;
   resting_ = false;
   boost_epoch_.fetch_add(1, std::memory_order_acq_rel);
-  if (base::SetThreadPriority(thread_id_.load(std::memory_order_relaxed), base::ThreadPriority::kNormal)) {
+  if (base::SetThreadPriority(thread_id_.load(std::memory_order_relaxed), kAwake)) {
     boosts_.fetch_add(1, std::memory_order_relaxed);
   } else if (!boost_refused_) {
     boost_refused_ = true;  // the probe said it is allowed; say so once if the kernel disagrees
-    log::Error("telemetry", "the kernel refused to return the telemetry writer to normal priority", {});
+    log::Error("telemetry", "the kernel refused to return the telemetry writer from idle priority", {});
   }
 }
 
@@ -49,14 +54,14 @@ bool Writer::EnterBackground() {
   // for a CPU, and nobody may wait on it meanwhile.
   base::SetThreadPriority(0, base::ThreadPriority::kIdle);
   if (boost_epoch_.load(std::memory_order_acquire) != epoch) {  // boosted before the switch landed
-    base::SetThreadPriority(0, base::ThreadPriority::kNormal);
+    base::SetThreadPriority(0, kAwake);
     return false;
   }
   return true;
 }
 
 void Writer::LeaveBackground() {
-  base::SetThreadPriority(0, base::ThreadPriority::kNormal);  // before taking any lock
+  base::SetThreadPriority(0, kAwake);  // before taking any lock
   std::lock_guard lock(mu_);
   resting_ = false;
 }
@@ -98,7 +103,7 @@ void Writer::Run() {
   base::NameThisThread("ap-tel-writer");
   // Decided before taking any lock: the probe runs a thread at idle priority.
   const bool background = options_.background && base::CanLeaveIdlePriority();
-  if (options_.background && !background) base::SetThreadPriority(0, base::ThreadPriority::kBatch);
+  if (options_.background) base::SetThreadPriority(0, kAwake);
   {
     std::lock_guard lock(mu_);
     thread_id_.store(base::ThisThreadId(), std::memory_order_release);

@@ -13,12 +13,12 @@
 // So by default the writer runs its store writes at idle priority (base::ThreadPriority::kIdle):
 // they use only CPU time the request path leaves. Only the store write: the thread holds none of
 // the queue's locks then (at idle priority it may wait long for a CPU, and a producer must never
-// wait behind it), and it returns to normal priority before it takes one again. A write runs at
-// normal priority from the start, or is returned to it by a producer (sched_setscheduler on the
-// writer's thread id), while work must not wait: a backlog of boost_depth items, an entry whose
-// `done` callback someone waits for (ingestion replies), a Flush or Stop. Where the kernel would
-// not let it leave idle priority (no CAP_SYS_NICE or RLIMIT_NICE), the thread runs at batch
-// priority instead: a fair share, but its wake-ups never preempt.
+// wait behind it), and it returns to batch priority (a fair share whose wake-ups never preempt)
+// before it takes one again. A write runs at batch priority from the start, or is returned to it
+// by a producer (sched_setscheduler on the writer's thread id), while work must not wait: a
+// backlog of boost_depth items, an entry whose `done` callback someone waits for (ingestion
+// replies), a Flush or Stop. Where the kernel would not let it leave idle priority (no
+// CAP_SYS_NICE or RLIMIT_NICE), every write runs at batch priority.
 #pragma once
 
 #include <atomic>
