@@ -126,23 +126,30 @@ void PriceTable::Replace(std::vector<ModelPrice> overrides, std::vector<GpuPrice
 }
 
 std::vector<size_t> PriceTable::Tables::Candidates(const std::string& model) const {
-  std::lock_guard lock(cache_mu);
-  auto it = candidates.find(model);
-  if (it == candidates.end()) {
-    if (candidates.size() > 10'000) candidates.clear();  // bounded: model names come from clients
-    std::vector<size_t> out;
-    const std::string* pattern = nullptr;
-    for (size_t i = 0; i < prices.size(); ++i) {
-      // The first pattern that matches decides; other entries with that same pattern (other
-      // start dates) stay candidates.
-      if (pattern && prices[i].price.match != *pattern) continue;
-      if (!RE2::FullMatch(model, *prices[i].re)) continue;
-      pattern = &prices[i].price.match;
-      out.push_back(i);
-    }
-    it = candidates.emplace(model, std::move(out)).first;
+  // Nobody waits for this lock: the telemetry writer prices unpriced records here at idle
+  // priority and may be preempted holding it, so a caller that finds it taken matches the
+  // patterns itself (the same answer, a few microseconds) instead of waiting.
+  {
+    std::unique_lock lock(cache_mu, std::try_to_lock);
+    if (lock.owns_lock())
+      if (auto it = candidates.find(model); it != candidates.end()) return it->second;
   }
-  return it->second;
+  std::vector<size_t> out;
+  const std::string* pattern = nullptr;
+  for (size_t i = 0; i < prices.size(); ++i) {
+    // The first pattern that matches decides; other entries with that same pattern (other
+    // start dates) stay candidates.
+    if (pattern && prices[i].price.match != *pattern) continue;
+    if (!RE2::FullMatch(model, *prices[i].re)) continue;
+    pattern = &prices[i].price.match;
+    out.push_back(i);
+  }
+  std::unique_lock lock(cache_mu, std::try_to_lock);
+  if (lock.owns_lock()) {
+    if (candidates.size() > 10'000) candidates.clear();  // bounded: model names come from clients
+    candidates.emplace(model, out);
+  }
+  return out;
 }
 
 namespace {

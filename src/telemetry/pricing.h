@@ -105,7 +105,8 @@ class PriceTable {
     // request path runs the regexes once per distinct model instead of once per request.
     mutable std::mutex cache_mu;
     mutable std::unordered_map<std::string, std::vector<size_t>> candidates;
-    // Indexes into `prices` of the entries that may price `model` (memoised per name).
+    // Indexes into `prices` of the entries that may price `model` (memoised per name; never
+    // waits for the memo's lock).
     std::vector<size_t> Candidates(const std::string& model) const;
     const CompiledGpu* FindGpu(const std::string& backend) const;
   };

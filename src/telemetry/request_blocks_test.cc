@@ -63,6 +63,28 @@ bool Same(const BlockRow& a, const BlockRow& b) {
          a.usage_details == b.usage_details;
 }
 
+TEST(RequestBlocks, IdsWithABinaryFormDecodeToBlobsAndOthersStayText) {
+  using internal::Blob;
+  using internal::IdBlob;
+  Blob b;
+  ASSERT_TRUE(IdBlob("0af7651916cd43dd8448eb211c80319c", &b));
+  EXPECT_EQ(b.size, 16);
+  EXPECT_EQ(b.bytes[0], 0x0a);
+  EXPECT_EQ(b.bytes[15], 0x9c);
+  ASSERT_TRUE(IdBlob("b7ad6b7169203331", &b));
+  EXPECT_EQ(b.size, 8);
+  ASSERT_TRUE(IdBlob("123e4567-e89b-12d3-a456-426614174000", &b));
+  EXPECT_EQ(b.size, 17);  // 16 bytes and the UUID marker
+  for (const char* text : {"0AF7651916CD43DD8448EB211C80319C", "0af7651916cd43dd8448eb211c80319g", "b7ad6b716920333",
+                           "123e4567-e89b-12d3-a456-42661417400z", "123e4567xe89b-12d3-a456-426614174000",
+                           "123e4567-e89b-12d3-a456-4266141740000", "trace-1", ""}) {
+    b.size = 9;
+    EXPECT_FALSE(IdBlob(text, &b)) << text;
+    EXPECT_EQ(b.size, 0) << text;
+    EXPECT_TRUE(std::holds_alternative<std::string>(internal::IdValue(text))) << text;
+  }
+}
+
 TEST(RequestBlocks, EncodingRoundTripsEveryFieldAndItsBounds) {
   std::vector<BlockRow> rows;
   for (int i = 0; i < internal::kMaxBlockRows; ++i) rows.push_back(Row(i));

@@ -67,6 +67,7 @@ std::shared_ptr<const GatewaySink::Capture> GatewaySink::Compile(CaptureMode mod
 }
 
 std::string GatewaySink::Reload(CaptureMode capture, uint64_t capture_limit, const std::vector<std::string>& redact) {
+  std::lock_guard lock(reload_mu_);  // capture_ and capture_off_ change together
   std::string error;
   auto next = Compile(capture, capture_limit, redact, &error);
   if (!next) return error;

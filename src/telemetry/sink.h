@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -96,6 +97,7 @@ class GatewaySink : public gateway::CompletionSink {
   // capture_->mode == kOff, readable without the shared pointer's lock (Compacts, per request).
   // A Reload racing a request may let that one request pick its form by the other mode.
   std::atomic<bool> capture_off_{true};
+  std::mutex reload_mu_;  // one Reload at a time
   std::shared_ptr<OtlpExporter> exporter_;
 };
 

@@ -205,13 +205,17 @@ bool IdBlob(std::string_view id, Blob* out) {
   if (id.size() == 36) {
     for (size_t i = 0; i < id.size();) {
       if (i == 8 || i == 13 || i == 18 || i == 23) {
-        if (id[i++] != '-') return false;
+        if (id[i++] != '-') break;
         continue;
       }
       int hi = HexDigit(id[i]), lo = HexDigit(id[i + 1]);
-      if (hi < 0 || lo < 0) return false;
+      if (hi < 0 || lo < 0) break;
       b.bytes[b.size++] = static_cast<unsigned char>(hi << 4 | lo);
       i += 2;
+    }
+    if (b.size != 16) {  // stopped at a bad character
+      b.size = 0;
+      return false;
     }
     b.bytes[b.size++] = kUuidMarker;
     return true;

@@ -141,7 +141,8 @@ class Conn {
 // and span ids), canonical lowercase UUIDs ("8-4-4-4-12", what the Langfuse SDKs mint for ids and
 // event ids) as 17-byte blobs; anything else stays text. Stmt::Id reads each back as written.
 Value IdValue(std::string_view id);
-// The same when `id` has a binary form: true and the blob in *out; false for an id kept as text.
+// The same when `id` has a binary form: true and the blob in *out; false (out->size 0) for an id
+// kept as text.
 bool IdBlob(std::string_view id, Blob* out);
 // Registers ap_id(x) on `db`: IdValue as SQL, for the migration that converts stored ids.
 bool RegisterIdFunction(sqlite3* db);
