@@ -243,7 +243,7 @@ std::string Metrics::Render() const {
     gauge("agentplane_telemetry_write_failed_items_total", "Items whose batch failed to commit.", "counter",
           writer_->failed());
     gauge("agentplane_telemetry_writer_boosts_total",
-          "Times a backlog, a waiting reply or a flush returned the background writer to normal CPU priority.",
+          "Times a backlog, a waiting reply or a flush returned the background writer from idle CPU priority.",
           "counter", writer_->boosts());
   }
   for (const auto& c : collectors) c(&out);

@@ -90,7 +90,7 @@ class Writer {
   int64_t write_cpu_ns() const { return cpu_ns_.load(std::memory_order_relaxed); }
   size_t capacity() const { return options_.queue_capacity; }
   // The writer thread's kernel id (0 until it started) and how often a backlog, a waiting
-  // callback or a flush returned it from idle to normal priority.
+  // callback or a flush returned a write of it from idle priority.
   int thread_id() const { return thread_id_.load(std::memory_order_acquire); }
   int64_t boosts() const { return boosts_.load(std::memory_order_relaxed); }
   Store& store() { return *store_; }
