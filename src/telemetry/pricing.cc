@@ -2,11 +2,11 @@
 //
 // Built-in prices are list prices in USD per million tokens as published by each provider; the
 // table is data, kept short and easy to override with `telemetry.prices` in config.
-#include "base/thread.h"
 #include "telemetry/pricing.h"
 
 #include <re2/re2.h>
 
+#include "base/thread.h"
 #include "telemetry/model.h"
 
 namespace ap::telemetry {

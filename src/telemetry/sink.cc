@@ -29,6 +29,16 @@ std::string AsJson(const std::string& body, bool truncated) {
   return boost::json::serialize(boost::json::value(boost::json::string_view(body)));
 }
 
+// The status message of a failed request: its error, else "HTTP <status>".
+std::string_view StatusMessage(const gateway::CompletionRecord& r, std::array<char, 16>& buf) {
+  if (!r.error.empty()) return r.error;
+  char* p = std::copy_n("HTTP ", 5, buf.data());
+  return {buf.data(), static_cast<size_t>(std::to_chars(p, buf.data() + buf.size(), r.status).ptr - buf.data())};
+}
+
+// usage_details of a request whose usage the gateway counted (api/token_estimate.h).
+constexpr std::string_view kEstimatedUsage = R"({"estimated":true})";
+
 }  // namespace
 
 GatewaySink::GatewaySink(std::shared_ptr<Writer> writer, std::shared_ptr<PriceTable> prices,
@@ -158,7 +168,8 @@ std::vector<Item> GatewaySink::ToItems(const gateway::CompletionRecord& r, const
   g.status_code = r.status;
   if (r.status >= 400) {
     g.level = Level::kError;
-    g.status_message = r.error.empty() ? "HTTP " + std::to_string(r.status) : r.error;
+    std::array<char, 16> buf;
+    g.status_message = std::string(StatusMessage(r, buf));
   }
   if (r.usage.known) {
     g.input_tokens = r.usage.prompt_tokens;
@@ -166,7 +177,7 @@ std::vector<Item> GatewaySink::ToItems(const gateway::CompletionRecord& r, const
     g.total_tokens = r.usage.total_tokens ? r.usage.total_tokens : r.usage.prompt_tokens + r.usage.completion_tokens;
     if (r.usage.cached_tokens) g.cached_tokens = r.usage.cached_tokens;
     // The backend reported none; the gateway counted (api/token_estimate.h).
-    if (r.usage.estimated) g.usage_details = R"({"estimated":true})";
+    if (r.usage.estimated) g.usage_details = std::string(kEstimatedUsage);
   }
   if (cost) {
     g.input_cost = cost->input;
@@ -199,16 +210,6 @@ std::vector<Item> GatewaySink::ToItems(const gateway::CompletionRecord& r, const
   return items;
 }
 
-namespace {
-// The status message of a failed request (ToItems says the same).
-std::string_view StatusMessage(const gateway::CompletionRecord& r, std::array<char, 16>& buf) {
-  if (!r.error.empty()) return r.error;
-  char* p = std::copy_n("HTTP ", 5, buf.data());
-  return {buf.data(), static_cast<size_t>(std::to_chars(p, buf.data() + buf.size(), r.status).ptr - buf.data())};
-}
-
-constexpr std::string_view kEstimatedUsage = R"({"estimated":true})";
-}  // namespace
 
 bool GatewaySink::Compacts(const gateway::CompletionRecord& r) const {
   if (!r.trace_minted || !(r.trace_id.size() == 32 && IsLowerHex(r.trace_id)) || r.span_id.empty() || r.path.empty()) return false;

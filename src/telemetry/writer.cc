@@ -67,9 +67,8 @@ void Writer::LeaveBackground() {
 }
 
 bool Writer::TryEnqueue(std::vector<Item>&& items, Done done) {
-  const bool waited_for = static_cast<bool>(done);
-  return Enqueue(static_cast<int64_t>(items.size()), waited_for, [&] {
-    pending_callbacks_ += waited_for;
+  return Enqueue(static_cast<int64_t>(items.size()), [&] {
+    pending_callbacks_ += static_cast<bool>(done);
     queue_.push_back(Entry{std::move(items), std::move(done)});
     ++enqueued_seq_;
   });

@@ -44,7 +44,7 @@ struct WriterOptions {
   std::chrono::seconds retention{0};  // 0: keep everything
   std::chrono::seconds retention_interval{3600};
   bool background = true;  // store writes at idle priority (above); false: normal priority throughout
-  size_t boost_depth = 0;  // queued items that keep or return a write to normal; 0: capacity / 8 (≤ capacity)
+  size_t boost_depth = 0;  // queued items that keep or return a write to batch priority; 0: capacity / 8 (≤ capacity)
 };
 
 class Writer {
@@ -71,7 +71,7 @@ class Writer {
   template <typename Fill>
   bool TryEnqueueRequest(Fill&& fill) {
     static_assert(std::is_nothrow_invocable_v<Fill&, GatewayRequest&>, "fill must be noexcept");
-    return Enqueue(2, false, [&] {  // a trace and a generation
+    return Enqueue(2, [&] {  // a trace and a generation
       fill(requests_.emplace_back());
       ++enqueued_requests_;
     });
@@ -102,8 +102,8 @@ class Writer {
   };
   void Run();
   template <typename Push>
-  bool Enqueue(int64_t n, bool urgent, Push push);
-  // Under mu_: returns a writer resting at idle priority to normal.
+  bool Enqueue(int64_t n, Push push);
+  // Under mu_: returns a write at idle priority to batch priority.
   void BoostLocked();
   // Under mu_: whether work waits on the writer (a backlog, a callback, a flush, Stop).
   bool WaitedOnLocked() const;
@@ -142,7 +142,7 @@ class Writer {
 
 // Admits `n` items under the lock and queues them with push(), or counts them dropped.
 template <typename Push>
-inline bool Writer::Enqueue(int64_t n, bool urgent, Push push) {
+inline bool Writer::Enqueue(int64_t n, Push push) {
   bool wake = false;
   {
     std::lock_guard lock(mu_);
@@ -155,11 +155,10 @@ inline bool Writer::Enqueue(int64_t n, bool urgent, Push push) {
     push();
     // Wake the writer only when there is news: the first entry, or a full batch while it lingers.
     wake = was_empty || depth >= static_cast<int64_t>(options_.max_batch);
-    if (urgent || depth >= boost_depth_) BoostLocked();
+    if (WaitedOnLocked()) BoostLocked();  // a backlog, or an entry whose commit someone awaits
   }
   if (wake) wake_.notify_one();
   return true;
 }
-
 
 }  // namespace ap::telemetry
