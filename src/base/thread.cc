@@ -36,6 +36,27 @@ ThreadPriority ThreadPriorityOf(int thread_id) {
   }
 }
 
+CpuSet ThreadCpus(int thread_id) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CpuSet cpus;
+  if (sched_getaffinity(thread_id, sizeof set, &set) != 0) return cpus;
+  for (int cpu = 0; cpu < kMaxCpus && cpu < CPU_SETSIZE; ++cpu)
+    if (CPU_ISSET(cpu, &set)) cpus.set(cpu);
+  return cpus;
+}
+
+bool SetThreadCpus(int thread_id, const CpuSet& cpus) {
+  if (cpus.none()) return false;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (int cpu = 0; cpu < kMaxCpus && cpu < CPU_SETSIZE; ++cpu)
+    if (cpus.test(cpu)) CPU_SET(cpu, &set);
+  return sched_setaffinity(thread_id, sizeof set, &set) == 0;
+}
+
+int CurrentCpu() { return sched_getcpu(); }
+
 uint64_t NextSerial() {
   static std::atomic<uint64_t> next{1};
   return next.fetch_add(1, std::memory_order_relaxed);

@@ -1,7 +1,8 @@
-// base/thread.h — naming threads (for top -H, ps -L, perf and gdb) and setting their CPU
-// scheduling class.
+// base/thread.h — naming threads (for top -H, ps -L, perf and gdb), setting their CPU
+// scheduling class and the CPUs they may run on.
 #pragma once
 
+#include <bitset>
 #include <cstdint>
 #include <string_view>
 
@@ -26,6 +27,19 @@ enum class ThreadPriority { kNormal, kBatch, kIdle };
 bool SetThreadPriority(int thread_id, ThreadPriority priority);
 // kNormal also for a policy this enum does not name (a real-time one).
 ThreadPriority ThreadPriorityOf(int thread_id);
+
+// A set of CPUs by their Linux number (below kMaxCpus, the kernel's CPU_SETSIZE).
+inline constexpr int kMaxCpus = 1024;
+using CpuSet = std::bitset<kMaxCpus>;
+
+// The CPUs thread `thread_id` (0: the calling thread) may run on: its affinity mask, as taskset,
+// a cgroup cpuset or an earlier SetThreadCpus left it. Empty when it cannot be read.
+CpuSet ThreadCpus(int thread_id = 0);
+// Restricts thread `thread_id` (0: the calling thread) to `cpus`; the kernel moves it at once if
+// it runs elsewhere. False (nothing changes) when `cpus` is empty or the kernel refused.
+bool SetThreadCpus(int thread_id, const CpuSet& cpus);
+// The CPU the calling thread runs on right now (a vDSO call, no system call); -1 if unknown.
+int CurrentCpu();
 
 // A number no earlier call in this process returned (from 1): tells an object from one later
 // built at its address, for per-thread memos keyed by object.

@@ -56,5 +56,49 @@ TEST(ThreadPriority, AnotherThreadIsSetByItsIdAndLeavingIdleFollowsTheProbe) {
   t.join();
 }
 
+TEST(ThreadCpus, AThreadNarrowedToOneCpuRunsThereAndWidensBack) {
+  const CpuSet all = ThreadCpus();
+  ASSERT_TRUE(all.any());
+  int only = -1;
+  for (int cpu = kMaxCpus - 1; cpu >= 0 && only < 0; --cpu)
+    if (all.test(cpu)) only = cpu;  // the highest allowed: not the first by accident
+  CpuSet narrowed, widened;
+  int ran_on = -2;
+  std::thread t([&] {
+    CpuSet one;
+    one.set(only);
+    ASSERT_TRUE(SetThreadCpus(0, one));
+    narrowed = ThreadCpus();
+    ran_on = CurrentCpu();  // the kernel moved it before SetThreadCpus returned
+    ASSERT_TRUE(SetThreadCpus(0, all));
+    widened = ThreadCpus();
+  });
+  t.join();
+  EXPECT_EQ(narrowed.count(), 1u);
+  EXPECT_TRUE(narrowed.test(only));
+  EXPECT_EQ(ran_on, only);
+  EXPECT_EQ(widened, all);
+}
+
+TEST(ThreadCpus, AnotherThreadIsSetByItsIdAndAnEmptySetIsRefused) {
+  std::atomic<int> id{0};
+  std::atomic<bool> done{false};
+  std::thread t([&] {
+    id = ThisThreadId();
+    while (!done) std::this_thread::yield();
+  });
+  while (id == 0) std::this_thread::yield();
+  const CpuSet all = ThreadCpus(id);
+  EXPECT_FALSE(SetThreadCpus(id, CpuSet{}));
+  EXPECT_EQ(ThreadCpus(id), all);  // unchanged
+  CpuSet first;
+  for (int cpu = 0; cpu < kMaxCpus && first.none(); ++cpu)
+    if (all.test(cpu)) first.set(cpu);
+  EXPECT_TRUE(SetThreadCpus(id, first));
+  EXPECT_EQ(ThreadCpus(id), first);
+  done = true;
+  t.join();
+}
+
 }  // namespace
 }  // namespace ap::base

@@ -215,5 +215,50 @@ TEST(ServerPlacement, WithPackingOffConnectionsStayWhereTheKernelPutThem) {
   server.Shutdown(std::chrono::milliseconds(500));
 }
 
+// Moves the serving worker's thread to one CPU, then answers.
+class PinningHandler : public WhoHandler {
+ public:
+  explicit PinningHandler(int cpu) : cpu_(cpu) {}
+  net::awaitable<void> Handle(Request& req, Responder& res) override {
+    base::CpuSet one;
+    one.set(cpu_);
+    base::SetThreadCpus(0, one);
+    co_await WhoHandler::Handle(req, res);
+  }
+
+ private:
+  int cpu_;
+};
+
+template <typename Pred>
+bool Eventually(Pred pred) {
+  for (int i = 0; i < 400 && !pred(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  return pred();
+}
+
+TEST(ServerLoopCpus, NameTheCpuOfEachWorkerHoldingConnectionsAndNoneWithout) {
+  const base::CpuSet allowed = base::ThreadCpus();
+  int last = -1;
+  for (int cpu = 0; cpu < base::kMaxCpus; ++cpu)
+    if (allowed.test(cpu)) last = cpu;
+  ASSERT_GE(last, 0);
+  ServerOptions o;
+  o.threads = 2;
+  o.placement.sample_interval = std::chrono::milliseconds(5);  // sweeps every 5 ms
+  Server server(o, std::make_shared<PinningHandler>(last));
+  ASSERT_TRUE(server.Start());
+  EXPECT_TRUE(server.LoopCpus().none());
+  base::CpuSet want;
+  want.set(last);
+  {
+    Client client(server.port());
+    client.Send({"/pin"});
+    client.Read();
+    EXPECT_TRUE(Eventually([&] { return server.LoopCpus() == want; }));
+  }
+  EXPECT_TRUE(Eventually([&] { return server.LoopCpus().none(); }));  // its last connection closed
+  server.Shutdown(std::chrono::milliseconds(500));
+}
+
 }  // namespace
 }  // namespace ap::http

@@ -70,6 +70,8 @@ struct Server::Worker {
   int index = 0;
   std::atomic<double> busy{0};
   std::atomic<int> connections_held{0};
+  // The CPU its thread ran on at the last sweep; -1 while it holds no connections (LoopCpus).
+  std::atomic<int> cpu{-1};
   // This worker's own thread only:
   ThreadBusySampler busy_sampler;
   MachineIdleSampler idle_sampler;
@@ -389,6 +391,15 @@ bool Server::HandOff(int to, tcp::socket& socket, std::string pending) {
   return true;
 }
 
+base::CpuSet Server::LoopCpus() const {
+  base::CpuSet cpus;
+  for (const auto& w : workers_) {
+    const int cpu = w->cpu.load(std::memory_order_relaxed);
+    if (cpu >= 0 && cpu < base::kMaxCpus) cpus.set(cpu);
+  }
+  return cpus;
+}
+
 void Server::SampleLoad(Worker& worker) {
   double sample = worker.busy_sampler.Sample();
   double idle = worker.idle_sampler.Sample();
@@ -408,6 +419,7 @@ net::awaitable<void> Server::ServeConnection(Worker& worker, tcp::socket socket,
   if (!worker.sweeping) {
     worker.sweeping = true;
     worker.clock.now = Clock::now();
+    worker.cpu.store(base::CurrentCpu(), std::memory_order_relaxed);
     net::co_spawn(worker.ioc, SweepDeadlines(worker), net::detached);
   }
   beast::flat_buffer buffer;
@@ -533,6 +545,7 @@ net::awaitable<void> Server::SweepDeadlines(Worker& worker) {
     auto [ec] = co_await worker.sweep_timer.async_wait(kUse);
     if (ec) break;
     worker.clock.now = Clock::now();
+    worker.cpu.store(base::CurrentCpu(), std::memory_order_relaxed);
     if (PackingOn() && worker.clock.now >= worker.next_sample) {
       worker.next_sample = worker.clock.now + options_.placement.sample_interval;
       SampleLoad(worker);
@@ -547,6 +560,7 @@ net::awaitable<void> Server::SweepDeadlines(Worker& worker) {
   }
   worker.sweeping = false;
   worker.busy.store(0, std::memory_order_relaxed);  // no connections: no load
+  worker.cpu.store(-1, std::memory_order_relaxed);
   worker.moves = {};
 }
 

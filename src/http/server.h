@@ -32,6 +32,7 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include "base/thread.h"
 #include "http/placement.h"
 #include "http/request.h"
 
@@ -105,6 +106,10 @@ class Server {
   int64_t active_requests() const { return active_requests_.load(); }
   // Each worker's load as placement sees it (busy share and connections held).
   std::vector<WorkerLoad> worker_loads() const;
+  // The CPUs the workers holding connections ran on at their last deadline sweep (a few times a
+  // second): where the event loops that serve traffic live, for background threads (the
+  // telemetry writer) to stay off. Empty when no worker holds a connection.
+  base::CpuSet LoopCpus() const;
   // Connections moved to another worker between two of their requests (placement), ever.
   int64_t connections_moved() const { return connections_moved_.load(); }
   // Blocks until Shutdown() has finished.

@@ -617,6 +617,45 @@ TEST(Writer, WritesAtIdlePriorityAndIsBoostedWhileWorkMustNotWait) {
   EXPECT_EQ(w.dropped(), 0);
 }
 
+TEST(Writer, InTheBackgroundStaysOffTheCpusItIsToldOfWhileOthersRemain) {
+  const base::CpuSet allowed = base::ThreadCpus();
+  if (allowed.count() < 2) GTEST_SKIP() << "one CPU: nowhere else to go";
+  WriterOptions o;
+  o.linger = std::chrono::milliseconds(0);
+  Writer w(TempStore("placement"), o);
+  ASSERT_TRUE(Eventually([&] { return w.thread_id() != 0; }));
+  GatewaySink sink(nullptr, nullptr, nullptr, {});
+  auto r = Record();
+  r.trace_minted = true;
+  GatewayRequest q;
+  ASSERT_TRUE(sink.ToRequest(r, std::nullopt, &q));
+  auto write = [&] {
+    ASSERT_TRUE(w.TryEnqueue(q));
+    w.Flush();
+  };
+  int first = 0;
+  while (!allowed.test(first)) ++first;
+  base::CpuSet loops;
+  loops.set(first);
+  std::atomic<int> asked{0};
+  w.KeepOffCpus([&] {
+    ++asked;
+    return loops;
+  });
+  write();
+  EXPECT_GT(asked.load(), 0);
+  EXPECT_EQ(base::ThreadCpus(w.thread_id()), allowed & ~loops);
+  loops = allowed;  // event loops on every CPU: the writer may go anywhere again
+  write();
+  EXPECT_EQ(base::ThreadCpus(w.thread_id()), allowed);
+  loops.reset();
+  loops.set(first);
+  write();
+  w.KeepOffCpus(nullptr);
+  write();
+  EXPECT_EQ(base::ThreadCpus(w.thread_id()), allowed);
+}
+
 TEST(Writer, InTheForegroundKeepsNormalPriority) {
   WriterOptions o;
   o.background = false;
@@ -624,6 +663,20 @@ TEST(Writer, InTheForegroundKeepsNormalPriority) {
   ASSERT_TRUE(Eventually([&] { return w.thread_id() != 0; }));
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_EQ(base::ThreadPriorityOf(w.thread_id()), base::ThreadPriority::kNormal);
+  // Nor does it move off the event loops' CPUs: the kernel places it.
+  const base::CpuSet allowed = base::ThreadCpus();
+  base::CpuSet loops;
+  for (int cpu = 0; cpu < base::kMaxCpus && loops.none(); ++cpu)
+    if (allowed.test(cpu)) loops.set(cpu);
+  w.KeepOffCpus([&] { return loops; });
+  GatewaySink sink(nullptr, nullptr, nullptr, {});
+  auto r = Record();
+  r.trace_minted = true;
+  GatewayRequest q;
+  ASSERT_TRUE(sink.ToRequest(r, std::nullopt, &q));
+  ASSERT_TRUE(w.TryEnqueue(q));
+  w.Flush();
+  EXPECT_EQ(base::ThreadCpus(w.thread_id()), allowed);
 }
 
 }  // namespace

@@ -78,6 +78,21 @@ bool Writer::TryEnqueue(const GatewayRequest& request) {
   return TryEnqueueRequest([&](GatewayRequest& q) noexcept { q = request; });
 }
 
+void Writer::KeepOffCpus(CpuSource cpus) {
+  auto next = cpus ? std::make_shared<const CpuSource>(std::move(cpus)) : nullptr;
+  std::lock_guard lock(mu_);
+  keep_off_ = std::move(next);
+}
+
+void Writer::Place(const CpuSource* keep_off, const base::CpuSet& allowed, base::CpuSet& placed) {
+  base::CpuSet want = allowed;
+  if (keep_off && *keep_off) {
+    const base::CpuSet rest = allowed & ~(*keep_off)();
+    if (rest.any()) want = rest;
+  }
+  if (want != placed && base::SetThreadCpus(0, want)) placed = want;
+}
+
 void Writer::Flush() {
   std::unique_lock lock(mu_);
   BoostLocked();  // someone waits
@@ -108,6 +123,10 @@ void Writer::Run() {
     thread_id_.store(base::ThisThreadId(), std::memory_order_release);
     background_ = background;
   }
+  // The CPUs the process gave this thread, and those it is restricted to now (Place).
+  const base::CpuSet allowed = base::ThreadCpus();
+  base::CpuSet placed = allowed;
+  std::shared_ptr<const CpuSource> keep_off;
   auto next_retention = std::chrono::steady_clock::now();
   std::vector<Entry> batch;
   std::vector<std::span<const Item>> groups;
@@ -137,6 +156,7 @@ void Writer::Run() {
         queue_.pop_front();
       }
       if (batch.empty() && requests.empty() && stopping_) break;
+      keep_off = keep_off_;
     }
     if (!batch.empty() || !requests.empty()) {
       int64_t n = static_cast<int64_t>(requests.size()) * 2;
@@ -146,6 +166,7 @@ void Writer::Run() {
       }
       timespec cpu0{}, cpu1{};
       clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu0);
+      if (options_.background && allowed.any()) Place(keep_off.get(), allowed, placed);
       const bool idle = EnterBackground();
       auto result = store_->WriteBatch(groups, requests);
       if (idle) LeaveBackground();

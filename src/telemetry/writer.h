@@ -19,6 +19,13 @@
 // backlog of boost_depth items, an entry whose `done` callback someone waits for (ingestion
 // replies), a Flush or Stop. Where the kernel would not let it leave idle priority (no
 // CAP_SYS_NICE or RLIMIT_NICE), every write runs at batch priority.
+//
+// Placement: a background writer also stays off the CPUs the gateway's event loops run on
+// (KeepOffCpus, fed by http::Server::LoopCpus), as long as others are allowed. Idle priority
+// decides who runs on a CPU, not which CPU a waking thread is sent to: a writer busy on the event
+// loop's core made the kernel send the loop's wake-ups to another core (the load generator's and
+// upstream's, on the bench machine), where it then waited behind them. Redis's bio_cpulist and
+// nginx's worker_cpu_affinity keep background and serving threads apart the same way, by hand.
 #pragma once
 
 #include <atomic>
@@ -32,6 +39,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "base/thread.h"
 #include "telemetry/gateway_request.h"
 #include "telemetry/store.h"
 
@@ -76,6 +84,12 @@ class Writer {
       ++enqueued_requests_;
     });
   }
+  // The CPUs a background writer keeps off while the process may use others: `cpus()` is asked
+  // before each store write (from the writer thread, with no lock held) and the writer's affinity
+  // set to the process's CPUs less those. Null (the default) or all of them busy: anywhere.
+  // Clear it (null) before whatever `cpus` reads goes away.
+  using CpuSource = std::function<base::CpuSet()>;
+  void KeepOffCpus(CpuSource cpus);
   // Blocks until everything enqueued before the call is committed or failed (tests, shutdown).
   void Flush();
   // Commits what is queued and stops the thread; later TryEnqueue calls fail.
@@ -111,6 +125,8 @@ class Writer {
   // waits on it, with no lock held; left before any lock is taken again.
   bool EnterBackground();
   void LeaveBackground();
+  // Before a background write: restricts the thread to `allowed` less what `keep_off` names.
+  void Place(const CpuSource* keep_off, const base::CpuSet& allowed, base::CpuSet& placed);
 
   std::shared_ptr<Store> store_;
   WriterOptions options_;
@@ -134,6 +150,7 @@ class Writer {
   int64_t pending_callbacks_ = 0;
   int flush_waiters_ = 0;
   int64_t boost_depth_ = 0;
+  std::shared_ptr<const CpuSource> keep_off_;  // under mu_; KeepOffCpus
   std::atomic<int> thread_id_{0};
   std::atomic<int64_t> boosts_{0};
   std::atomic<int64_t> depth_{0}, dropped_{0}, written_{0}, failed_{0}, batches_{0}, cpu_ns_{0};
