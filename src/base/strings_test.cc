@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstdio>
+
 #include "base/random.h"
 
 namespace ap {
@@ -108,6 +111,25 @@ TEST(Strings, Decimal12IsPlainAndExactTo12Places) {
   EXPECT_EQ(Decimal(-0.5), "-0.5");
   for (double v : {0.1, 0.25, 3.14159, 1e-7, 0.0000246, 42.0})
     EXPECT_NEAR(std::stod(Decimal(v)), v, 1e-12) << v;
+  EXPECT_EQ(Decimal(0.010203040506), "0.010203040506");  // every digit pair in its place
+  EXPECT_EQ(Decimal(0.999999999999), "0.999999999999");
+  EXPECT_EQ(Decimal(0.1), "0.1");
+  // Against printf's rounding to 12 places, trailing zeros cut, over many magnitudes.
+  uint64_t x = 88172645463325252ull;
+  for (int i = 0; i < 20000; ++i) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    // Below 1, where value × 1e12 is exact enough for all twelve places (above ~9,000 the
+    // product passes 2^53 and the last places are the double's noise).
+    const double v = static_cast<double>(x % 1'000'000'000'000ull) * std::pow(10.0, -static_cast<int>(x % 13) - 12);
+    char want[64];
+    std::snprintf(want, sizeof want, "%.12f", v);
+    std::string w(want);
+    while (w.back() == '0') w.pop_back();
+    if (w.back() == '.') w.pop_back();
+    const std::string got = Decimal(v);
+    // Exact halves may round apart (llround vs printf's round-half-even on the binary value).
+    if (got != w) EXPECT_NEAR(std::stod(got), std::stod(w), 1.01e-12) << v;
+  }
 }
 
 }  // namespace ap

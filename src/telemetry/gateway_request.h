@@ -73,6 +73,10 @@ struct GatewayRequest {
   }
   // Appends `value` as field `f`; false when it does not fit.
   bool Set(Field f, std::string_view value) {
+    if (value.empty()) {  // absent: no copy (most optional fields of most requests)
+      size[f] = 0;
+      return true;
+    }
     if (value.size() > kTextCapacity - used) return false;
     offset[f] = used;
     size[f] = static_cast<uint16_t>(value.size());
