@@ -192,7 +192,8 @@ struct TelemetryConfig {
   uint64_t capture_limit = 32 << 10;
   std::vector<std::string> redact;  // RE2 patterns replaced by [REDACTED] in captured payloads
   bool synchronous_full = false;
-  // writer_priority: background (idle CPU priority, boosted under backlog; telemetry/writer.h) or normal
+  // writer_priority: background (idle CPU priority, boosted under backlog, off the event loops' cores;
+  // telemetry/writer.h) or normal
   bool writer_background = true;
   std::vector<TelemetryPriceConfig> prices;
   std::vector<TelemetryGpuPriceConfig> gpu_prices;
