@@ -297,12 +297,12 @@ models: [{name: m, backends: [b1]}]
   so.threads = 1;
   http::Server server(so, gw);
   server.Start();
-  if (tel) tel->writer()->KeepOffCpus([&server] { return server.LoopCpus(); });  // as serve_gateway.cc does
+  KeptOffCpus writer_placement(tel ? tel->writer().get() : nullptr,  // as serve_gateway.cc does
+                               [&server] { return server.LoopCpus(); });
   const std::string body = R"({"model":"m","user":"bench","messages":[{"role":"user","content":"hi"}]})";
   const double cpu0 = ProcessCpuSeconds();
   const int64_t ok = testing::RunClosedLoop(server.port(), clients, seconds, "/v1/chat/completions", body).ok;
   server.Shutdown(std::chrono::milliseconds(500));
-  if (tel) tel->writer()->KeepOffCpus(nullptr);
   if (tel) tel->writer()->Flush();  // the writer's work for this round's requests counts too
   else if (null_writer) null_writer->Flush();
   g_cpu_us_per_request = (ProcessCpuSeconds() - cpu0) * 1e6 / static_cast<double>(std::max<int64_t>(1, ok));

@@ -147,8 +147,11 @@ char* AppendDecimal12(char* out, char* end, double value) {
     return std::to_chars(out, end, value).ptr;
   }
   constexpr uint64_t kScale = 1'000'000'000'000;
-  // value ≥ 0, so adding a half and truncating rounds as llround does, without the libm call.
-  const auto scaled = static_cast<uint64_t>(value * static_cast<double>(kScale) + 0.5);
+  // Rounded half away from zero as llround would, without the libm call: the product's
+  // fraction is exact (p − trunc(p) loses nothing), where p + 0.5 would round a tie to even.
+  const double product = value * static_cast<double>(kScale);
+  auto scaled = static_cast<uint64_t>(product);
+  if (product - static_cast<double>(scaled) >= 0.5) ++scaled;
   out = std::to_chars(out, end, scaled / kScale).ptr;
   const uint64_t frac = scaled % kScale;
   if (frac == 0) return out;
@@ -169,7 +172,7 @@ char* AppendDecimal12(char* out, char* end, double value) {
   size_t n = sizeof digits;
   while (digits[n - 1] == '0') --n;  // frac > 0: a non-zero digit stops it
   *out++ = '.';
-  std::memcpy(out, digits, sizeof digits);  // whole (a fixed-size copy); the caller's 32 bytes hold it
+  std::memcpy(out, digits, sizeof digits);  // all twelve (a fixed-size copy) within the 32 bytes
   return out + n;
 }
 

@@ -23,8 +23,9 @@ std::optional<uint64_t> ParseUint(std::string_view s);
 std::optional<uint64_t> ParseByteSize(std::string_view s);
 // Writes `value` in plain decimal with at most 12 digits after the point, trailing zeros dropped
 // ("0.00000585", "12.5", "0"), into [out, end) (32 bytes are always enough); returns the end of
-// what it wrote. Exact to 1e-12 below 1 (above ~9,000, value × 1e12 passes 2^53 and the last
-// places carry the double's rounding); 1e6 and more, or negative values, fall back to
+// what it wrote (it may also write up to 12 bytes past that, within the 32). It prints
+// llround(value × 1e12) ÷ 1e12: exact to 1e-12 below 1; from ~4,500, where the product nears
+// 2^53, the last place carries the double's rounding. 1e6 and more, or negative values, fall back to
 // std::to_chars' shortest fixed form (its shortest form from 1e15). Much cheaper than to_chars with a precision (money in headers).
 char* AppendDecimal12(char* out, char* end, double value);
 

@@ -114,6 +114,25 @@ TEST(Strings, Decimal12IsPlainAndExactTo12Places) {
   EXPECT_EQ(Decimal(0.010203040506), "0.010203040506");  // every digit pair in its place
   EXPECT_EQ(Decimal(0.999999999999), "0.999999999999");
   EXPECT_EQ(Decimal(0.1), "0.1");
+  // Exactly llround(value × 1e12) ÷ 1e12 over [0, 1e6): the integer part, a point and the
+  // twelve-digit fraction less its trailing zeros — ties and the 2^52..2^53 products included.
+  uint64_t y = 0x9E3779B97F4A7C15ull;
+  for (int i = 0; i < 20000; ++i) {
+    y ^= y << 13, y ^= y >> 7, y ^= y << 17;
+    double v = static_cast<double>(y >> 11) / static_cast<double>(1ull << 53) * std::pow(10.0, static_cast<int>(y % 13) - 6);
+    if (i % 4 == 0) v = static_cast<double>(y % 1'000'000'000) / 1024.0;  // ties: exact binary fractions
+    if (v >= 1e6) continue;
+    const auto scaled = static_cast<uint64_t>(std::llround(v * 1e12));
+    std::string want = std::to_string(scaled / 1'000'000'000'000ull);
+    if (const uint64_t frac = scaled % 1'000'000'000'000ull) {
+      char f[16];
+      std::snprintf(f, sizeof f, "%012llu", static_cast<unsigned long long>(frac));
+      std::string digits(f);
+      while (digits.back() == '0') digits.pop_back();
+      want += "." + digits;
+    }
+    ASSERT_EQ(Decimal(v), want) << v;
+  }
   // Against printf's rounding to 12 places, trailing zeros cut, over many magnitudes.
   uint64_t x = 88172645463325252ull;
   for (int i = 0; i < 20000; ++i) {

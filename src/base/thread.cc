@@ -20,6 +20,8 @@ void NameThisThread(std::string_view name) {
 
 int ThisThreadId() { return static_cast<int>(syscall(SYS_gettid)); }
 
+int ProcessId() { return static_cast<int>(getpid()); }
+
 bool SetThreadPriority(int thread_id, ThreadPriority priority) {
   int policy = SCHED_OTHER;
   if (priority == ThreadPriority::kBatch) policy = SCHED_BATCH;

@@ -13,6 +13,8 @@ void NameThisThread(std::string_view name);
 
 // The kernel's id of the calling thread (what /proc/self/task/<id> and sched_setscheduler take).
 int ThisThreadId();
+// The process's id, which is also its main thread's id.
+int ProcessId();
 
 // How the kernel schedules a thread (Linux policies, nice unchanged):
 //   kNormal — SCHED_OTHER: the default; a waking thread may preempt the one running.
@@ -28,7 +30,8 @@ bool SetThreadPriority(int thread_id, ThreadPriority priority);
 // kNormal also for a policy this enum does not name (a real-time one).
 ThreadPriority ThreadPriorityOf(int thread_id);
 
-// A set of CPUs by their Linux number (below kMaxCpus, the kernel's CPU_SETSIZE).
+// A set of CPUs by their Linux number (below kMaxCpus, glibc's CPU_SETSIZE: on a machine with
+// more possible CPUs, ThreadCpus reads nothing and SetThreadCpus fails).
 inline constexpr int kMaxCpus = 1024;
 using CpuSet = std::bitset<kMaxCpus>;
 
@@ -38,7 +41,8 @@ CpuSet ThreadCpus(int thread_id = 0);
 // Restricts thread `thread_id` (0: the calling thread) to `cpus`; the kernel moves it at once if
 // it runs elsewhere. False (nothing changes) when `cpus` is empty or the kernel refused.
 bool SetThreadCpus(int thread_id, const CpuSet& cpus);
-// The CPU the calling thread runs on right now (a vDSO call, no system call); -1 if unknown.
+// The CPU the calling thread runs on right now (sched_getcpu: a vDSO call on x86-64 and arm64,
+// a system call elsewhere); -1 if unknown.
 int CurrentCpu();
 
 // A number no earlier call in this process returned (from 1): tells an object from one later

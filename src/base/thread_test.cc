@@ -58,7 +58,7 @@ TEST(ThreadPriority, AnotherThreadIsSetByItsIdAndLeavingIdleFollowsTheProbe) {
 
 TEST(ThreadCpus, AThreadNarrowedToOneCpuRunsThereAndWidensBack) {
   const CpuSet all = ThreadCpus();
-  ASSERT_TRUE(all.any());
+  if (all.none()) GTEST_SKIP() << "more possible CPUs than a CpuSet holds";
   int only = -1;
   for (int cpu = kMaxCpus - 1; cpu >= 0 && only < 0; --cpu)
     if (all.test(cpu)) only = cpu;  // the highest allowed: not the first by accident
@@ -89,6 +89,12 @@ TEST(ThreadCpus, AnotherThreadIsSetByItsIdAndAnEmptySetIsRefused) {
   });
   while (id == 0) std::this_thread::yield();
   const CpuSet all = ThreadCpus(id);
+  if (all.none()) {
+    done = true;
+    t.join();
+    GTEST_SKIP() << "more possible CPUs than a CpuSet holds";
+  }
+  EXPECT_EQ(ThreadCpus(ProcessId()), all);  // the main thread's mask: the process's CPUs
   EXPECT_FALSE(SetThreadCpus(id, CpuSet{}));
   EXPECT_EQ(ThreadCpus(id), all);  // unchanged
   CpuSet first;

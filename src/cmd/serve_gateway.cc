@@ -143,8 +143,10 @@ int ServeGateway(config::Config cfg, const ServeOptions& options) {
   http::Server server(so, gw);
   if (tel) tel->metrics()->AddCollector([&server](std::string* out) { AppendServerMetrics(server, out); });
   if (!server.Start()) return 1;
-  // The writer's background writes stay off the event loops' cores (telemetry/writer.h).
-  if (tel) tel->writer()->KeepOffCpus([&server] { return server.LoopCpus(); });
+  // The writer's background writes stay off the event loops' cores (telemetry/writer.h); cleared
+  // before `server` goes, on every path.
+  telemetry::KeptOffCpus writer_placement(tel ? tel->writer().get() : nullptr,
+                                          [&server] { return server.LoopCpus(); });
   std::string host = so.host.find(':') != std::string::npos ? "[" + so.host + "]" : so.host;
   std::printf("listening on http://%s:%u\n", host.c_str(), server.port());
   std::fflush(stdout);
@@ -185,7 +187,6 @@ int ServeGateway(config::Config cfg, const ServeOptions& options) {
       };
   signals.async_wait(on_signal);
   signals_ctx.run();
-  if (tel) tel->writer()->KeepOffCpus(nullptr);  // before `server` goes
   if (lim) lim->Stop();  // settles and saves the drained requests' spend
   if (tel) tel->Stop();  // commits what the drained requests queued
   return 0;

@@ -257,7 +257,12 @@ TEST(ServerLoopCpus, NameTheCpuOfEachWorkerHoldingConnectionsAndNoneWithout) {
     EXPECT_TRUE(Eventually([&] { return server.LoopCpus() == want; }));
   }
   EXPECT_TRUE(Eventually([&] { return server.LoopCpus().none(); }));  // its last connection closed
-  server.Shutdown(std::chrono::milliseconds(500));
+  Client held(server.port());  // open at shutdown: the loop stops mid-sweep
+  held.Send({"/pin"});
+  held.Read();
+  EXPECT_TRUE(Eventually([&] { return server.LoopCpus() == want; }));
+  server.Shutdown(std::chrono::milliseconds(0));
+  EXPECT_TRUE(server.LoopCpus().none());
 }
 
 }  // namespace

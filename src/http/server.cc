@@ -581,6 +581,7 @@ void Server::Shutdown(std::chrono::milliseconds drain) {
   for (auto& w : workers_) w->ioc.stop();
   for (auto& t : threads_)
     if (t.joinable()) t.join();
+  for (auto& w : workers_) w->cpu.store(-1, std::memory_order_relaxed);  // stopped mid-sweep: no loops
 }
 
 void Server::Wait() {

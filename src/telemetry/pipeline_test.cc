@@ -620,6 +620,12 @@ TEST(Writer, WritesAtIdlePriorityAndIsBoostedWhileWorkMustNotWait) {
 TEST(Writer, InTheBackgroundStaysOffTheCpusItIsToldOfWhileOthersRemain) {
   const base::CpuSet allowed = base::ThreadCpus();
   if (allowed.count() < 2) GTEST_SKIP() << "one CPU: nowhere else to go";
+  int first = 0, last = 0;
+  for (int cpu = 0; cpu < base::kMaxCpus; ++cpu)
+    if (allowed.test(cpu)) last = cpu;
+  while (!allowed.test(first)) ++first;
+  base::CpuSet loops;  // declared before the writer: it outlives every call of the source
+  std::atomic<int> asked{0};
   WriterOptions o;
   o.linger = std::chrono::milliseconds(0);
   Writer w(TempStore("placement"), o);
@@ -633,30 +639,42 @@ TEST(Writer, InTheBackgroundStaysOffTheCpusItIsToldOfWhileOthersRemain) {
     ASSERT_TRUE(w.TryEnqueue(q));
     w.Flush();
   };
-  int first = 0;
-  while (!allowed.test(first)) ++first;
-  base::CpuSet loops;
-  loops.set(first);
-  std::atomic<int> asked{0};
-  w.KeepOffCpus([&] {
-    ++asked;
-    return loops;
-  });
-  write();
-  EXPECT_GT(asked.load(), 0);
-  EXPECT_EQ(base::ThreadCpus(w.thread_id()), allowed & ~loops);
-  loops = allowed;  // event loops on every CPU: the writer may go anywhere again
-  write();
-  EXPECT_EQ(base::ThreadCpus(w.thread_id()), allowed);
-  loops.reset();
-  loops.set(first);
-  write();
-  w.KeepOffCpus(nullptr);
-  write();
-  EXPECT_EQ(base::ThreadCpus(w.thread_id()), allowed);
+  auto writer_cpus = [&] { return base::ThreadCpus(w.thread_id()); };
+  {
+    KeptOffCpus kept(&w, [&] {
+      ++asked;
+      return loops;
+    });
+    loops.set(first);
+    write();
+    EXPECT_GT(asked.load(), 0);
+    EXPECT_EQ(writer_cpus(), allowed & ~loops);
+    loops = allowed;  // event loops on every CPU: the writer may go anywhere again
+    write();
+    EXPECT_EQ(writer_cpus(), allowed);
+    loops.reset();
+    loops.set(first);
+    write();
+    EXPECT_EQ(writer_cpus(), allowed & ~loops);
+    // The process's CPUs are read at each write: narrowed to all but `last` (this test's thread
+    // is the main thread, whose mask ProcessId names), the writer may not use `last` either.
+    ASSERT_EQ(base::ThisThreadId(), base::ProcessId());
+    base::CpuSet narrowed = allowed;
+    narrowed.reset(last);
+    ASSERT_TRUE(base::SetThreadCpus(0, narrowed));
+    write();
+    const base::CpuSet seen = writer_cpus();
+    ASSERT_TRUE(base::SetThreadCpus(0, allowed));  // restored before any check can return
+    EXPECT_EQ(seen, (narrowed & ~loops).any() ? narrowed & ~loops : narrowed);
+  }
+  const int calls = asked.load();
+  write();  // the guard cleared the source: not asked again, placed anywhere
+  EXPECT_EQ(asked.load(), calls);
+  EXPECT_EQ(writer_cpus(), allowed);
 }
 
 TEST(Writer, InTheForegroundKeepsNormalPriority) {
+  base::CpuSet loops;  // outlives the writer that may read it
   WriterOptions o;
   o.background = false;
   Writer w(TempStore("foreground"), o);
@@ -665,7 +683,6 @@ TEST(Writer, InTheForegroundKeepsNormalPriority) {
   EXPECT_EQ(base::ThreadPriorityOf(w.thread_id()), base::ThreadPriority::kNormal);
   // Nor does it move off the event loops' CPUs: the kernel places it.
   const base::CpuSet allowed = base::ThreadCpus();
-  base::CpuSet loops;
   for (int cpu = 0; cpu < base::kMaxCpus && loops.none(); ++cpu)
     if (allowed.test(cpu)) loops.set(cpu);
   w.KeepOffCpus([&] { return loops; });

@@ -79,18 +79,28 @@ bool Writer::TryEnqueue(const GatewayRequest& request) {
 }
 
 void Writer::KeepOffCpus(CpuSource cpus) {
-  auto next = cpus ? std::make_shared<const CpuSource>(std::move(cpus)) : nullptr;
-  std::lock_guard lock(mu_);
-  keep_off_ = std::move(next);
+  std::lock_guard lock(keep_off_mu_);
+  keep_off_ = std::move(cpus);
 }
 
-void Writer::Place(const CpuSource* keep_off, const base::CpuSet& allowed, base::CpuSet& placed) {
+void Writer::Place() {
+  // The process's CPUs as they are now (the main thread's mask, which a cgroup cpuset or taskset
+  // changes along with every thread's), and this thread's as the kernel holds it.
+  const base::CpuSet allowed = base::ThreadCpus(base::ProcessId());
+  if (allowed.none()) return;  // unreadable (more CPUs than a CpuSet holds): leave it to the kernel
   base::CpuSet want = allowed;
-  if (keep_off && *keep_off) {
-    const base::CpuSet rest = allowed & ~(*keep_off)();
-    if (rest.any()) want = rest;
+  {
+    std::lock_guard lock(keep_off_mu_);
+    if (keep_off_) {
+      const base::CpuSet rest = allowed & ~keep_off_();
+      if (rest.any()) want = rest;
+    }
   }
-  if (want != placed && base::SetThreadCpus(0, want)) placed = want;
+  if (want == base::ThreadCpus()) return;
+  if (!base::SetThreadCpus(0, want) && !placement_refused_) {
+    placement_refused_ = true;
+    log::Warn("telemetry", "the kernel refused to move the telemetry writer off the event loops' CPUs", {});
+  }
 }
 
 void Writer::Flush() {
@@ -123,10 +133,6 @@ void Writer::Run() {
     thread_id_.store(base::ThisThreadId(), std::memory_order_release);
     background_ = background;
   }
-  // The CPUs the process gave this thread, and those it is restricted to now (Place).
-  const base::CpuSet allowed = base::ThreadCpus();
-  base::CpuSet placed = allowed;
-  std::shared_ptr<const CpuSource> keep_off;
   auto next_retention = std::chrono::steady_clock::now();
   std::vector<Entry> batch;
   std::vector<std::span<const Item>> groups;
@@ -156,7 +162,6 @@ void Writer::Run() {
         queue_.pop_front();
       }
       if (batch.empty() && requests.empty() && stopping_) break;
-      keep_off = keep_off_;
     }
     if (!batch.empty() || !requests.empty()) {
       int64_t n = static_cast<int64_t>(requests.size()) * 2;
@@ -164,9 +169,9 @@ void Writer::Run() {
         groups.emplace_back(e.items);
         n += static_cast<int64_t>(e.items.size());
       }
+      if (options_.background) Place();  // before the clock: write_cpu_ns counts the store only
       timespec cpu0{}, cpu1{};
       clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu0);
-      if (options_.background && allowed.any()) Place(keep_off.get(), allowed, placed);
       const bool idle = EnterBackground();
       auto result = store_->WriteBatch(groups, requests);
       if (idle) LeaveBackground();

@@ -85,9 +85,10 @@ class Writer {
     });
   }
   // The CPUs a background writer keeps off while the process may use others: `cpus()` is asked
-  // before each store write (from the writer thread, with no lock held) and the writer's affinity
-  // set to the process's CPUs less those. Null (the default) or all of them busy: anywhere.
-  // Clear it (null) before whatever `cpus` reads goes away.
+  // before each store write (on the writer thread, under a lock of its own that no producer
+  // takes) and the writer's affinity set to the process's CPUs less those. Null (the default) or
+  // all of them busy: anywhere. Replacing or clearing it waits for a call in progress, so once
+  // KeepOffCpus(nullptr) returns the old source is never called again (KeptOffCpus below).
   using CpuSource = std::function<base::CpuSet()>;
   void KeepOffCpus(CpuSource cpus);
   // Blocks until everything enqueued before the call is committed or failed (tests, shutdown).
@@ -125,8 +126,9 @@ class Writer {
   // waits on it, with no lock held; left before any lock is taken again.
   bool EnterBackground();
   void LeaveBackground();
-  // Before a background write: restricts the thread to `allowed` less what `keep_off` names.
-  void Place(const CpuSource* keep_off, const base::CpuSet& allowed, base::CpuSet& placed);
+  // Before a background write: restricts the thread to the process's CPUs less those keep_off_
+  // names (the writer thread only).
+  void Place();
 
   std::shared_ptr<Store> store_;
   WriterOptions options_;
@@ -150,11 +152,30 @@ class Writer {
   int64_t pending_callbacks_ = 0;
   int flush_waiters_ = 0;
   int64_t boost_depth_ = 0;
-  std::shared_ptr<const CpuSource> keep_off_;  // under mu_; KeepOffCpus
+  std::mutex keep_off_mu_;  // held while keep_off_ is called or replaced; never with mu_
+  CpuSource keep_off_;
+  bool placement_refused_ = false;  // the writer thread only: logged once
   std::atomic<int> thread_id_{0};
   std::atomic<int64_t> boosts_{0};
   std::atomic<int64_t> depth_{0}, dropped_{0}, written_{0}, failed_{0}, batches_{0}, cpu_ns_{0};
   std::thread thread_;
+};
+
+// Keeps a writer off the CPUs `cpus` names for as long as it lives (Writer::KeepOffCpus), then
+// clears the source: declare it after whatever `cpus` reads, so it goes first on every path.
+class KeptOffCpus {
+ public:
+  KeptOffCpus(Writer* writer, Writer::CpuSource cpus) : writer_(writer) {
+    if (writer_) writer_->KeepOffCpus(std::move(cpus));
+  }
+  ~KeptOffCpus() {
+    if (writer_) writer_->KeepOffCpus(nullptr);
+  }
+  KeptOffCpus(const KeptOffCpus&) = delete;
+  KeptOffCpus& operator=(const KeptOffCpus&) = delete;
+
+ private:
+  Writer* writer_;
 };
 
 // Admits `n` items under the lock and queues them with push(), or counts them dropped.
