@@ -89,8 +89,7 @@ void MinuteRollup::AddGeneration(int64_t project, int64_t model, int64_t start_u
                                  int sign) {
   const int64_t minute = start_us / 60'000'000;
   const Key key{minute, project, model};
-  if (!has_last_ || key != last_key_) {
-    has_last_ = true;
+  if (!last_ || key != last_key_) {
     last_key_ = key;
     last_ = &series_[key];
   }

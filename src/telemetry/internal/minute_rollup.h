@@ -68,9 +68,8 @@ class MinuteRollup {
   std::map<Key, Series> series_;
   std::map<HistKey, int64_t> hist_;
   // The last series: consecutive generations mostly share one and skip the search.
-  bool has_last_ = false;
   Key last_key_;
-  Series* last_ = nullptr;
+  Series* last_ = nullptr;  // null until the first generation
 };
 
 }  // namespace ap::telemetry::internal
